@@ -1,0 +1,1 @@
+"""Datasets: IDX files, where they live, downloading them, and the offline sample."""
