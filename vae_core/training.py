@@ -1,0 +1,230 @@
+"""Training loop on tensors that stay on the device (no per-item Dataset/DataLoader).
+
+Built to be driven from a worker thread: progress goes out through ``on_step`` / ``on_epoch``
+callbacks, a ``threading.Event`` stops it between steps, and a NaN/inf loss raises
+``TrainingDiverged`` after restoring the last good weights. When ``checkpoint_path`` is given, a
+checkpoint is written atomically after every epoch, so the last good one always survives.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vae_core.checkpoints import save_checkpoint
+from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
+from vae_core.device import pick_device
+from vae_core.evaluation import evaluate_elbo
+from vae_core.model import LatentVariableModel
+from vae_core.objectives import elbo_terms
+
+VALIDATION_SEED = 1234  # the fixed binarization of validation and test images
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model holds the last good weights again."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" | "onecycle"
+    binarize: str = "dynamic"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False  # bf16 autocast, CUDA only
+    compile: bool = False  # torch.compile, CUDA only
+    val_fraction: float = 0.05
+    log_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.binarize not in BINARIZATIONS:
+            raise ValueError(f"binarize must be one of {BINARIZATIONS}, got {self.binarize!r}")
+        if self.lr_schedule not in ("constant", "onecycle"):
+            raise ValueError("lr_schedule must be 'constant' or 'onecycle'")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError("val_fraction must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class StepInfo:
+    epoch: int
+    step: int  # global step, 1-based
+    total_steps: int
+    loss: float
+    elbo: float
+    recon: float
+    kl: float
+    elapsed: float
+
+    @property
+    def eta(self) -> float:
+        return self.elapsed / self.step * (self.total_steps - self.step)
+
+
+@dataclass
+class EpochInfo:
+    epoch: int  # 1-based
+    epochs: int
+    train: dict[str, float]
+    val: dict[str, float]
+    kl_per_dim: list[float]
+    elapsed: float
+
+    @property
+    def eta(self) -> float:
+        return self.elapsed / self.epoch * (self.epochs - self.epoch)
+
+
+@dataclass
+class TrainResult:
+    model: LatentVariableModel
+    history: list[EpochInfo] = field(default_factory=list)
+    stopped: bool = False
+    seconds: float = 0.0
+    device: str = "cpu"
+
+
+def prepare_inputs(x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
+    """Training targets for one epoch: grey, a fresh Bernoulli draw, or the fixed draw."""
+    if mode == "dynamic":
+        return binarize_dynamic(x, generator)
+    if mode == "static":
+        return binarize_static(x)
+    return x
+
+
+def split_validation(
+    x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded hold-out of the training images: the test split is never used for choices."""
+    n_val = int(len(x) * fraction)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    val, tr = perm[:n_val], perm[n_val:]
+    return x[tr], y[tr], x[val], y[val]
+
+
+def train(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    *,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_epoch: Callable[[EpochInfo], None] | None = None,
+    stop: threading.Event | None = None,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_meta: Callable[[TrainResult], dict[str, Any]] | None = None,
+) -> TrainResult:
+    """Fit ``model`` on images x (N,1,28,28) in [0,1] and labels y (N,); returns its history.
+
+    Validation uses a seeded ``val_fraction`` of x. Labels are only fed to a CVAE.
+    """
+    torch.manual_seed(config.seed)
+    device = pick_device(config.device)
+    model.to(device).train()
+    x_tr, y_tr, x_val, y_val = split_validation(x, y, config.val_fraction, config.seed)
+    x_tr, y_tr = x_tr.to(device), y_tr.to(device)
+    if len(x_val):
+        x_val = prepare_inputs(x_val, "static" if config.binarize != "none" else "none", None)
+    cond = model.config.conditional
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    steps_per_epoch = math.ceil(len(x_tr) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total)
+        if config.lr_schedule == "onecycle"
+        else None
+    )
+    use_cuda = device.type == "cuda"
+    step_fn = torch.compile(model) if (config.compile and use_cuda) else model
+    result = TrainResult(model=model, device=str(device))
+    good_state = copy.deepcopy(model.state_dict())
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        inputs = prepare_inputs(x_tr, config.binarize, gen)
+        perm = torch.randperm(len(x_tr), device=device, generator=gen)
+        sums = torch.zeros(4, device=device)  # loss, elbo, recon, kl (summed over batches)
+        kl_dims = torch.zeros(model.config.latent_dim, device=device)
+        for i in range(steps_per_epoch):
+            if stop is not None and stop.is_set():
+                result.stopped = True
+                break
+            idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
+            xb, yb = inputs[idx], (y_tr[idx] if cond else None)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
+                terms = (
+                    elbo_terms(step_fn, xb, yb) if step_fn is model else elbo_terms(model, xb, yb)
+                )
+            opt.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            step += 1
+            parts = torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).detach()
+            sums += parts
+            kl_dims += terms.kl_per_dim.detach()
+            if step % config.log_every == 0 or i == steps_per_epoch - 1:
+                values = parts.tolist()  # the only host sync, every log_every steps
+                if not all(math.isfinite(v) for v in values):
+                    model.load_state_dict(good_state)
+                    raise TrainingDiverged(
+                        f"the loss became {values[0]} at epoch {epoch}, step {step}; training "
+                        f"stopped and the weights of epoch {epoch - 1} were restored"
+                        + (f" (last good checkpoint: {checkpoint_path})" if checkpoint_path else "")
+                    )
+                if on_step is not None:
+                    elapsed = time.perf_counter() - start
+                    on_step(StepInfo(epoch, step, total, *values, elapsed=elapsed))
+        n_done = i + (0 if result.stopped else 1)
+        if n_done == 0:
+            break
+        train_means = (sums / n_done).tolist()
+        if not all(math.isfinite(v) for v in train_means):
+            model.load_state_dict(good_state)
+            raise TrainingDiverged(f"non-finite loss during epoch {epoch}; weights restored")
+        val = evaluate_elbo(model, x_val, y_val if cond else None) if len(x_val) else {}
+        info = EpochInfo(
+            epoch=epoch,
+            epochs=config.epochs,
+            train=dict(zip(("loss", "elbo", "recon", "kl"), train_means, strict=True)),
+            val=val,
+            kl_per_dim=(kl_dims / n_done).tolist(),
+            elapsed=time.perf_counter() - start,
+        )
+        result.history.append(info)
+        good_state = copy.deepcopy(model.state_dict())
+        result.seconds = info.elapsed
+        if checkpoint_path is not None:
+            meta = checkpoint_meta(result) if checkpoint_meta else {}
+            save_checkpoint(model, checkpoint_path, meta)
+        if on_epoch is not None:
+            on_epoch(info)
+        if result.stopped:
+            break
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    return result
