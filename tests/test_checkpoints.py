@@ -92,3 +92,18 @@ def test_resume_state_uses_weights_only_loading(tmp_path) -> None:
     with pytest.raises(CheckpointError):
         load_resume_state(bad)
     assert not marker.exists()
+
+
+def test_valid_file_whose_header_length_starts_like_a_pickle_or_zip_loads() -> None:
+    """Header lengths 0x..80 or 0x4B50 ("PK") are legal; only byte 8 tells formats apart."""
+    base = checkpoint_bytes(make_model(), {})
+    (header_len,) = struct.unpack("<Q", base[:8])
+    for first_bytes in (b"\x80\x08", b"PK"):
+        target = int.from_bytes(first_bytes, "little")
+        while target < header_len:
+            target += 65536
+        pad = target - header_len  # safetensors allows trailing spaces in the header
+        header = base[8 : 8 + header_len] + b" " * pad
+        data = struct.pack("<Q", target) + header + base[8 + header_len :]
+        assert data[: len(first_bytes)] == first_bytes
+        assert load_checkpoint(data).config == make_model().config

@@ -17,31 +17,36 @@ from vae_core.device import device_label, pick_device
 MODEL_KEY = "vae_lab_model_path"
 
 
-def _remember(widget_key: str, paths: list[str]) -> None:
-    st.session_state[MODEL_KEY] = paths[st.session_state[widget_key]]
+def _remember(widget_key: str) -> None:
+    st.session_state[MODEL_KEY] = st.session_state[widget_key]
 
 
 def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
-    """Sidebar selectbox over all models; returns the chosen entry (None if there are none)."""
+    """Sidebar selectbox over all models; returns the chosen entry (None if there are none).
+
+    Options are checkpoint paths, not list positions, so a model that appears mid-session
+    (trained or uploaded) never shifts the choice onto another model.
+    """
     entries = list_models() if entries is None else entries
     if not entries:
         st.sidebar.error("No models found: the checkpoints/ folder is empty.")
         return None
-    paths = [e.path for e in entries]
+    by_path = {e.path: e for e in entries}
     current = st.session_state.get(MODEL_KEY)
-    if current not in paths:
-        current = paths[0]
+    if current not in by_path:
+        current = entries[0].path
         st.session_state[MODEL_KEY] = current
+    widget_key = "vae_lab_model_picker"
+    st.session_state[widget_key] = current  # the widget shows the remembered choice on every page
     st.sidebar.selectbox(
         "Model",
-        range(len(entries)),
-        index=paths.index(current),
-        format_func=lambda i: entries[i].label,
-        key="vae_lab_model_picker",
+        list(by_path),
+        format_func=lambda path: by_path[path].label,
+        key=widget_key,
         on_change=_remember,
-        args=("vae_lab_model_picker", paths),
+        args=(widget_key,),
     )
-    return entries[paths.index(st.session_state[MODEL_KEY])]
+    return by_path[st.session_state[MODEL_KEY]]
 
 
 def select_model(path: str) -> None:
@@ -49,12 +54,20 @@ def select_model(path: str) -> None:
     st.session_state[MODEL_KEY] = path
 
 
-def current_model() -> Checkpoint | None:
-    """Draw the picker and return the chosen, cached model; stops the page if there is none."""
+def current_model(training_status: bool = True) -> Checkpoint | None:
+    """Draw the picker and return the chosen, cached model; stops the page if there is none.
+
+    ``training_status``: show this session's running training in the sidebar (the Train page,
+    which polls it itself, passes False).
+    """
     entry = model_picker()
     if entry is None:
         st.stop()
     checkpoint = load_model(entry.path)
+    if training_status and st.session_state.get("train_job_ids"):  # progress + heartbeat
+        from ui.training_jobs import sidebar_status
+
+        sidebar_status()
     st.sidebar.caption(
         f"{checkpoint.config.display_name} · {checkpoint.meta.get('dataset', '?')} · "
         f"{checkpoint.config.latent_dim}-D latent · {device_label(pick_device())}"

@@ -107,7 +107,10 @@ def _check_container(data: bytes, name: str) -> None:
         raise CheckpointError(f"{name}: the file is empty")
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"{name}: larger than the 256 MiB limit")
-    if data[:2] == b"PK" or data[:1] == b"\x80":
+    # A safetensors header is a JSON object, so byte 8 is "{" whatever the (little-endian)
+    # header length in bytes 0-7 is; a zip (.pt) starts with "PK", a raw pickle with 0x80.
+    looks_pickled = data[:2] == b"PK" or data[:1] == b"\x80"
+    if looks_pickled and data[8:9] != b"{":
         raise CheckpointError(
             f"{name}: this is a PyTorch/pickle file (.pt), not safetensors; pickles can run code, "
             "so it is refused. Convert it with safetensors.torch.save_file."

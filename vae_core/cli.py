@@ -28,7 +28,9 @@ def int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return values
@@ -56,7 +58,8 @@ def _add_data_args(p: argparse.ArgumentParser, dataset_default: str | None) -> N
         "--dataset",
         choices=DATASET_NAMES,
         default=dataset_default,
-        help="dataset" + (" (default: the one the checkpoint was trained on)" if not dataset_default else ""),
+        help="dataset"
+        + (" (default: the one the checkpoint was trained on)" if not dataset_default else ""),
     )
     p.add_argument(
         "--data-dir",
@@ -84,15 +87,24 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--batch-size", type=positive_int, default=128)
     d.add_argument("--lr", type=float, default=1e-3)
     d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default="constant")
-    d.add_argument("--binarize", choices=BINARIZATIONS, default=None,
-                   help="default: dynamic for a Bernoulli model on MNIST, none otherwise")
+    d.add_argument(
+        "--binarize",
+        choices=BINARIZATIONS,
+        default=None,
+        help="default: dynamic for a Bernoulli model on MNIST, none otherwise",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     d.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
+    d.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     o = p.add_argument_group("output")
-    o.add_argument("--iw-samples", type=non_negative_int, default=100,
-                   help="importance samples for the final test NLL (0 skips it)")
+    o.add_argument(
+        "--iw-samples",
+        type=non_negative_int,
+        default=100,
+        help="importance samples for the final test NLL (0 skips it)",
+    )
     o.add_argument("--name", default=None, help="short title stored in the checkpoint")
     o.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
     o.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
@@ -105,14 +117,19 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--iw-samples", type=non_negative_int, default=100)
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="decode z ~ N(0, T^2 I) into a PNG grid")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=positive_int, default=64,
-                   help="number of samples (a CVAE without --label: about n/10 per class row)")
+    p.add_argument(
+        "--n",
+        type=positive_int,
+        default=64,
+        help="number of samples (a CVAE without --label: about n/10 per class row)",
+    )
     p.add_argument("--label", type=int, default=None, help="class to generate (CVAE only)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
@@ -135,14 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_train, _add_evaluate, _add_sample, _add_info):
         add(sub)
+    from vae_core.cli_lab import add_lab_commands  # evaluation lab (no torch import at parse)
+
+    add_lab_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported late so `--help` and argument errors answer without loading torch.
+    import torch
+
     from vae_core import cli_commands, cli_train
     from vae_core.training import TrainingDiverged
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
 
     commands = {
         "train": cli_train.run_train,
@@ -151,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": cli_commands.run_info,
     }
     try:
-        return commands[args.command](args)
+        return (getattr(args, "run", None) or commands[args.command])(args)
+    except BrokenPipeError:  # e.g. `info --json | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except TrainingDiverged as exc:
         return _fail(f"training diverged: {exc}")
     except (CliError, ValueError, OSError, RuntimeError) as exc:

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -19,9 +20,16 @@ from vae_core.cli import CliError
 from vae_core.cli_commands import format_metrics, load_data, score
 from vae_core.config import ModelConfig
 from vae_core.device import device_label, pick_device
-from vae_core.metadata import build_metadata, default_name
+from vae_core.metadata import build_metadata, dataset_note, default_name
 from vae_core.model import LatentVariableModel
-from vae_core.training import EpochInfo, StepInfo, TrainConfig, TrainingDiverged, train
+from vae_core.training import (
+    EpochInfo,
+    StepInfo,
+    TrainConfig,
+    TrainingDiverged,
+    TrainResult,
+    train,
+)
 
 
 def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
@@ -41,7 +49,9 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     binarize = args.binarize
     if binarize is None:  # binary digits are the standard MNIST protocol; clothes stay grey
-        binarize = "dynamic" if args.likelihood == "bernoulli" and args.dataset == "mnist" else "none"
+        binarize = (
+            "dynamic" if args.likelihood == "bernoulli" and args.dataset == "mnist" else "none"
+        )
     return TrainConfig(
         dataset=args.dataset,
         epochs=args.epochs,
@@ -61,8 +71,14 @@ class TrainReporter:
 
     def __init__(self, as_json: bool, total_steps: int) -> None:
         self.as_json = as_json
-        self.bar = tqdm(total=total_steps, unit="step", desc="training", file=sys.stderr,
-                        disable=None, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total_steps,
+            unit="step",
+            desc="training",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        )
         self.epochs_done = 0
 
     def on_step(self, info: StepInfo) -> None:
@@ -73,8 +89,14 @@ class TrainReporter:
         self.epochs_done = info.epoch
         val = {k: v for k, v in info.val.items() if k != "kl_per_dim"}
         if self.as_json:
-            line = {"event": "epoch", "epoch": info.epoch, "epochs": info.epochs,
-                    "train": info.train, "val": val, "elapsed": round(info.elapsed, 3)}
+            line = {
+                "event": "epoch",
+                "epoch": info.epoch,
+                "epochs": info.epochs,
+                "train": info.train,
+                "val": val,
+                "elapsed": round(info.elapsed, 3),
+            }
             self.bar.clear()
             print(json.dumps(line), flush=True)
             self.bar.refresh()
@@ -106,25 +128,50 @@ def run_train(args: argparse.Namespace) -> int:
     x, y = train_set.tensors()
     model = LatentVariableModel(model_config)
 
-    def meta(result, test_metrics=None):  # noqa: ANN001, ANN202 - trainer callback
-        return build_metadata(name=name, train_set=train_set, train_config=config, result=result,
-                              device_label=label, test_metrics=test_metrics)
+    def meta(result: TrainResult, test_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        return build_metadata(
+            name=name,
+            train_set=train_set,
+            train_config=config,
+            result=result,
+            device_label=label,
+            test_metrics=test_metrics,
+        )
 
     steps = -(-(len(x) - int(len(x) * config.val_fraction)) // config.batch_size) * config.epochs
     reporter = TrainReporter(args.json, steps)
     try:
-        result = train(model, x, y, config, on_step=reporter.on_step, on_epoch=reporter.on_epoch,
-                       checkpoint_path=out, checkpoint_meta=meta)
+        result = train(
+            model,
+            x,
+            y,
+            config,
+            on_step=reporter.on_step,
+            on_epoch=reporter.on_epoch,
+            checkpoint_path=out,
+            checkpoint_meta=meta,
+        )
     except TrainingDiverged as exc:
-        kept = (f"the checkpoint of epoch {reporter.epochs_done} is kept in {out}"
-                if reporter.epochs_done else "no checkpoint was written")
-        raise CliError(f"training diverged (NaN/inf loss): {exc}; {kept}. Try a lower --lr.") from exc
+        kept = (
+            f"the checkpoint of epoch {reporter.epochs_done} is kept in {out}"
+            if reporter.epochs_done
+            else "no checkpoint was written"
+        )
+        raise CliError(
+            f"training diverged (NaN/inf loss): {exc}; {kept}. Try a lower --lr."
+        ) from exc
     finally:
         reporter.close()
     metrics = score(model, test_set, config.binarize, args.iw_samples)
     save_checkpoint(model, out, meta(result, metrics))
-    summary = {"event": "test", "checkpoint": str(out), "training_seconds": round(result.seconds, 2),
-               "device": label, "dataset_note": meta(result)["dataset_note"], **metrics}
+    summary = {
+        "event": "test",
+        "checkpoint": str(out),
+        "training_seconds": round(result.seconds, 2),
+        "device": label,
+        "dataset_note": dataset_note(train_set, config.val_fraction),
+        **metrics,
+    }
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy.ndimage import uniform_filter
 
 MAX_BYTES = 32 * 2**20  # matches the app's upload limit (.streamlit/config.toml)
 MAX_PIXELS = 40_000_000  # declared width*height; checked before any pixel is decoded
@@ -56,13 +56,17 @@ def mnist_preprocess(grey: np.ndarray) -> np.ndarray:
     if np.median(_border(g)) > 0.5:  # light paper, dark ink: MNIST digits are white on black
         g = 1.0 - g
     background = float(np.median(_border(g)))
-    peak = float(g.max())
+    # Photos carry sensor/JPEG speckles: the ink level and the bounding box are read from a
+    # 3x3-averaged copy so that single bright pixels neither set the contrast nor widen the box.
+    smooth = uniform_filter(g, size=3, mode="nearest") if min(g.shape) >= 64 else g
+    peak = float(smooth.max())
     if peak - background < MIN_CONTRAST:
         raise ImageInputError("no digit found: the image is blank or has almost no contrast")
     g = np.clip((g - background) / (peak - background), 0.0, 1.0)
     g[g < NOISE_FLOOR] = 0.0
-    rows = np.flatnonzero((g > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((g > INK_THRESHOLD).any(axis=0))
+    ink = (smooth - background) / (peak - background) > INK_THRESHOLD
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
         raise ImageInputError("no digit found: the image is blank or has almost no contrast")
     crop = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -78,16 +82,17 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     if len(data) > MAX_BYTES:
         raise ImageInputError(f"the file is too large ({len(data) / 2**20:.0f} MiB; limit 32 MiB)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            _check_size(img)
-            img.seek(0)  # animated GIF/PNG/WebP: the first frame
-            img.draft("L" if img.mode == "RGB" else None, (WORK_SIDE, WORK_SIDE))  # JPEG only
-            img.load()
+        # Image.open reads only the header. Pillow itself raises DecompressionBombError above
+        # 2 x MAX_IMAGE_PIXELS; our stricter limit is checked before any pixel is decoded.
+        # (No warnings.catch_warnings here: it mutates global state and sessions are threads.)
+        img = Image.open(io.BytesIO(data))
+        _check_size(img)
+        img.seek(0)  # animated GIF/PNG/WebP: the first frame
+        img.draft("L" if img.mode == "RGB" else None, (WORK_SIDE, WORK_SIDE))  # JPEG only
+        img.load()
     except ImageInputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageInputError(
             f"the image declares too many pixels (limit {MAX_PIXELS / 1e6:.0f} megapixels)"
         ) from exc
@@ -120,6 +125,8 @@ def _to_float(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
         return np.asarray(img, dtype=np.float32), None
     has_alpha = mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info)
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):  # shrink before converting: less memory
+        img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
     try:
         if has_alpha:
             img = img.convert("RGBA").convert("LA")

@@ -149,7 +149,8 @@ def train(
         x_val = prepare_inputs(x_val, "static" if config.binarize != "none" else "none", None)
     cond = model.config.conditional
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # fused: one kernel per parameter instead of ~10 (3-4x cheaper steps on the CPU too)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type in ("cpu", "cuda"))
     steps_per_epoch = math.ceil(len(x_tr) / config.batch_size)
     total = steps_per_epoch * config.epochs
     sched = (

@@ -1,0 +1,125 @@
+"""How long the Latent map takes: encoding, PCA, UMAP (fresh process / warm / cached), t-SNE.
+
+    PYTHONPATH=. python bench/latent_map_speed.py [--checkpoint PATH] [--json] [--skip-tsne]
+
+UMAP's first call in a fresh process compiles numba code, so it is timed in a child process
+(import + fit), then fitted again in that same, now warm, process; "cached" is reading the map
+back from the on-disk cache. Without --checkpoint the first shipped checkpoint with a latent
+above 2-D is used, else a 16-D Gaussian mixture stands in for the codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vae_core.checkpoints import CheckpointError  # noqa: E402
+from vae_core.data.datasets import DatasetUnavailable  # noqa: E402
+from vae_core.embedding_cache import EmbeddingKey, load_coords, save_coords  # noqa: E402
+from vae_core.embeddings import compute_embedding  # noqa: E402
+
+
+def _child_umap(path: str) -> None:
+    """Runs in a fresh interpreter: time import + first fit, then a second (warm) fit."""
+    t0 = time.perf_counter()
+    import umap  # noqa: F401, PLC0415
+
+    from vae_core.embeddings import umap_coords  # noqa: PLC0415
+
+    t1 = time.perf_counter()
+    mu = np.load(path)
+    umap_coords(mu)
+    t2 = time.perf_counter()
+    umap_coords(mu)
+    t3 = time.perf_counter()
+    print(json.dumps({"import_s": t1 - t0, "first_fit_s": t2 - t1, "warm_fit_s": t3 - t2}))
+
+
+def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | None]:
+    from vae_core.checkpoints import load_checkpoint, read_metadata  # noqa: PLC0415
+    from vae_core.data.datasets import load_split  # noqa: PLC0415 - needs the real test split
+    from vae_core.evaluation import posterior_means  # noqa: PLC0415
+
+    if checkpoint is None:
+        for path in sorted((ROOT / "checkpoints").glob("*.safetensors")):
+            if read_metadata(path)["model"]["latent_dim"] > 2:
+                checkpoint = str(path)
+                break
+    if checkpoint is None:
+        rng = np.random.default_rng(0)
+        centers = rng.normal(scale=3.0, size=(10, 16))
+        mu = centers[rng.integers(0, 10, n)] + rng.normal(size=(n, 16))
+        return mu.astype(np.float32), "synthetic 16-D mixture", None
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.config.latent_dim <= 2:
+        raise ValueError(f"{Path(checkpoint).name} has a 2-D latent: it is its own map")
+    dataset = str(ckpt.meta.get("dataset", "mnist"))
+    images = load_split(dataset, "test", download=False, allow_offline_sample=False)
+    x, y = images.tensors()
+    x, y = x[:n], y[:n]
+    t = time.perf_counter()
+    mu, _ = posterior_means(ckpt.model, x, y)
+    return mu.numpy(), Path(checkpoint).name, time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--skip-umap", action="store_true")
+    parser.add_argument("--skip-tsne", action="store_true")
+    parser.add_argument("--child-umap", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_umap:
+        _child_umap(args.child_umap)
+        return 0
+    try:
+        mu, source, encode_s = _codes(args.checkpoint, args.n)
+    except (CheckpointError, DatasetUnavailable, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out: dict = {"codes": source, "n": len(mu), "dim": int(mu.shape[1]), "encode_s": encode_s}
+    pca = [compute_embedding(mu, "pca").seconds for _ in range(7)]
+    out["pca_s_median"] = statistics.median(pca)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_umap:
+            npy = Path(tmp) / "mu.npy"
+            np.save(npy, mu)
+            cmd = [sys.executable, __file__, "--child-umap", str(npy)]
+            t = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+            child = json.loads(res.stdout.strip().splitlines()[-1])
+            out["umap_fresh_process_total_s"] = time.perf_counter() - t
+            out["umap_import_s"] = child["import_s"]
+            out["umap_first_fit_s"] = child["first_fit_s"]
+            out["umap_warm_fit_s"] = child["warm_fit_s"]
+        key = EmbeddingKey.make("0" * 64, "bench", "test", len(mu), "umap", {})
+        save_coords(key, mu[:, :2], Path(tmp))
+        t = time.perf_counter()
+        load_coords(key, [Path(tmp)])
+        out["cached_load_s"] = time.perf_counter() - t
+    if not args.skip_tsne:
+        out["tsne_s"] = compute_embedding(mu, "tsne").seconds
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for name, value in out.items():
+            shown = f"{value:.4f} s" if isinstance(value, float) and name.endswith("_s") else value
+            print(f"{name:>28}: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""UI latency of the app in headless Chromium: how fast the pages respond, in figures.
+
+Starts its own ``streamlit run app.py`` on 127.0.0.1 (a free port), drives Debian's Chromium
+with Playwright, prints a table (or ``--json``), and stops the server. Each measurement is one
+function ``(bench) -> list of rows`` registered in ``MEASUREMENTS``; ``@per_model`` turns a
+``(bench, model) -> dict`` function into one row per benchmarked model (an MLP and a conv).
+A measurement that needs its own server (e.g. cold start) can use ``streamlit_app(bench.app,
+bench.env)``.
+
+Latent sliders:
+- ``drag_fps``: input events dispatched on a z-slider once per animation frame for a few
+  seconds; counts the frames the in-browser decoder actually drew (canvas data-frames).
+- ``release_ms``: a slider "release" (input + change events) until the server's PyTorch image
+  has been replaced and loaded, p50 / p95 over ~20 releases.
+
+Usage: PYTHONPATH=. python bench/ui_latency.py [--json] [--seconds 4] [--releases 20] [--all-models]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vae_core.checkpoints import read_metadata  # noqa: E402
+
+CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CANVAS = '[data-testid="live-image"]'
+
+
+@dataclass(frozen=True)
+class Model:
+    path: Path
+    title: str
+    arch: str
+
+
+@dataclass
+class Bench:
+    url: str  # the shared running app
+    browser: Any
+    args: argparse.Namespace
+    models: list[Model]
+    app: Path
+    env: dict[str, str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def new_page(self) -> Any:
+        context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(90_000)
+        return page
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_app(app: Path, env: dict[str, str]) -> Iterator[str]:
+    """A ``streamlit run`` on a free local port; always stopped on exit."""
+    port = _free_port()
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in the finally below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app.name), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=app.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise SystemExit(f"streamlit did not start: {log.read()[-1500:]}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def pick_models(folders: list[Path], every: bool = False) -> list[Model]:
+    """The first MLP and the first conv checkpoint found (shipped first), or ``every`` one."""
+    chosen: dict[str, Model] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.safetensors")):
+            try:
+                meta = read_metadata(path)
+            except ValueError:
+                continue
+            arch = meta.get("model", {}).get("arch")
+            key = str(path) if every else arch
+            if arch in ("mlp", "conv") and key not in chosen:
+                chosen[key] = Model(path, str(meta.get("name") or path.stem), arch)
+    return list(chosen.values())
+
+
+def open_sliders(bench: Bench, model: Model) -> Any:
+    """A fresh page on Latent sliders with ``model`` chosen and its first frame drawn."""
+    page = bench.new_page()
+    page.goto(f"{bench.url}/Latent_sliders")
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    ready = f'[data-testid="live-decoder"] {CANVAS}[data-ready="1"]'
+    page.locator(ready).wait_for()
+    picker.click()
+    option = page.get_by_role("option").filter(has_text=model.title).first
+    if option.get_attribute("aria-selected") == "true":
+        page.keyboard.press("Escape")
+        return settle(page)
+    old = page.locator('[data-testid="live-decoder"]').get_attribute("data-hash")
+    option.click()
+    page.locator(f'[data-testid="live-decoder"]:not([data-hash="{old}"]) {CANVAS}').wait_for()
+    page.locator(ready).wait_for()
+    return settle(page)
+
+
+def settle(page: Any) -> Any:
+    """Let the rest of the page (server image, traversals) finish loading before measuring."""
+    page.locator(".st-key-sl_server [data-testid=stImage] img").wait_for()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
+    page.wait_for_timeout(1000)
+    return page
+
+
+DRAG_JS = """async (slider, [canvas, seconds]) => {
+  const lo = +slider.min, hi = +slider.max;
+  const f0 = +canvas.dataset.frames;
+  let events = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const tick = (now) => {
+      const phase = (now - t0) / 1000;
+      slider.value = String(lo + (hi - lo) * (0.5 + 0.45 * Math.sin(phase * Math.PI)));
+      slider.dispatchEvent(new Event("input", { bubbles: true }));
+      events += 1;
+      if (now - t0 < seconds * 1000) requestAnimationFrame(tick); else resolve();
+    };
+    requestAnimationFrame(tick);
+  });
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const elapsed = (performance.now() - t0) / 1000;
+  return { frames: +canvas.dataset.frames - f0, events, elapsed, decode_ms: +canvas.dataset.decodeMs };
+}"""
+
+RELEASE_JS = """async (slider, [value, timeoutMs]) => {
+  const img = () => document.querySelector(".st-key-sl_server [data-testid=stImage] img");
+  const old = img() ? img().src : null;
+  const t0 = performance.now();
+  slider.value = String(value);
+  slider.dispatchEvent(new Event("input", { bubbles: true }));
+  slider.dispatchEvent(new Event("change", { bubbles: true }));
+  return await new Promise((resolve, reject) => {
+    const poll = () => {
+      const el = img();
+      if (el && el.src !== old && el.complete && el.naturalWidth > 0) resolve(performance.now() - t0);
+      else if (performance.now() - t0 > timeoutMs) reject(new Error("no server image"));
+      else requestAnimationFrame(poll);
+    };
+    poll();
+  });
+}"""
+
+
+Row = dict[str, Any]
+
+
+def per_model(fn: Callable[[Bench, Model], Row]) -> Callable[[Bench], list[Row]]:
+    def run(bench: Bench) -> list[Row]:
+        return [{"model": m.title, "arch": m.arch, **fn(bench, m)} for m in bench.models]
+
+    return run
+
+
+@per_model
+def measure_drag_fps(bench: Bench, model: Model) -> Row:
+    page = open_sliders(bench, model)
+    try:
+        slider = page.locator('[data-testid^="z-slider-"]').first
+        canvas = page.locator(CANVAS).element_handle()
+        r = slider.evaluate(DRAG_JS, [canvas, bench.args.seconds])
+    finally:
+        page.context.close()
+    return {
+        "fps": r["frames"] / r["elapsed"],
+        "decode_ms": r["decode_ms"],
+        "frames": r["frames"],
+        "input_events": r["events"],
+        "seconds": r["elapsed"],
+    }
+
+
+@per_model
+def measure_release_ms(bench: Bench, model: Model) -> Row:
+    page = open_sliders(bench, model)
+    try:
+        page.locator(".st-key-sl_server [data-testid=stImage] img").wait_for()
+        slider = page.locator('[data-testid^="z-slider-"]').first
+        times = []
+        for i in range(bench.args.releases):
+            value = round(-3.0 + 6.0 * ((i * 0.37) % 1.0), 2)  # a different z every time
+            times.append(slider.evaluate(RELEASE_JS, [value, 30_000]))
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
+    finally:
+        page.context.close()
+    q = statistics.quantiles(times, n=20)
+    return {"p50_ms": statistics.median(times), "p95_ms": q[18], "n": len(times)}
+
+
+MEASUREMENTS: dict[str, Callable[[Bench], list[Row]]] = {
+    "sliders.drag_fps": measure_drag_fps,
+    "sliders.release_ms": measure_release_ms,
+}
+
+
+def _format(row: Row) -> str:
+    figures = ", ".join(
+        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in row.items()
+        if k not in ("measurement", "model", "arch")
+    )
+    where = f"{row.get('arch', ''):<5} {str(row.get('model', ''))[:34]:<34}"
+    return f"{row['measurement']:<20} {where} {figures}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--seconds", type=float, default=4.0, help="drag duration per model")
+    p.add_argument("--releases", type=int, default=20, help="slider releases per model")
+    p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the Streamlit entry point")
+    p.add_argument("--only", nargs="*", choices=list(MEASUREMENTS), help="run a subset")
+    p.add_argument("--all-models", action="store_true", help="every checkpoint, not one per arch")
+    args = p.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"error: no Chromium at {CHROMIUM}", file=sys.stderr)
+        return 2
+    if not args.app.exists():
+        print(f"error: no Streamlit app at {args.app}", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    runs_dir = os.environ.get("VAE_LAB_RUNS", str(ROOT / "runs"))
+    models = pick_models([ROOT / "checkpoints", Path(runs_dir)], every=args.all_models)
+    if not models:
+        print("error: no checkpoints to measure (checkpoints/ is empty)", file=sys.stderr)
+        return 2
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_LAB_RUNS": runs_dir}
+    with streamlit_app(args.app, env) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        bench = Bench(url, browser, args, models, args.app, env)
+        for name in args.only or list(MEASUREMENTS):
+            for row in MEASUREMENTS[name](bench):
+                row = {"measurement": name, **row}
+                bench.rows.append(row)
+                if not args.json:
+                    print(_format(row), flush=True)
+        browser.close()
+    if args.json:
+        print(json.dumps(bench.rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Rebuilds every shipped checkpoint with the CLI (the commands in checkpoints/README.md).
+# Here (no internet) the data come from VAE_LAB_DATA=/work/shared/datasets, where MNIST's training
+# split is only its first 10,000 images. Elsewhere, leave VAE_LAB_DATA unset: the CLI downloads
+# the full MNIST / Fashion-MNIST (checksummed) and the same commands train on all 60,000 images.
+# Usage: bash checkpoints/train_all.sh [NAME...]   (no names: all of them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=.
+PY=${PYTHON:-python}
+T="--threads ${THREADS:-1} --json"
+MLP="--hidden 512,256 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
+
+declare -A CMD=(
+  [mnist-vae-2d]="--dataset mnist --kind vae --latent-dim 2 --epochs 25 $MLP"
+  [mnist-vae-16d]="--dataset mnist --kind vae --latent-dim 16 --epochs 25 $MLP"
+  [mnist-cvae-2d]="--dataset mnist --kind cvae --latent-dim 2 --epochs 25 $MLP"
+  [mnist-cvae-16d]="--dataset mnist --kind cvae --latent-dim 16 --epochs 25 $MLP"
+  [mnist-conv-vae-16d]="--dataset mnist --kind vae --arch conv --conv-channels 16,32 --hidden 256 --latent-dim 16 --epochs 15 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
+  [fashion-vae-16d]="--dataset fashion-mnist --kind vae --latent-dim 16 --epochs 6 $MLP"
+  [fashion-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --epochs 6 $MLP"
+)
+ORDER=(mnist-vae-2d mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-cvae-2d mnist-cvae-16d)
+for name in "${@:-${ORDER[@]}}"; do
+  echo "== $name: $PY -m vae_core train ${CMD[$name]} --out checkpoints/$name.safetensors" >&2
+  # shellcheck disable=SC2086
+  $PY -m vae_core train ${CMD[$name]} $T --out "checkpoints/$name.safetensors" \
+    > "${LOG_DIR:-/tmp}/$name.jsonl"
+done

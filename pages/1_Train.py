@@ -1,0 +1,239 @@
+"""Train: fit a VAE, CVAE, AE or β-VAE and watch its ELBO, reconstruction and KL curves live.
+
+The finished model joins the model picker and becomes the chosen one. Thin UI: the job manager
+(``ui.training_jobs``) runs ``vae_core.training.train`` in a thread that never touches Streamlit;
+this page only builds the configs, starts/stops jobs and polls their snapshots from a fragment
+(which also sends the heartbeat that keeps the job alive).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Train · VAE Latent Lab", page_icon="🧪", layout="wide")
+
+from ui import training_jobs as jobs  # noqa: E402 - after set_page_config by design
+from ui.models import list_models  # noqa: E402
+from ui.paths import user_models_dir  # noqa: E402
+from ui.session import current_model, select_model  # noqa: E402
+from vae_core.config import ConfigError, ModelConfig  # noqa: E402
+from vae_core.data.sources import get_source  # noqa: E402
+from vae_core.device import device_label, pick_device  # noqa: E402
+from vae_core.metadata import default_name  # noqa: E402
+from vae_core.training import TrainConfig  # noqa: E402
+
+JOBS_KEY = jobs.SESSION_KEY  # this session's jobs, newest last
+SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
+MODELS = {"VAE": ("vae", 1.0), "CVAE": ("cvae", 1.0), "AE": ("ae", 1.0), "β-VAE": ("vae", None)}
+LIKELIHOODS = {"bernoulli": "Bernoulli", "gaussian": "Gaussian", "categorical": "Categorical"}
+
+
+def parse_sizes(text: str, what: str) -> tuple[int, ...]:
+    """'512, 256' -> (512, 256); a ValueError names the field on anything else."""
+    try:
+        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError(f"{what}: use whole numbers separated by commas, e.g. 512,256") from None
+    if not sizes:
+        raise ValueError(f"{what}: give at least one size")
+    return sizes
+
+
+def _session_job() -> jobs.TrainingJob | None:
+    ids = st.session_state.get(JOBS_KEY) or []
+    return jobs.get_job(ids[-1]) if ids else None
+
+
+def _adopt_finished(job: jobs.TrainingJob | None) -> None:
+    """A finished job's model becomes the chosen one, once (before the picker is drawn)."""
+    if job is None:
+        return
+    snap = job.snapshot()
+    selected = st.session_state.setdefault(SELECTED_KEY, [])
+    if snap.state == "done" and snap.checkpoint and snap.id not in selected:
+        select_model(snap.checkpoint)
+        selected.append(snap.id)
+
+
+def _form() -> jobs.JobSpec | None:
+    """Draw the settings; return a validated spec when Start is pressed (else None)."""
+    c1, c2, c3 = st.columns(3, gap="large")
+    with c1:
+        dataset = st.selectbox(
+            "Dataset", ("mnist", "fashion-mnist"), format_func=lambda d: get_source(d).title
+        )
+        model = st.selectbox("Model", tuple(MODELS), help="β-VAE: a VAE whose KL is weighted by β")
+        kind, beta = MODELS[model]
+        if beta is None:
+            beta = st.number_input("β (KL weight)", 0.0, 1000.0, 4.0, 0.5)
+        latent_dim = int(st.number_input("Latent dimensions", 1, 512, 2))
+    with c2:
+        arch = st.radio("Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper)
+        if arch == "mlp":
+            hidden_text = st.text_input("Hidden layer sizes", "512,256")
+            channels_text = "32,64"
+        else:
+            channels_text = st.text_input("Conv channels (two layers, stride 2)", "32,64")
+            hidden_text = str(st.number_input("Dense layer size", 1, 8192, 512))
+        likelihood = st.selectbox(
+            "Likelihood p(x|z)", tuple(LIKELIHOODS), format_func=LIKELIHOODS.get
+        )
+        std, learn_var = 0.1, False
+        if likelihood == "gaussian":
+            learn_var = st.checkbox("Learn the variance per pixel")
+            if not learn_var:
+                std = st.number_input("Fixed σ", 0.01, 10.0, 0.1, 0.01)
+    with c3:
+        auto = "dynamic" if likelihood == "bernoulli" and dataset == "mnist" else "none"
+        binarize = st.selectbox(
+            "Binarization", ("auto", "dynamic", "static", "none"),
+            format_func=lambda b: f"auto ({auto})" if b == "auto" else b,
+            help="MNIST with a Bernoulli decoder is usually trained on binarized digits "
+            "(dynamic: a fresh draw every epoch); grey images otherwise.",
+        )  # fmt: skip
+        epochs = int(st.number_input("Epochs", 1, 500, 5))
+        batch_size = int(st.number_input("Batch size", 1, 4096, 128))
+        lr = st.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", step=1e-4)
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0))
+    with st.expander("More settings"):
+        schedule = st.radio("Learning-rate schedule", ("constant", "onecycle"), horizontal=True)
+        name = st.text_input("Name (blank: a name from the settings)", max_chars=80)
+    current = _session_job()
+    busy = current is not None and current.snapshot().active
+    start = st.button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
+    if not start:
+        return None
+    try:
+        config = ModelConfig(
+            kind=kind,
+            arch=arch,
+            latent_dim=latent_dim,
+            hidden=parse_sizes(hidden_text, "Hidden layer sizes"),
+            conv_channels=parse_sizes(channels_text, "Conv channels"),
+            likelihood=likelihood,
+            gaussian_std=float(std),
+            learn_variance=learn_var,
+            beta=float(beta),
+        )
+        train_config = TrainConfig(
+            dataset=dataset,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=float(lr),
+            lr_schedule=schedule,
+            binarize=auto if binarize == "auto" else binarize,
+            seed=seed,
+            log_every=10,  # live curves: a point every 10 batches (one host sync each)
+        )
+    except (ConfigError, ValueError) as exc:
+        st.error(f"Cannot start: {exc}")
+        return None
+    return jobs.JobSpec(name.strip() or default_name(config, dataset), config, train_config)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return (
+        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
+    )
+
+
+def _draw(snap: jobs.JobSnapshot) -> None:
+    """Progress, live curves and KL bars of one job snapshot."""
+    from ui.charts import kl_per_dim_bars, training_curves
+
+    st.markdown(f"**{snap.name}** · {snap.device or device_label(pick_device())}")
+    if snap.state == "waiting":
+        others = jobs.busy_with(snap.id)
+        who = f" ({', '.join(others)})" if others else ""
+        st.info(f"Waiting for the other training to finish{who}: one training runs at a time.")
+    elif snap.state == "loading":
+        st.info(snap.message)
+    elif snap.state == "training" and not snap.total_steps:
+        st.info("Training started; the first figures arrive after a few batches.")
+    elif snap.total_steps:
+        eta = _eta(snap.eta) if snap.state == "training" else ""
+        text = f"Step {snap.step:,} of {snap.total_steps:,}{eta}"
+        if snap.history:
+            text += f" · epoch {snap.history[-1]['epoch']} done"
+        st.progress(min(1.0, snap.progress), text=text)
+    if snap.state == "evaluating":
+        frac = snap.eval_done / snap.eval_total if snap.eval_total else 0.0
+        st.progress(frac, text=snap.message)
+    if snap.data_note:
+        st.caption(snap.data_note)
+    if snap.steps or snap.history:
+        curves = training_curves(snap.history, snap.steps)
+        st.plotly_chart(curves, width="stretch", key=f"curves-{snap.id}")  # stable identity
+    if snap.kl_per_dim:
+        st.markdown("**KL per latent dimension** (last epoch; grey = collapsed, < 0.01 nats)")
+        bars = kl_per_dim_bars(snap.kl_per_dim, height=220)
+        st.plotly_chart(bars, width="stretch", key=f"kl-{snap.id}")
+
+
+def _live(job_id: str) -> None:
+    """Polled every second while the job runs: heartbeat, redraw, full rerun when it ends."""
+    job = jobs.get_job(job_id)
+    if job is None:
+        return
+    job.beat()
+    snap = job.snapshot()
+    if st.button("Stop training", icon=":material/stop:", key=f"stop-{job_id}"):
+        job.request_stop()
+        st.toast("Stopping… the last good checkpoint is kept.")
+    _draw(snap)
+    if not snap.active:
+        st.rerun()  # leave the fragment: the full page shows the outcome and refreshes the picker
+
+
+def _outcome(snap: jobs.JobSnapshot) -> None:
+    if snap.state == "done":
+        tm = snap.test_metrics or {}
+        nll = f", IWAE NLL {tm['nll']:.2f}" if tm.get("nll") is not None else ""
+        st.success(
+            f"{snap.message} Test ELBO {tm.get('elbo', float('nan')):.2f}{nll} nats on "
+            f"{tm.get('n', 0):,} test images. It is now the chosen model in the sidebar; "
+            "the Home page shows its card."
+        )
+    elif snap.state == "stopped":
+        st.warning(snap.message)
+    elif snap.state == "error":
+        kept = (
+            " The last good checkpoint is kept and listed in the model picker."
+            if snap.checkpoint
+            else ""
+        )
+        st.error(f"Training failed: {snap.error}.{kept}")
+    if snap.checkpoint and snap.state != "done":
+        st.caption(f"Checkpoint: {snap.checkpoint}")
+    _draw(snap)
+
+
+job = _session_job()
+_adopt_finished(job)
+if list_models():
+    current_model(training_status=False)  # this page polls the job itself
+else:
+    st.sidebar.info("No models yet: the one you train here will appear in this picker.")
+
+st.title("Train a model")
+st.caption(
+    f"Trains on {device_label(pick_device())} in the background; per-epoch checkpoints go to "
+    f"{user_models_dir()}. You may look at other pages meanwhile (progress shows in the "
+    f"sidebar); closing the tab stops the training after ~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s "
+    "(the last checkpoint is kept)."
+)
+spec = _form()
+if spec is not None:
+    job = jobs.start_job(spec, user_models_dir())
+    st.session_state.setdefault(JOBS_KEY, []).append(job.id)
+    st.rerun()  # redraw with Start disabled and the live view polling
+
+if job is not None:
+    st.divider()
+    snap = job.snapshot()
+    if snap.active:
+        st.fragment(run_every=1.0)(_live)(job.id)
+    else:
+        _outcome(snap)

@@ -1,0 +1,328 @@
+"""Latent map: where the test set lands in latent space, one point's posterior, your own digit,
+and what the decoder draws across the plane (Kingma & Welling 2013, Fig. 4).
+
+Thin UI: encoding and maps come from ``ui.latent_data``, the math from ``vae_core``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from ui.draw_canvas import draw_digit
+from ui.latent_data import (
+    LatentCodes,
+    is_cached,
+    latent_codes,
+    latent_map,
+    linear_projection,
+    maybe_warm_up_umap,
+)
+from ui.latent_plot import add_ellipse, add_marker, add_rectangle, latent_scatter, selected_rows
+from ui.session import current_model, model_test_tensors
+from vae_core.ellipse import axis_lengths, ellipse_points
+from vae_core.embeddings import (
+    DEFAULT_PARAMS,
+    METHODS,
+    Embedding,
+    LinearProjection,
+    latent_table_csv,
+    place_by_neighbours,
+)
+from vae_core.image_io import ImageInputError, load_user_image
+from vae_core.imaging import image_grid, png_bytes
+from vae_core.manifold import GRID_MODES, grid_bounds, manifold_images, plane_grid
+
+CHART_KEY = "lm_chart"
+SELECTION_KEY = "lm_selection"  # survives the chart being re-keyed when its figure changes
+N_SIGMA = 2.0
+MAX_MARKED = 2000
+
+st.set_page_config(page_title="Latent map · VAE Latent Lab", page_icon="🗺️", layout="wide")
+ckpt = current_model()
+st.title("Latent map")
+data = model_test_tensors(ckpt)
+if data is None:
+    st.stop()
+images, x, y = data
+model, cfg = ckpt.model, ckpt.config
+names = images.class_names
+codes: LatentCodes = latent_codes(ckpt, images, x, y)
+maybe_warm_up_umap(codes)
+overlays: list = []  # figure -> None callbacks, applied once the figure exists
+
+
+def remember_selection() -> None:
+    rows = selected_rows(st.session_state.get(CHART_KEY))
+    st.session_state[SELECTION_KEY] = {"dataset": codes.dataset, "rows": rows}
+
+
+def choose_method() -> tuple[str, dict]:
+    if codes.dim == 2:
+        return "latent", {}
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    method = left.radio(
+        f"Map of the {codes.dim}-D latent",
+        ["pca", "umap", "tsne"],
+        format_func=METHODS.get,
+        horizontal=True,
+        key=f"lm_method_{codes.identity[:16]}",  # every model opens on instant PCA
+        help="PCA is linear and exact (ellipses, decoded grid). UMAP and t-SNE keep "
+        "neighbourhoods but have no inverse; they are computed once per model and saved.",
+    )
+    params: dict = {}
+    with right.popover("UMAP / t-SNE settings", width="stretch"):
+        umap_d, tsne_d = DEFAULT_PARAMS["umap"], DEFAULT_PARAMS["tsne"]
+        if method == "umap":
+            params["n_neighbors"] = st.slider("n_neighbors", 5, 100, umap_d["n_neighbors"])
+            params["min_dist"] = st.slider("min_dist", 0.0, 0.99, umap_d["min_dist"], 0.01)
+        elif method == "tsne":
+            params["perplexity"] = st.slider("perplexity", 5.0, 100.0, tsne_d["perplexity"], 1.0)
+        else:
+            st.caption("PCA has no settings.")
+    if method != "pca" and not is_cached(codes, method, params):
+        st.caption(f"{METHODS[method]} is computed once for this model and setting, then saved.")
+    return method, params
+
+
+def axis_titles(emb: Embedding) -> tuple[str, str]:
+    if emb.method == "latent":
+        return "z₀", "z₁"
+    if emb.method == "pca" and emb.projection is not None:
+        e = emb.projection.explained
+        return f"PC 1 ({e[0]:.0%} of variance)", f"PC 2 ({e[1]:.0%})"
+    return f"{METHODS[emb.method]} 1", f"{METHODS[emb.method]} 2"
+
+
+def posterior_table(mu: np.ndarray, logvar: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"dim": np.arange(len(mu)), "μ": mu, "σ": np.exp(0.5 * logvar)}).set_index(
+        "dim"
+    )
+
+
+def show_ellipse(proj: LinearProjection | None, center, logvar: np.ndarray, name: str) -> None:
+    """Queue the 2σ ellipse of q(z|x) on the map and say its size (or why there is none)."""
+    if proj is None:
+        st.caption(
+            "The 2σ posterior ellipse is only shown on PCA or 2-D maps: UMAP and t-SNE "
+            "are non-linear, so a covariance has no image on them."
+        )
+        return
+    cov = proj.project_cov(np.exp(logvar))[0]
+    major, minor = axis_lengths(cov, N_SIGMA)
+    pts = ellipse_points(np.asarray(center, np.float64).ravel(), cov, N_SIGMA)
+    overlays.append(lambda fig: add_ellipse(fig, pts, name))
+    note = " (an AE's posterior is a point)" if not cfg.stochastic else ""
+    st.caption(f"2σ ellipse on the map: semi-axes {major:.3g} × {minor:.3g}{note}.")
+
+
+def image_pair(original: torch.Tensor, recon: torch.Tensor, caption: str) -> None:
+    a, b = st.columns(2)
+    a.image(png_bytes(original.squeeze().numpy(), scale=5), caption=caption)
+    b.image(png_bytes(recon.squeeze().numpy(), scale=5), caption="reconstruction (decoded μ)")
+
+
+def selection_panel(emb: Embedding, rows: list[int]) -> int | None:
+    """Details of the selected point(s); returns the inspected row."""
+    if not rows:
+        st.info(
+            "Click a point on the map, or box/lasso-select a region (tools at the top "
+            "right of the chart), to see its image, reconstruction and posterior."
+        )
+        return None
+    marked = np.asarray(rows[:MAX_MARKED])
+    if len(rows) > 1:
+        counts = pd.Series(codes.labels[marked]).value_counts().sort_index()
+        counts.index = [names[i] for i in counts.index]
+        st.write(f"**{len(rows):,} points selected**")
+        st.bar_chart(counts, height=160, x_label="class", y_label="count")
+        st.image(image_grid(x[marked[:40]], nrow=10), caption="the first 40", width="stretch")
+        overlays.append(
+            lambda fig: add_marker(
+                fig, emb.coords[marked], "selected", symbol="circle-open", size=8
+            )
+        )
+    row = rows[0]
+    if len(rows) > 1:
+        row = st.selectbox(
+            "Inspect", rows[:200], format_func=lambda r: f"#{r} · {names[codes.labels[r]]}"
+        )
+    xr, yr = x[row : row + 1], y[row : row + 1]
+    image_pair(xr, model.reconstruct(xr, yr), f"#{row} · {names[int(yr)]}")
+    overlays.append(lambda fig: add_marker(fig, emb.coords[row], f"#{row}"))
+    show_ellipse(emb.projection, emb.coords[row], codes.logvar[row], f"2σ posterior of #{row}")
+    with st.expander(f"μ and σ of q(z|x) for #{row}", expanded=codes.dim <= 16):
+        st.dataframe(posterior_table(codes.mu[row], codes.logvar[row]), width="stretch")
+    return row
+
+
+def your_digit_panel(emb: Embedding) -> None:
+    """Encode an uploaded or drawn image and place it (mean + ellipse) on the map."""
+    how = st.radio("Input", ["Draw", "Upload"], horizontal=True, key="lm_digit_source")
+    digit = None
+    if how == "Upload":
+        upload = st.file_uploader("An image (PNG, JPEG, …) of one digit", key="lm_upload")
+        if upload is not None:
+            try:
+                digit = load_user_image(upload.getvalue())
+            except ImageInputError as exc:
+                st.error(str(exc))
+    else:
+        digit = draw_digit("lm_draw")
+    if digit is None:
+        st.caption("Draw or upload an image to see where the encoder puts it.")
+        return
+    label = None
+    if cfg.conditional:
+        label = st.selectbox(
+            "Its class (a CVAE's encoder needs it)",
+            range(len(names)),
+            format_func=lambda k: names[k],
+            key="lm_digit_class",
+        )
+    xt = torch.from_numpy(np.asarray(digit, np.float32))[None, None].to(model.device)
+    with torch.no_grad():
+        mu, logvar = (t.float().cpu() for t in model.encode(xt, label))
+        recon = model.decode(mu.to(model.device), label).cpu()
+    image_pair(xt.cpu(), recon, "your image (as the model sees it)")
+    mu_np, lv_np = mu.numpy()[0], logvar.numpy()[0]
+    if emb.projection is not None:
+        where = emb.projection.transform(mu_np[None])
+    else:
+        where = place_by_neighbours(codes.mu, emb.coords, mu_np[None])
+        st.caption(
+            f"On a {METHODS[emb.method]} map your image is placed at the mean position of "
+            "its 10 nearest test images in latent space."
+        )
+    overlays.append(lambda fig: add_marker(fig, where, "your image", "#d62728", "star", 18))
+    show_ellipse(emb.projection, where, lv_np[None], "2σ posterior of your image")
+    with st.expander("μ and σ of your image"):
+        st.dataframe(posterior_table(mu_np, lv_np), width="stretch")
+
+
+def manifold_section(emb: Embedding, focus: int | None) -> None:
+    """N x N decoded images over the 2-D latent (K&W Fig. 4) or over the PCA plane."""
+    st.subheader("Decoded manifold")
+    plane = linear_projection(codes)
+    cols = st.columns(5)
+    n = cols[0].slider("Grid size N", 5, 30, 15, key="lm_grid_n")
+    mode = cols[1].radio(
+        "Spacing", list(GRID_MODES), format_func=GRID_MODES.get, key="lm_grid_mode"
+    )
+    edge, half = 0.05, 3.0
+    unit = "prior σ" if codes.dim == 2 else "σ of each principal axis"
+    if mode == "inverse-cdf":
+        edge = cols[2].slider(
+            "Edge probability",
+            0.01,
+            0.2,
+            0.05,
+            0.01,
+            key="lm_grid_edge",
+            help="[edge, 1 − edge]² is mapped through Φ⁻¹ (K&W Fig. 4)",
+        )
+    else:
+        half = cols[2].slider(f"Half-width ({unit})", 0.5, 6.0, 3.0, 0.5, key="lm_grid_half")
+    anchor = None
+    if codes.dim > 2:
+        hold = cols[3].radio(
+            "Other components held at",
+            ["data mean", "selected point"],
+            key="lm_grid_anchor",
+            disabled=focus is None,
+        )
+        if hold == "selected point" and focus is not None:
+            anchor = codes.mu[focus]
+    label = None
+    if cfg.conditional:
+        label = cols[4].selectbox(
+            "Decode as class",
+            range(len(names)),
+            format_func=lambda k: names[k],
+            key="lm_grid_class",
+        )
+    scale = np.ones(2) if codes.dim == 2 else np.sqrt(plane.variance)
+    points = plane_grid(n, mode, (0.0, 0.0), scale, edge, half)
+    grid = image_grid(manifold_images(model, plane, points, anchor, label), nrow=n)
+    x0, x1, y0, y1 = grid_bounds(points)
+    where = "z" if codes.dim == 2 else "the PCA plane (PC 1, PC 2)"
+    left, right = st.columns([3, 2])
+    left.image(
+        grid,
+        width="stretch",
+        caption=f"{n}×{n} decoded images over {where}: x {x0:.2f}…{x1:.2f} "
+        f"(left→right), y {y1:.2f}…{y0:.2f} (top→bottom)",
+    )
+    right.markdown(
+        "Each tile is the decoder's mean image at one grid point. **Inverse-CDF** spacing "
+        "(Kingma & Welling 2013, Fig. 4) gives each row and column equal prior probability; "
+        "**linear** spacing gives equal width."
+        + (
+            ""
+            if codes.dim == 2
+            else " Above 2-D each point is lifted exactly through the PCA "
+            "inverse, z = mean + Wᵀp, with the other directions held at the chosen point."
+        )
+    )
+    right.download_button(
+        "Download grid (PNG)",
+        png_bytes(grid, scale=2),
+        file_name="manifold-grid.png",
+        mime="image/png",
+    )
+    if emb.projection is not None and right.checkbox("Show its extent on the map", True):
+        overlays.append(lambda fig: add_rectangle(fig, (x0, x1, y0, y1)))
+    elif emb.projection is None:
+        right.caption("The grid spans the PCA plane; switch the map to PCA to see where.")
+
+
+method, params = choose_method()
+emb = latent_map(codes, method, params)
+kept = st.session_state.get(SELECTION_KEY) or {}  # row ids stay valid across models of a dataset
+rows = [r for r in kept.get("rows", []) if 0 <= r < codes.n and kept["dataset"] == codes.dataset]
+map_col, side_col = st.columns([3, 2], gap="medium")
+with side_col:
+    tab_sel, tab_you = st.tabs(["Selected point", "Your image"])
+    with tab_sel:
+        focus = selection_panel(emb, rows)
+    with tab_you:
+        your_digit_panel(emb)
+manifold_section(emb, focus)
+
+with map_col:
+    origin = {
+        "computed": f"computed in {emb.seconds:.1f} s",
+        "shipped": "precomputed (shipped)",
+        "cache": "loaded from the cache",
+    }[emb.origin]
+    st.caption(
+        f"{codes.n:,} {images.dataset} {images.split} images at their posterior means μ · "
+        f"{METHODS[method]} ({origin})"
+        + (" · a CVAE's latent holds style, not class, so colours mix" if cfg.conditional else "")
+    )
+    fig = latent_scatter(
+        emb.coords,
+        codes.labels,
+        names,
+        axis_titles=axis_titles(emb),
+        equal_aspect=emb.projection is not None,
+    )
+    for draw in overlays:
+        draw(fig)
+    fig.update_layout(uirevision=f"{codes.identity}-{method}")  # keep zoom across reruns
+    st.plotly_chart(
+        fig,
+        on_select=remember_selection,
+        selection_mode=("points", "box", "lasso"),
+        key=CHART_KEY,
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    st.download_button(
+        "Download latent coordinates (CSV)",
+        lambda: latent_table_csv(codes.labels, codes.mu, codes.logvar, emb.coords, method, names),
+        file_name=f"latent-{images.dataset}-{method}.csv",
+        mime="text/csv",
+        key="lm_csv",
+    )

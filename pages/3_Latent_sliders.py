@@ -1,0 +1,138 @@
+"""Latent sliders: one slider per latent dim, decoded live in the browser while you drag."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ui.latent_dims import (
+    decode_one,
+    encode_start,
+    latent_dims,
+    random_start,
+    traversal_image,
+    traversals,
+)
+from ui.live_decoder import ExportError, live_decoder, publish_decoder
+from ui.session import current_model, model_test_tensors
+from vae_core.data.sources import get_source
+from vae_core.imaging import image_grid, png_bytes, upscale
+
+st.set_page_config(page_title="Latent sliders · VAE Latent Lab", page_icon="🎚️", layout="wide")
+ckpt = current_model()
+model, cfg = ckpt.model, ckpt.config
+dataset = str(ckpt.meta.get("dataset", "mnist"))
+try:
+    class_names = list(get_source(dataset).class_names)
+except ValueError:
+    class_names = [str(k) for k in range(cfg.n_classes)]
+
+st.title("Latent sliders")
+st.caption(
+    "Each slider moves one latent dimension of z; the decoder runs in your browser, so the image "
+    "follows the slider while you drag. Sliders are ordered by how much information the dim "
+    "carries (KL to the prior); dims marked *collapsed* are ignored by the decoder. On release "
+    "the server decodes the same z with PyTorch below."
+)
+
+try:
+    published = publish_decoder(ckpt)
+except ExportError as exc:
+    st.error(f"This model's decoder cannot run in the browser: {exc}")
+    st.stop()
+
+test = model_test_tensors(ckpt)
+tensors = None if test is None else (test[1], test[2])
+dims = latent_dims(ckpt, tensors)
+st.caption(f"Dim order: {dims.source}.")
+
+START_MODES = ["Prior mean", "Random prior sample", "Encoded test image"]
+c_start, c_opts, c_class = st.columns([2, 3, 2])
+mode = c_start.radio("Start from", START_MODES, key="sl_start", horizontal=False)
+label: int | None = None
+if cfg.conditional:
+    label = c_class.selectbox(
+        "Class (the CVAE's one-hot)",
+        range(cfg.n_classes),
+        format_func=lambda k: class_names[k] if k < len(class_names) else str(k),
+        key="sl_class",
+    )
+
+if mode == "Prior mean":
+    z_start, start_key = list(dims.center), "mean"
+elif mode == "Random prior sample":
+    seed = int(c_opts.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="sl_seed"))
+    z_start, start_key = random_start(dims, seed), f"random:{seed}"
+else:
+    if test is None:
+        st.error("The test set is unavailable, so there is no test image to encode.")
+        st.stop()
+    images, x, y = test
+    choices = ["any class", *class_names]
+    wanted = c_opts.selectbox("Test image of class", range(len(choices)), key="sl_filter",
+                              format_func=lambda k: choices[k])  # fmt: skip
+    pool = np.arange(len(x)) if wanted == 0 else np.flatnonzero(y.numpy() == wanted - 1)
+    if len(pool) == 0:
+        st.error(f"The test set has no image of class {choices[wanted]}.")
+        st.stop()
+    pick = int(c_opts.number_input(f"Which one (0–{len(pool) - 1})", 0, len(pool) - 1, 0,
+                                   key="sl_pick"))  # fmt: skip
+    idx = int(pool[pick])
+    true_label = int(y[idx])
+    c_opts.image(upscale(image_grid(x[idx : idx + 1], pad=0), 3),
+                 caption=f"test image #{idx} ({class_names[true_label]})")  # fmt: skip
+    z_start = encode_start(model, x[idx], true_label if cfg.conditional else None)
+    start_key = f"test:{idx}"
+
+token = f"{published.digest[:16]}|{start_key}"
+
+
+@st.fragment
+def sliders_and_results() -> None:
+    """The live component and what depends on its z: a release reruns only this fragment."""
+    remembered = st.session_state.get("sl_last")
+    z_now = remembered[1] if remembered and remembered[0] == token else z_start
+    live = live_decoder(published, dims, z_start=z_start, z_now=z_now, token=token, label=label)
+    z = live.z if live.z is not None else z_now
+    st.session_state["sl_last"] = (token, z)  # survives a visit to another page
+
+    st.divider()
+    left, right = st.columns([1, 2])
+    image = decode_one(model, z, label)
+    with left, st.container(key="sl_server"):
+        st.subheader("PyTorch decode")
+        st.image(upscale(image_grid(image[None], pad=0), 8), caption="E[x|z] decoded on the server")
+        if live.pixels is not None:
+            gap = float(np.abs(np.asarray(live.pixels) - image.numpy().ravel()).max())
+            st.caption(
+                f"Browser vs PyTorch: max difference {gap:.1e} per pixel (values in [0, 1])."
+            )
+        st.download_button("Download PNG", png_bytes(image_grid(image[None], pad=0), scale=8),
+                           file_name="latent-sliders.png", mime="image/png", on_click="ignore")  # fmt: skip
+    with right:
+        st.subheader("Current z")
+        rows = [
+            {"dim": f"z{j}", "value": round(z[j], 4), dims.score_name: round(dims.score[j], 4),
+             "collapsed": dims.collapsed[j]}
+            for j in dims.order
+        ]  # fmt: skip
+        st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 420))
+        st.code(
+            "z = [" + ", ".join(f"{v:.4f}" for v in z) + "]", language="python", wrap_lines=True
+        )
+
+    st.subheader("Traversals")
+    st.caption(
+        "Each row decodes the current z with one dim swept across its slider range (left to "
+        "right), in the same order as the sliders."
+    )
+    strips = traversals(model, z, label, dims)
+    labels = []
+    for j in dims.order:
+        lo, hi = dims.bounds(j)
+        tag = " · collapsed" if dims.collapsed[j] else ""
+        labels.append(f"z{j}\n{dims.score_name} {dims.score[j]:.2f}{tag}\n{lo:+.1f} … {hi:+.1f}")
+    st.image(traversal_image(strips[dims.order], labels), width="content")
+
+
+sliders_and_results()

@@ -1,0 +1,180 @@
+"""Diagnostics: which latent dimensions are used, and where q(z) leaves holes in the prior.
+
+KL per dimension and active units (Burda et al. 2015, sec. 5.2), the aggregate posterior
+q(z) = E_x q(z|x) against the prior p(z) (Hoffman & Johnson 2016, "ELBO surgery"), and
+decoded samples from both. Thin UI: all math is in ``vae_core`` via ``ui.eval_cache``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from ui import eval_cache as ec
+from ui.charts import COLLAPSED_KL, kl_per_dim_bars
+from ui.session import current_model, model_test_tensors
+from vae_core.imaging import image_grid, png_bytes
+from vae_core.objectives import active_units
+
+N_CHOICES = (500, 1000, 2000, 5000, 10000)
+SCALE = 3
+
+st.set_page_config(page_title="Diagnostics · VAE Latent Lab", page_icon="🩺", layout="wide")
+ckpt = current_model()
+st.title("Diagnostics")
+data = model_test_tensors(ckpt)
+if data is None:
+    st.stop()
+ev = ec.eval_set(ckpt, *data)
+cfg = ckpt.config
+model = ckpt.model
+
+n = st.select_slider("Test images", *ev.sizes(N_CHOICES, 2000))
+st.caption(f"Computed on the {ev.describe(n)}.")
+
+# ---------------------------------------------------------------- KL per dim, active units
+st.subheader("Which latent dimensions carry information?")
+elbo = ec.elbo_report(ckpt, ev, n)
+mu, logvar = ec.posteriors(ckpt, ev, n)
+au, var = active_units(torch.from_numpy(np.array(mu)))
+kl = list(elbo["kl_per_dim"])
+left, right = st.columns(2)
+left.plotly_chart(
+    kl_per_dim_bars(kl, title="KL(q(z_j|x) ‖ p(z_j)) per dimension"), key="diag_kl_chart"
+)
+au_fig = go.Figure(
+    go.Bar(
+        x=[f"z{i}" for i in range(len(var))],
+        y=var.tolist(),
+        marker_color=["#1f77b4" if v > 0.01 else "#b0b0b0" for v in var.tolist()],
+        hovertemplate="%{x}: Var = %{y:.4f}<extra></extra>",
+    )
+)
+au_fig.add_hline(y=0.01, line_dash="dash", annotation_text="0.01")
+au_fig.update_layout(
+    title="Activity Cov_x(E_q[z_j]) per dimension",
+    height=260,
+    margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    yaxis_type="log",
+    xaxis_title="latent dimension",
+)
+right.plotly_chart(au_fig, key="diag_au_chart")
+low_kl = [i for i, v in enumerate(kl) if v < COLLAPSED_KL]
+inactive = [i for i, v in enumerate(var.tolist()) if v <= 0.01]
+m1, m2, m3 = st.columns(3)
+m1.metric("Active units", f"{au} / {cfg.latent_dim}", help="Burda et al. 2015: Var > 0.01")
+m2.metric("Dims with KL ≥ 0.01 nats", f"{cfg.latent_dim - len(low_kl)} / {cfg.latent_dim}")
+m3.metric("Total KL", f"{elbo['kl']:.2f} nats")
+if not cfg.stochastic:
+    st.info("A plain autoencoder has no KL term: every dimension is deterministic.")
+elif low_kl or inactive:
+    dims = sorted(set(low_kl) | set(inactive))
+    st.warning(
+        f"Posterior collapse in {len(dims)} of {cfg.latent_dim} dimensions: "
+        + ", ".join(f"z{i}" for i in dims[:32])
+        + (" …" if len(dims) > 32 else "")
+        + ". Their q(z_j|x) is (almost) the prior whatever x is, so the decoder ignores them."
+    )
+else:
+    st.success("Every latent dimension is in use (KL ≥ 0.01 nats and Var > 0.01).")
+with st.expander("What is posterior collapse?"):
+    st.markdown(
+        "The ELBO charges KL(q(z|x) ‖ p(z)) nats for every bit a code carries. A dimension "
+        "that does not pay for itself in reconstruction is switched off: q(z_j|x) = N(0, 1) "
+        "for every x, its KL is 0 and the encoder mean no longer varies with x (an *inactive "
+        "unit*, Burda et al. 2015). A few collapsed dimensions in a large latent are normal, "
+        "the model just needs fewer. Collapse of *all* dimensions (a decoder strong enough to "
+        "model x alone, Bowman et al. 2016) or too large a β (Higgins et al. 2017) wastes the "
+        "latent; KL annealing or free bits (Kingma et al. 2016) are the usual remedies."
+    )
+
+# ---------------------------------------------------------------- aggregate posterior
+st.subheader("Aggregate posterior q(z) vs prior p(z)")
+st.caption(
+    "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
+    "from the prior land wherever p(z) has mass. Red regions are **holes**: the prior puts "
+    "mass there but almost no test image is encoded there, so the decoder never learnt what "
+    "to draw and prior samples from them look poor."
+)
+maps = ec.aggregate_maps(ckpt, ev, n)
+gx, gy = maps["gx"], maps["gy"]
+axis = ("z₀", "z₁") if maps["explained"] is None else ("PC 1", "PC 2")
+fig = go.Figure()
+fig.add_trace(
+    go.Heatmap(
+        x=gx,
+        y=gy,
+        z=np.where(maps["holes"], 1.0, np.nan),
+        colorscale=[[0, "rgba(214,39,40,0.35)"], [1, "rgba(214,39,40,0.35)"]],
+        showscale=False,
+        hoverinfo="skip",
+        name="holes",
+    )
+)
+for dens, name, color in ((maps["q"], "q(z)", "#1f77b4"), (maps["p"], "p(z)", "#d62728")):
+    fig.add_trace(
+        go.Contour(
+            x=gx,
+            y=gy,
+            z=dens,
+            contours={"coloring": "lines", "showlabels": False},
+            line={"width": 1.5},
+            colorscale=[[0, color], [1, color]],
+            showscale=False,
+            name=name,
+            showlegend=True,
+            ncontours=8,
+        )
+    )
+fig.update_layout(
+    height=560,
+    margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    xaxis_title=axis[0],
+    yaxis_title=axis[1],
+    legend={"orientation": "h", "y": -0.12},
+)
+fig.update_yaxes(scaleanchor="x", scaleratio=1)
+c_map, c_text = st.columns([3, 2])
+c_map.plotly_chart(fig, key="diag_aggregate_chart")
+c_text.metric(
+    "Prior mass in the holes (this plane)",
+    f"{maps['prior_mass_in_holes']:.1%}",
+    help="∫ p(z) over the red cells: the share of prior samples that land in a hole here",
+)
+c_text.metric(
+    f"Prior samples in holes ({cfg.latent_dim}-D, Monte Carlo)",
+    f"{maps['prior_samples_in_holes']:.1%}",
+    help="share of 2,000 draws z ~ N(0, I) with q(z) < 0.05 p(z), in the full latent space",
+)
+if maps["explained"] is not None:
+    ex = maps["explained"]
+    c_text.caption(
+        f"The {cfg.latent_dim}-D latent is shown through the exact linear projection onto the "
+        f"top two principal axes of the posterior means ({ex[0]:.0%} + {ex[1]:.0%} of their "
+        "variance), through the origin: each q(z|x) projects to a 2-D Gaussian with a full "
+        "covariance and the prior stays N(0, I) in the plane. Holes in the plane are a lower "
+        "bound on the holes in the full space."
+    )
+else:
+    c_text.caption("Blue: contours of q(z). Red lines: contours of the prior N(0, I).")
+
+# ---------------------------------------------------------------- samples
+st.subheader("Decoded samples: prior vs aggregate posterior")
+s1, s2 = st.columns(2)
+n_samples = s1.slider("Samples", 8, 64, 32, step=8)
+seed = int(s2.number_input("Seed", 0, 2**31 - 1, 0))
+z_prior, z_agg = ec.diagnostic_codes(ckpt, ev, n, n_samples, seed)
+y = torch.arange(n_samples) % cfg.n_classes if cfg.conditional else None
+with torch.no_grad():
+    prior_imgs = model.decode(torch.as_tensor(z_prior, dtype=torch.float32), y)
+    agg_imgs = model.decode(torch.as_tensor(z_agg, dtype=torch.float32), y)
+a, b = st.columns(2)
+a.image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), caption="z ~ p(z) = N(0, I)")
+b.image(
+    png_bytes(image_grid(agg_imgs, nrow=8), SCALE),
+    caption="z ~ q(z): pick a test image at random, then z ~ q(z|x)",
+)
+if cfg.conditional:
+    st.caption("CVAE: both grids decode with labels 0, 1, …, 9 repeating.")

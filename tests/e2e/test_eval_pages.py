@@ -1,0 +1,128 @@
+"""The six evaluation pages in a real browser with the shipped models: each draws its charts.
+
+For every page the model is chosen on Home by its title, the page is opened from the sidebar
+(same session), its last element is awaited, and
+a full-page screenshot goes to test-artifacts/eval-*.png for a person to look at.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import open_page, screenshot
+from ui.models import list_models
+
+pytestmark = pytest.mark.browser
+
+PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+DONE = """(sel) => {
+  const el = document.querySelector(sel);
+  return !!el && !el.closest('[data-stale="true"]')
+    && !document.querySelector('[data-testid="stProgress"]')
+    && !document.querySelector('[data-testid="stSpinner"]');
+}"""
+
+
+@pytest.fixture
+def tall(browser):
+    """A page tall enough that a full screenshot shows the whole evaluation page."""
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def VAE_2D() -> str:  # noqa: N802 - reads like a constant at the call site
+    return _title("MNIST VAE, 2-D")
+
+
+def VAE_BIG() -> str:  # noqa: N802
+    return _title("MNIST VAE, 16-D", "MNIST VAE, 2-D")
+
+
+def CVAE() -> str:  # noqa: N802
+    return _title("MNIST CVAE, 2-D", "MNIST CVAE")
+
+
+def _title(*wanted: str) -> str:
+    """The title of the first shipped model that starts with one of ``wanted`` (in that order)."""
+    titles = [e.title for e in list_models() if e.source == "shipped"]
+    for w in wanted:
+        for t in titles:
+            if t.startswith(w):
+                return t
+    pytest.skip(f"no shipped model like {wanted}")
+
+
+def chosen(pg) -> str:
+    """The sidebar picker's current label (the value of its combobox input)."""
+    return pg.locator(f"{PICKER} input").first.input_value()
+
+
+def wait_done(pg, selector: str) -> None:
+    """Wait until ``selector`` is drawn by the current run and nothing is computing, twice."""
+    for _ in range(2):
+        pg.wait_for_timeout(1000)
+        pg.wait_for_function(DONE, arg=selector, timeout=300_000)
+
+
+def visit(pg, app_url: str, path: str, title: str, last: str, shot: str) -> None:
+    """Choose the model on Home, then open the page from the sidebar (same session)."""
+    open_page(pg, app_url, "")
+    if title not in chosen(pg):
+        pg.locator(PICKER).first.click()
+        pg.locator('[role="option"]').filter(has_text=title).first.click()
+        pg.wait_for_timeout(1500)
+        pg.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
+    nav = pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]')
+    if nav.count() == 0:
+        pg.locator('[data-testid="stSidebarNav"]').get_by_text("View").first.click()
+    nav.first.click()
+    wait_done(pg, last)
+    assert title in chosen(pg)
+    assert pg.locator('[data-testid="stException"]').count() == 0
+    for chart in pg.locator('[data-testid="stPlotlyChart"]').all():
+        chart.scroll_into_view_if_needed()  # charts below the fold draw when first seen
+        pg.wait_for_timeout(300)
+    pg.wait_for_timeout(1000)
+    screenshot(pg, shot)  # before the page's own checks, so a failure can be looked at
+
+
+def charts(pg) -> int:
+    return pg.locator('[data-testid="stPlotlyChart"]').count()
+
+
+def test_likelihood(tall, app_url) -> None:
+    visit(tall, app_url, "Likelihood", VAE_2D(), ".st-key-lik_per_class", "eval-likelihood")
+    assert tall.get_by_text("ELBO-to-NLL gap").count() >= 1
+    assert charts(tall) == 2
+
+
+def test_diagnostics(tall, app_url) -> None:
+    visit(tall, app_url, "Diagnostics", VAE_BIG(), '[data-testid="stImage"]', "eval-diagnostics")
+    assert charts(tall) == 3
+    assert tall.locator('[data-testid="stImage"]').count() == 2
+
+
+def test_out_of_distribution(tall, app_url) -> None:
+    visit(tall, app_url, "Out_of_distribution", VAE_2D(), ".st-key-ood_remedy_hist", "eval-ood")
+    assert charts(tall) == 2
+    assert tall.locator('[data-testid="stDataFrame"]').count() == 1  # the AUROC table
+
+
+def test_ppca(tall, app_url) -> None:
+    visit(tall, app_url, "pPCA", VAE_2D(), ".st-key-ppca_vae_map", "eval-ppca")
+    assert charts(tall) == 4
+
+
+def test_cvae_faithfulness(tall, app_url) -> None:
+    visit(tall, app_url, "CVAE_faithfulness", CVAE(), ".st-key-faith_grid", "eval-faithfulness")
+    assert tall.get_by_text("Mean accuracy of 'generate class k'").count() == 1
+    assert charts(tall) >= 3
+
+
+def test_rate_distortion(tall, app_url) -> None:
+    visit(tall, app_url, "Rate_distortion", VAE_BIG(), ".st-key-rd_chart", "eval-rate-distortion")
+    assert charts(tall) == 1
+    assert tall.get_by_text("Rate R (KL)").count() == 1

@@ -1,0 +1,84 @@
+"""Browser tests: the Home page's model card, and a live training on the Train page."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.e2e.conftest import ROOT, open_page, screenshot
+from vae_core.checkpoints import load_checkpoint
+
+pytestmark = pytest.mark.browser
+
+
+def test_home_shows_the_card_of_a_shipped_model(page, app_url) -> None:
+    if not list((ROOT / "checkpoints").glob("*.safetensors")):
+        pytest.skip("no shipped checkpoint in checkpoints/")
+    start = time.perf_counter()
+    open_page(page, app_url)
+    page.get_by_text("Test metrics", exact=True).wait_for()
+    print(f"home page interactive after {time.perf_counter() - start:.1f} s")  # noqa: T201
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.set_viewport_size({"width": 1400, "height": 2600})  # Streamlit scrolls inside stMain
+    page.locator(".js-plotly-plot").nth(1).wait_for()
+    screenshot(page, "home")
+    main = page.locator('[data-testid="stMain"]')
+    assert main.get_by_role("heading", name="VAE Latent Lab").is_visible()
+    for text in ("Architecture", "Latent dimensions", "Training curves", "Binarization"):
+        assert main.get_by_text(text, exact=True).first.is_visible(), text
+    assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').is_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download checkpoint (.safetensors)").click()
+    assert download.value.suggested_filename.endswith(".safetensors")
+    assert load_checkpoint(download.value.path()).config.latent_dim >= 1  # the real file
+    assert page.get_by_role("link", name="Train").first.is_visible()
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+@pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs VAE_LAB_DATA (real MNIST)")
+def test_train_page_shows_live_progress_and_curves(page, app_url) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    open_page(page, app_url, "Train")
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_label("Hidden layer sizes").fill("128")
+    main.get_by_label("Hidden layer sizes").press("Enter")
+    main.get_by_label("Epochs").fill("1")
+    main.get_by_label("Epochs").press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Step ", exact=False).first.wait_for(timeout=300_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)  # live batch curve
+    screenshot(page, "train-live")
+    page.get_by_text("It is now the chosen model", exact=False).wait_for(timeout=300_000)
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
+    assert picker.input_value().endswith("trained here")
+    assert page.get_by_role("button", name="Start training").is_enabled()
+    assert not page.locator('[data-testid="stException"]').count()
+    page.locator(".js-plotly-plot").nth(1).wait_for()  # the KL-per-dim bars
+    screenshot(page, "train-done")
+
+
+@pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs VAE_LAB_DATA (real MNIST)")
+def test_training_survives_a_visit_to_another_page(page, app_url) -> None:
+    """The sidebar's status fragment keeps the heartbeat going on every page."""
+    open_page(page, app_url, "Train")
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_label("Hidden layer sizes").fill("128")
+    main.get_by_label("Hidden layer sizes").press("Enter")
+    main.get_by_label("Epochs").fill("200")
+    main.get_by_label("Epochs").press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Step ", exact=False).first.wait_for(timeout=300_000)
+    page.locator('[data-testid="stSidebarNav"] a').first.click()  # Home, same session
+    page.get_by_text("Test metrics", exact=True).wait_for()
+    status = page.locator('[data-testid="stSidebar"]').get_by_text("Training MNIST VAE")
+    status.first.wait_for()
+    time.sleep(15)  # longer than the heartbeat timeout: only the sidebar poll keeps it alive
+    text = status.first.inner_text()
+    screenshot(page, "home-while-training")
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Train").first.click()
+    if "training" not in text:  # say why it stopped
+        pytest.fail(f"{text}: {page.locator('[data-testid=stAlert]').first.inner_text()}")
+    page.get_by_role("button", name="Stop training").click()
+    page.get_by_text("Stopped by the user", exact=False).wait_for(timeout=300_000)

@@ -1,0 +1,90 @@
+"""Latent sliders in a real browser: the image follows a slider while the mouse is still down.
+
+Uses the first model the sidebar offers (a shipped checkpoint). The key check reads the live
+canvas pixels during the drag, before the mouse is released, when the server has not been told
+anything yet; after the release the page shows the PyTorch decode and its agreement with the
+browser's pixels.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import open_page, screenshot
+
+pytestmark = pytest.mark.browser
+
+CANVAS = '[data-testid="live-image"]'
+SLIDERS = '[data-testid^="z-slider-"]'
+CHANGED = "([c, before]) => c.toDataURL() !== before"
+
+
+@pytest.fixture
+def sliders_page(page, app_url):
+    """The page with the default model, once the browser has drawn its first decode."""
+    open_page(page, app_url, "Latent_sliders")
+    page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
+    return page
+
+
+def _z_code(page) -> str:
+    return page.locator('[data-testid="stCode"]').filter(has_text="z = [").inner_text()
+
+
+def test_canvas_changes_before_release(sliders_page) -> None:
+    page = sliders_page
+    canvas = page.locator(CANVAS)
+    slider = page.locator(SLIDERS).first  # the dim with the largest KL
+    z_before = _z_code(page)
+    before = canvas.evaluate("c => c.toDataURL()")
+    frames_before = int(canvas.get_attribute("data-frames"))
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, y, steps=12)
+    page.wait_for_function(CHANGED, arg=[canvas.element_handle(), before], timeout=10_000)
+    # Still pressed: the browser redrew several frames, and the server has not rerun.
+    assert int(canvas.get_attribute("data-frames")) > frames_before + 1
+    assert _z_code(page) == z_before
+    value = float(slider.input_value())
+    assert value > 1.0
+    screenshot(page, "sliders-dragging")
+
+    page.mouse.up()
+    page.wait_for_function(
+        "(old) => [...document.querySelectorAll('[data-testid=stCode]')]"
+        ".some(e => e.innerText.includes('z = [') && e.innerText !== old)",
+        arg=z_before,
+        timeout=60_000,
+    )
+    page.get_by_text("Browser vs PyTorch").wait_for(timeout=60_000)
+    gap = re.search(
+        r"max difference ([0-9.e+-]+)", page.get_by_text("Browser vs PyTorch").inner_text()
+    )
+    assert gap is not None and float(gap.group(1)) < 1e-4
+    assert f"{value:.4f}" in _z_code(page)
+    # The rerun re-rendered the component but did not download the weights again.
+    assert page.evaluate("window.__vaeLabStats.fetches") == 1
+    screenshot(page, "sliders-released")
+    page.get_by_text("Browser vs PyTorch").scroll_into_view_if_needed()
+    screenshot(page, "sliders-server-side")
+
+
+def test_pad_moves_two_dims(sliders_page) -> None:
+    page = sliders_page
+    pad = page.locator('[data-testid="z-pad"]')
+    canvas = page.locator(CANVAS)
+    before = canvas.evaluate("c => c.toDataURL()")
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.15, steps=8)
+    page.wait_for_function(CHANGED, arg=[canvas.element_handle(), before], timeout=10_000)
+    dims = [page.locator(f'[data-testid="z-pad-dim-{a}"]').input_value() for a in (0, 1)]
+    x = float(page.locator(f'[data-testid="z-slider-{dims[0]}"]').input_value())
+    y = float(page.locator(f'[data-testid="z-slider-{dims[1]}"]').input_value())
+    page.mouse.up()
+    assert x < -1.5 and y > 1.5  # left and up on the pad

@@ -1,0 +1,206 @@
+"""Smoke tests of the evaluation-lab commands on tiny synthetic IDX data, in subprocesses.
+
+Error cases run ``cli.main`` in-process (fast): an uncaught exception fails the test, and a user
+error must come back as one ``error:`` line with exit status 2. Real-data checks are slow-marked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_model
+from vae_core.checkpoints import save_checkpoint
+from vae_core.cli import main
+from vae_core.data.idx import write_idx
+
+REPO = Path(__file__).resolve().parents[1]
+SPLITS = {"train": ("train", 80), "test": ("t10k", 30)}
+
+
+def write_dataset(root: Path, dataset: str, seed: int) -> None:
+    """Label-dependent bars (learnable) as gzip IDX files under root/dataset/."""
+    rng = np.random.default_rng(seed)
+    folder = root / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in SPLITS.values():
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 25, size=(n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 5 + 2 * label, 4:24] = 230
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("lab")
+    data = tmp / "data"
+    write_dataset(data, "mnist", 0)
+    write_dataset(data, "fashion-mnist", 1)
+    meta = {"dataset": "mnist", "binarize": "dynamic", "name": "tiny"}
+    vae, cvae = tmp / "vae.safetensors", tmp / "cvae.safetensors"
+    save_checkpoint(make_model(hidden=(16,), latent_dim=2), vae, meta)
+    save_checkpoint(make_model(kind="cvae", hidden=(16,), latent_dim=2), cvae, meta)
+    env = {k: v for k, v in os.environ.items() if k not in ("VAE_LAB_DATA", "VAE_LAB_DEBUG")}
+    env["PYTHONPATH"] = str(REPO)
+    env["XDG_CACHE_HOME"] = str(tmp / "cache")  # never the user's cache, never a download
+    return {"tmp": tmp, "data": str(data), "vae": str(vae), "cvae": str(cvae), "env": env}
+
+
+def run_json(lab: dict, *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_core", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=lab["env"],
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_evaluate_with_ood(lab: dict) -> None:
+    r = run_json(
+        lab,
+        "evaluate",
+        lab["vae"],
+        "--data-dir",
+        lab["data"],
+        "--iw-samples",
+        "3",
+        "--ood",
+        "fashion-mnist,noise,inverted,rotated",
+    )
+    assert r["n"] == 30 and "elbo" in r  # the ordinary evaluate report is kept
+    assert set(r["ood_auroc"]) == {"fashion-test", "uniform-noise", "inverted", "rotated"}
+    assert all(0.0 <= v <= 1.0 for v in r["ood_auroc"].values())
+    assert set(r["ood_mean_nll"]) == {"mnist-test", *r["ood_auroc"]}
+    one = run_json(
+        lab,
+        "evaluate",
+        lab["vae"],
+        "--data-dir",
+        lab["data"],
+        "--iw-samples",
+        "2",
+        "--limit",
+        "10",
+        "--ood",
+        "fashion-mnist",
+    )
+    assert isinstance(one["ood_auroc"], float) and one["ood"]["sets"]["mnist-test"]["n"] == 10
+
+
+def test_nll_and_ppca(lab: dict) -> None:
+    r = run_json(lab, "nll", lab["cvae"], "--data-dir", lab["data"], "--k", "5")
+    assert r["n"] == 30 and r["k"] == 5 and r["fast_path"] is True
+    assert r["gap_nats"] == pytest.approx(r["neg_elbo"] - r["nll"])
+    assert len(r["per_class_nll"]) == 10
+    p = run_json(lab, "ppca", "--data-dir", lab["data"], "--latent-dim", "4")
+    assert p["latent_dim"] == 4 and p["train_size"] == 80 and p["test_size"] == 30
+    assert p["sigma2"] > 0 and p["train_nll"] < p["test_nll"]  # fitted on train
+
+
+def test_classifier_faithfulness_and_sweep(lab: dict) -> None:
+    clf = str(lab["tmp"] / "clf.safetensors")
+    c = run_json(lab, "train-classifier", "--data-dir", lab["data"], "--epochs", "1", "--out", clf)
+    assert 0.0 <= c["test_accuracy"] <= 1.0 and c["command"].endswith(f"--out {clf} --json")
+    f = run_json(lab, "faithfulness", lab["cvae"], "--classifier", clf, "--n-per-class", "4")
+    assert len(f["per_class"]) == 10 and f["accuracy"] == pytest.approx(sum(f["per_class"]) / 10)
+    assert f["classifier_test_accuracy"] == c["test_accuracy"]
+    out = lab["tmp"] / "rd.json"
+    s = run_json(
+        lab,
+        "sweep-beta",
+        "--data-dir",
+        lab["data"],
+        "--betas",
+        "1,4",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--out",
+        str(out),
+    )
+    saved = json.loads(out.read_text())
+    assert [p["beta"] for p in saved["points"]] == [1.0, 4.0] == [p["beta"] for p in s["points"]]
+    assert saved["command"].startswith("python -m vae_core sweep-beta")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["faithfulness", "{vae}"], "needs a CVAE"),
+        (["faithfulness", "{cvae}", "--classifier", "{tmp}/none.safetensors"], "no such"),
+        (["nll", "{tmp}/missing.safetensors"], "missing.safetensors"),
+        (["nll", "{vae}", "--k", "200000"], "--k must be at most"),
+        (["ppca", "--data-dir", "{data}", "--latent-dim", "5000"], "--latent-dim must be"),
+        (["evaluate", "{cvae}", "--data-dir", "{data}", "--ood", "noise"], "needs a VAE"),
+        (["evaluate", "{vae}", "--ood", "cifar"], "unknown OOD set"),
+        (["sweep-beta", "--betas", "1,-2"], "positive"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(lab: dict, capsys, args: list[str], message: str) -> None:
+    argv = [a.format(**lab) for a in args]
+    with pytest.raises(SystemExit) if message in ("unknown OOD set", "positive") else _no_raise():
+        code = main(argv)
+        assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+class _no_raise:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+REAL = os.environ.get("VAE_LAB_DATA")
+SHIPPED = REPO / "checkpoints"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL, reason="VAE_LAB_DATA is not set")
+def test_real_ppca_and_ood(lab: dict) -> None:
+    env = {**lab["env"], "VAE_LAB_DATA": REAL}
+    real = {**lab, "env": env}
+    p = run_json(real, "ppca", "--latent-dim", "16")
+    assert p["train_size"] == 10_000 and p["test_size"] == 10_000
+    assert p["test_nll"] < 0  # a density on [0, 1]^784 that fits MNIST well exceeds 1
+    vae = SHIPPED / "mnist-vae-2d.safetensors"
+    if vae.exists():
+        r = run_json(
+            real,
+            "evaluate",
+            str(vae),
+            "--limit",
+            "300",
+            "--iw-samples",
+            "20",
+            "--ood",
+            "fashion-mnist,noise",
+        )
+        assert r["ood_auroc"]["uniform-noise"] > 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL, reason="VAE_LAB_DATA is not set")
+def test_real_faithfulness_of_shipped_cvae(lab: dict) -> None:
+    cvae = SHIPPED / "mnist-cvae-16d.safetensors"
+    if not cvae.exists() or not (SHIPPED / "classifiers" / "mnist-classifier.safetensors").exists():
+        pytest.skip("shipped CVAE or classifier not present")
+    f = run_json({**lab, "env": {**lab["env"], "VAE_LAB_DATA": REAL}}, "faithfulness", str(cvae))
+    assert f["accuracy"] > 0.8

@@ -1,0 +1,84 @@
+"""OOD sets, AUROC and the complexity-corrected score (Serrà et al. 2020)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.conftest import make_model
+from vae_core.ood import (
+    OOD_SETS,
+    auroc,
+    complexity_corrected,
+    make_ood_set,
+    model_inputs,
+    ood_report,
+    png_bits,
+    score_sets,
+    set_name_for,
+)
+
+
+def test_auroc_of_separable_sets_is_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    inside = torch.rand(200, generator=g)  # scores in [0, 1)
+    outside = torch.rand(150, generator=g) + 2.0  # scores in [2, 3)
+    assert auroc(inside, outside) == 1.0
+    assert auroc(outside, inside) == 0.0
+    assert auroc(inside, inside.clone()) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        auroc(inside, torch.tensor([]))
+
+
+def test_ood_sets_are_the_promised_transforms(tiny_images) -> None:
+    x, _ = tiny_images
+    assert torch.equal(make_ood_set("inverted", x), 1 - x)
+    rot = make_ood_set("rotated", x)
+    assert torch.equal(torch.rot90(rot, -1, dims=(2, 3)), x)
+    noise = make_ood_set("uniform-noise", x, seed=5)
+    assert torch.equal(noise, make_ood_set("uniform-noise", x, seed=5))
+    assert noise.shape == x.shape and 0 <= float(noise.min()) and float(noise.max()) <= 1
+    other = torch.zeros(100, 1, 28, 28)
+    assert make_ood_set("fashion-test", x, dataset_x=other).shape == x.shape
+    with pytest.raises(ValueError, match="unknown OOD set"):
+        make_ood_set("cifar", x)
+    assert set(OOD_SETS) >= {"mnist-test", "fashion-test"}
+    assert set_name_for("fashion-mnist") == "fashion-test"
+
+
+def test_model_inputs_binarize_only_binary_models(tiny_images) -> None:
+    x, _ = tiny_images
+    assert model_inputs(x, binary=False) is x
+    b = model_inputs(x, binary=True)
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(b, model_inputs(x, binary=True))
+
+
+def test_png_bits_measure_complexity(tiny_images) -> None:
+    x, _ = tiny_images
+    blank = torch.zeros(2, 1, 28, 28)
+    noise = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert float(png_bits(blank).max()) < float(png_bits(x[:2]).min())
+    assert float(png_bits(x[:2]).max()) < float(png_bits(noise).min())
+    nll = torch.tensor([100.0, 200.0])
+    expected = nll.double() - png_bits(noise) * math.log(2)
+    assert torch.allclose(complexity_corrected(nll, noise), expected)
+
+
+def test_ood_report_on_a_tiny_model(tiny_images) -> None:
+    x, _ = tiny_images
+    model = make_model()
+    sets = {"mnist-test": x, "inverted": make_ood_set("inverted", x)}
+    calls: list[int] = []
+    r = ood_report(model, sets, "mnist-test", k=4, progress=lambda d, t: calls.append(t))
+    assert set(calls) == {128}
+    assert "auroc_nll" not in r["sets"]["mnist-test"]
+    inv = r["sets"]["inverted"]
+    assert 0.0 <= inv["auroc_nll"] <= 1.0 and 0.0 <= inv["auroc_corrected"] <= 1.0
+    assert inv["mean_nll"] == pytest.approx(float(r["scores"]["nll"]["inverted"].mean()))
+    with pytest.raises(ValueError, match="in-distribution"):
+        ood_report(model, sets, "rotated", k=2)
+    with pytest.raises(ValueError, match="CVAE"):
+        score_sets(make_model(kind="cvae"), sets, k=2)

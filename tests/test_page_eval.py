@@ -1,0 +1,245 @@
+"""AppTest smoke tests of the six evaluation pages on synthetic splits and tiny models.
+
+Everything lives in a temp folder: an MNIST-format data dir (test + train, and Fashion-MNIST
+test), a runs dir with tiny untrained models, and a stand-in 'shipped' folder with a classifier
+and a β-sweep JSON. Caches are cleared around every test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import ui.data
+import ui.models
+import ui.paths
+from tests.conftest import make_model
+from vae_core.checkpoints import save_checkpoint
+from vae_core.classifier import DigitClassifier, save_classifier
+from vae_core.data.idx import write_idx
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+N_IMAGES = 300
+
+
+def _write_split(folder: Path, prefix: str, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):  # a bright bar whose height depends on the class
+        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+    write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Data, runs and 'shipped' folders in tmp_path; fresh caches; no network."""
+    data = tmp_path / "data"
+    _write_split(data / "mnist", "t10k", N_IMAGES, 0)
+    _write_split(data / "mnist", "train", N_IMAGES, 1)
+    _write_split(data / "fashion-mnist", "t10k", N_IMAGES, 2)
+    runs, shipped = tmp_path / "runs", tmp_path / "shipped"
+    runs.mkdir()
+    (shipped / "classifiers").mkdir(parents=True)
+    (shipped / "rate_distortion").mkdir()
+    monkeypatch.setenv("VAE_LAB_DATA", str(data))
+    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ui.paths, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(ui.models, "SHIPPED_DIR", shipped)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def model(lab: Path, name: str, folder: str = "runs", binarize: str = "dynamic", **cfg) -> Path:
+    path = lab / folder / f"{name}.safetensors"
+    meta = {"dataset": "mnist", "name": name, "binarize": binarize}
+    save_checkpoint(make_model(**cfg), path, meta)
+    return path
+
+
+def page(file: str, path: Path) -> AppTest:
+    at = AppTest.from_file(str(PAGES / file), default_timeout=180)
+    at.session_state["vae_lab_model_path"] = str(path)
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def text_of(at: AppTest) -> str:
+    parts = [c.value for c in at.caption] + [m.value for m in at.markdown]
+    parts += [w.value for w in at.warning] + [i.value for i in at.info]
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- Likelihood
+
+
+def test_likelihood_defaults_run_and_k_grows(lab: Path) -> None:
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    m = metrics(at)
+    assert {"ELBO", "NLL, K = 100", "Bits per dim", "ELBO-to-NLL gap"} <= set(m)
+    table = at.dataframe[0].value
+    assert list(table["K"]) == [1, 10, 100]
+    assert table["NLL (nats)"].iloc[-1] <= table["NLL (nats)"].iloc[0]  # IWAE is tighter
+    assert len(at.get("plotly_chart")) == 2  # NLL vs K, per class
+    assert "first 300 of 300 mnist test images, one fixed binarization" in text_of(at)
+
+
+def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    at.select_slider[0].set_value(100)
+    at.multiselect[0].set_value([1000, 5000]).run()
+    assert_clean(at)
+    assert "press Compute" in text_of(at)
+    assert not at.dataframe
+    at.button[0].click().run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["K"]) == [1000, 5000]
+    assert "NLL, K = 5,000" in metrics(at)
+
+
+def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
+    at = page("7_Likelihood.py", model(lab, "ae", kind="ae", latent_dim=2))
+    assert_clean(at)
+    assert "defines no density" in text_of(at)
+    assert not at.get("plotly_chart")
+
+
+# ---------------------------------------------------------------- Diagnostics
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_diagnostics_kl_units_and_aggregate(lab: Path, dim: int) -> None:
+    at = page("8_Diagnostics.py", model(lab, f"vae{dim}", latent_dim=dim))
+    assert_clean(at)
+    m = metrics(at)
+    assert m["Active units"].endswith(f"/ {dim}")
+    assert "Prior mass in the holes (this plane)" in m
+    assert len(at.get("plotly_chart")) == 3  # KL, activity, q vs p
+    assert len(at.get("image")) == 2  # prior and aggregate samples
+    projected = "exact linear projection" in text_of(at)
+    assert projected == (dim > 2)
+
+
+# ---------------------------------------------------------------- Out-of-distribution
+
+
+def test_ood_scores_every_set(lab: Path) -> None:
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert len(table) == 5
+    aurocs = table["AUROC, NLL"].dropna()
+    assert len(aurocs) == 4 and ((aurocs >= 0) & (aurocs <= 1)).all()
+    assert table["AUROC, complexity-corrected"].dropna().between(0, 1).all()
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
+    for path in (lab / "data" / "fashion-mnist").iterdir():
+        path.unlink()
+    monkeypatch.setattr(ui.data, "_FAILED_DOWNLOADS", {("fashion-mnist", "test")})
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert "Fashion-MNIST test: Skipped" in text_of(at)
+    assert len(at.dataframe[0].value) == 4
+
+
+def test_ood_refuses_a_cvae(lab: Path) -> None:
+    at = page("9_Out_of_distribution.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    assert_clean(at)
+    assert "unconditional" in text_of(at)
+
+
+# ---------------------------------------------------------------- pPCA
+
+
+def test_ppca_page_with_and_without_a_gaussian_vae(lab: Path) -> None:
+    path = model(lab, "vae2", latent_dim=2)
+    at = page("10_pPCA.py", path)
+    assert_clean(at)
+    assert {"Test NLL (exact)", "Noise variance σ²"} <= set(metrics(at))
+    assert len(at.get("plotly_chart")) == 4  # posterior mean, covariance, two maps
+    assert "--likelihood gaussian --latent-dim 2" in text_of(at)
+    model(lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian")
+    st.cache_data.clear()
+    at = page("10_pPCA.py", path)
+    assert_clean(at)
+    rows = list(at.dataframe[0].value["model"])
+    assert rows[0] == "pPCA, M = 2 (exact)" and "IWAE, K = 100" in rows[2]
+
+
+# ---------------------------------------------------------------- CVAE faithfulness
+
+
+def test_faithfulness_with_a_classifier(lab: Path) -> None:
+    save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
+    at = page("11_CVAE_faithfulness.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    assert_clean(at)
+    assert "Mean accuracy of 'generate class k'" in metrics(at)
+    assert len(at.get("plotly_chart")) >= 3  # accuracy, diversity, sample grid
+    at.select_slider[0].set_value(10).run()
+    assert_clean(at)
+    assert metrics(at)["Samples judged"] == "100"
+
+
+def test_faithfulness_needs_a_cvae_and_a_classifier(lab: Path) -> None:
+    at = page("11_CVAE_faithfulness.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert "needs a conditional VAE" in text_of(at)
+    at = page("11_CVAE_faithfulness.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    assert at.error and "train-classifier" in at.error[0].value
+
+
+# ---------------------------------------------------------------- Rate-distortion
+
+
+def test_rate_distortion_places_models_on_the_sweep(lab: Path) -> None:
+    points = [
+        {"beta": b, "rate": r, "distortion": d, "elbo": -(r + d), "active_units": 2}
+        for b, r, d in ((0.5, 20.0, 90.0), (1.0, 12.0, 100.0), (4.0, 4.0, 130.0))
+    ]
+    sweep = {"dataset": "mnist", "points": points, "train_config": {"epochs": 1}, "command": "x"}
+    (lab / "shipped/rate_distortion/mnist-16d.json").write_text(json.dumps(sweep))
+    (lab / "shipped/rate_distortion/broken.json").write_text("{not json")
+    model(lab, "shipped-vae", folder="shipped", latent_dim=2)
+    at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert {"Rate R (KL)", "Distortion D", "Active units"} <= set(metrics(at))
+    assert list(at.dataframe[0].value["β"]) == [0.5, 1.0, 4.0]
+    assert "broken.json" in text_of(at)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name", "") for t in fig["data"]]
+    assert any(n.startswith("β sweep") for n in names)
+    assert "shipped-vae" in names and any(n.startswith("chosen") for n in names)
+
+
+def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:
+    """Noise and the test protocol's binarization must not share one random stream."""
+    import torch
+
+    from ui.eval_cache import EvalSet, ood_inputs
+
+    grey = torch.rand(50, 1, 28, 28)
+    ev = EvalSet(grey, grey, torch.zeros(50, dtype=torch.long), True, "mnist", "files", (), False)
+    noise = next(s for s in ood_inputs(ev, 50, None, "offline") if s.name == "uniform-noise")
+    assert 0.4 < float(noise.x.mean()) < 0.6

@@ -1,0 +1,149 @@
+"""Home page: AppTest smoke tests (picker + card), the card's text, and checkpoint uploads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import make_model
+from ui.model_card import NOT_EVALUATED, architecture_text, card_facts, metric_values
+from ui.models import store_upload
+from ui.session import MODEL_KEY
+from vae_core.checkpoints import CheckpointError, checkpoint_bytes, save_checkpoint
+from vae_core.config import ModelConfig
+from vae_core.data.idx import write_idx
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+N_TEST = 60
+
+META = {
+    "name": "Tiny test VAE",
+    "dataset": "mnist",
+    "dataset_note": "Trained on 96 synthetic images.",
+    "train_size": 96,
+    "binarize": "dynamic",
+    "epoch": 2,
+    "epochs": 2,
+    "history": [
+        {"epoch": e, "train": {"elbo": -200.0 + e, "recon": -190.0, "kl": 5.0},
+         "val": {"elbo": -201.0 + e, "recon": -191.0, "kl": 5.0},
+         "kl_per_dim": [2.0, 3.0, 0.001], "elapsed": float(e)}
+        for e in (1, 2)
+    ],
+    "test_metrics": {"elbo": -123.456, "recon": -110.0, "kl": 13.4, "nll": -1.0 + 120.0,
+                     "iw_samples": 100, "active_units": 2, "n": 60,
+                     "kl_per_dim": [6.0, 7.4, 0.0]},
+    "training_seconds": 12.5,
+    "device": "CPU (2 threads)",
+    "created": "2026-11-21T12:00:00+00:00",
+}  # fmt: skip
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A small MNIST-format test split, an empty runs dir, fresh caches."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (N_TEST, 28, 28), np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte", (np.arange(N_TEST) % 10).astype(np.uint8))
+    out = tmp_path / "runs"
+    out.mkdir()
+    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VAE_LAB_RUNS", str(out))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield out
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _home(path: Path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[MODEL_KEY] = str(path)
+    return at.run()
+
+
+def _text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    return "\n".join(parts + [str(m.value) for m in at.metric])
+
+
+def test_home_shows_picker_and_full_card(runs: Path) -> None:
+    path = runs / "tiny.safetensors"
+    save_checkpoint(make_model(), path, META)
+    at = _home(path)
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "VAE Latent Lab"
+    picker = at.sidebar.selectbox[0]
+    assert "Tiny test VAE" in picker.format_func(picker.value)
+    assert at.subheader[0].value == "Tiny test VAE"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test ELBO"] == "-123.46"
+    assert metrics["NLL (IWAE, K=100)"] == "119.00"
+    assert metrics["Active units"] == "2 / 3"
+    text = _text(at)
+    assert (
+        "MLP 784→32→z(3)" in text
+        and "p(x\\|z)" in text
+        and "Trained on 96 synthetic images." in text
+    )
+    assert "Measured on 60 test images" in text
+    badges = [b.proto.body for b in at.get("markdown")]  # st.badge renders as markdown
+    assert any("test subset (60 of 10,000)" in b for b in badges)
+    assert len(at.get("plotly_chart")) == 2  # training curves + KL per dim
+    assert len(at.get("download_button")) == 1
+
+
+def test_card_says_not_evaluated_without_metrics(runs: Path) -> None:
+    path = runs / "bare.safetensors"
+    save_checkpoint(make_model(kind="ae"), path, {"name": "Bare AE", "dataset": "mnist"})
+    at = _home(path)
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.metric
+    assert any(i.value.startswith("Not evaluated") for i in at.info)
+    assert "No training history in this checkpoint." in _text(at)
+
+
+def test_picker_follows_a_changed_choice(runs: Path) -> None:
+    """select_model() after the picker was drawn (upload, finished training) must show up in it."""
+    first, second = runs / "a.safetensors", runs / "b.safetensors"
+    save_checkpoint(make_model(), first, {**META, "name": "Model A"})
+    save_checkpoint(make_model(latent_dim=5), second, {**META, "name": "Model B"})
+    at = _home(first)
+    assert at.subheader[0].value == "Model A"
+    at.session_state[MODEL_KEY] = str(second)
+    at.run()
+    picker = at.sidebar.selectbox[0]
+    assert picker.format_func(picker.value).startswith("Model B")
+    assert at.subheader[0].value == "Model B"
+    assert not at.warning, [w.value for w in at.warning]
+
+
+def test_card_text_helpers() -> None:
+    conv = ModelConfig(kind="cvae", arch="conv", latent_dim=16, conv_channels=(8, 16), hidden=(64,))
+    assert architecture_text(conv).startswith("conv 1→8→16 ch (stride 2), dense 64→z(16)")
+    assert "one-hot label (10)" in architecture_text(conv)
+    facts = dict(card_facts({"dataset": "fashion-mnist", "stopped_early": True, "epoch": 3,
+                             "epochs": 9}, ModelConfig(likelihood="gaussian", beta=4.0)))  # fmt: skip
+    assert facts["Dataset"] == "Fashion-MNIST"
+    assert facts["Model"] == "β-VAE (β=4)"
+    assert facts["Likelihood p(x|z)"] == "Gaussian (fixed σ=0.1)"
+    assert facts["Epochs"] == "3 of 9 (stopped early)"
+    ae = metric_values({"test_metrics": {"elbo": -90.0, "nll": None}}, ModelConfig(kind="ae"))
+    assert ae["NLL (IWAE)"] == "n/a (AE)" and ae["Active units"] == NOT_EVALUATED
+
+
+def test_store_upload_refuses_garbage_and_keeps_a_good_file(runs: Path) -> None:
+    with pytest.raises(CheckpointError, match="bad.safetensors|upload"):
+        store_upload(b"definitely not a checkpoint", "bad.safetensors")
+    assert not (runs / "uploads").exists() or not list((runs / "uploads").iterdir())
+    data = checkpoint_bytes(make_model(latent_dim=4), {"name": "Uploaded VAE"})
+    entry = store_upload(data, "mine.safetensors")
+    assert entry.title == "Uploaded VAE" and entry.source == "uploaded"
+    assert Path(entry.path).read_bytes() == data

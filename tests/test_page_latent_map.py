@@ -1,0 +1,171 @@
+"""AppTest smoke tests of the Latent map page on a synthetic test split and tiny models."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import make_model
+from ui.latent_plot import add_ellipse, add_path, latent_scatter, selected_rows
+from vae_core.checkpoints import save_checkpoint
+from vae_core.data.idx import write_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "2_Latent_map.py")
+N_TEST = 120
+
+
+@pytest.fixture
+def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A data dir with a small MNIST-format test split, an empty runs dir, fresh caches."""
+    rng = np.random.default_rng(0)
+    labels = (np.arange(N_TEST) % 10).astype(np.uint8)
+    images = rng.integers(0, 40, size=(N_TEST, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):  # a bright bar whose height depends on the class
+        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    write_idx(folder / "t10k-images-idx3-ubyte", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    monkeypatch.setenv("VAE_LAB_UMAP_WARMUP", "0")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield runs
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def app_with(runs: Path, name: str, selection: list[int] | None = None, **cfg) -> AppTest:
+    path = runs / f"{name}.safetensors"
+    save_checkpoint(make_model(**cfg), path, {"dataset": "mnist", "name": name})
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["vae_lab_model_path"] = str(path)
+    if selection is not None:
+        at.session_state["lm_selection"] = {"dataset": "mnist", "rows": selection}
+    return at.run()
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_2d_model_draws_the_map_and_the_grid(lab: Path) -> None:
+    at = app_with(lab, "two", latent_dim=2)
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert f"{N_TEST} mnist test images" in captions(at)
+    assert "latent z (2-D)" in captions(at)
+    assert not [r for r in at.radio if r.label.startswith("Map of")]  # nothing to choose in 2-D
+    assert at.slider(key="lm_grid_n").value == 15
+    assert at.radio(key="lm_grid_mode").value == "inverse-cdf"
+    assert len(at.get("download_button")) == 2  # CSV and grid PNG
+    grid = [c for i in at.get("image") for c in i.captions if "decoded images over z" in c]
+    assert grid, "the manifold grid image is missing"
+    at.radio(key="lm_grid_mode").set_value("linear").run()
+    assert_clean(at)
+    assert at.slider(key="lm_grid_half").value == 3.0
+
+
+def test_2d_selection_shows_posterior_and_ellipse(lab: Path) -> None:
+    at = app_with(lab, "two", selection=[5], latent_dim=2)
+    assert_clean(at)
+    assert "2σ ellipse on the map" in captions(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["μ", "σ"] and len(table) == 2
+    assert (table["σ"] > 0).all()
+
+
+def test_16d_model_pca_then_tsne(lab: Path) -> None:
+    at = app_with(lab, "sixteen", selection=[3, 4, 5], latent_dim=16)
+    assert_clean(at)
+    method = [r for r in at.radio if r.label == "Map of the 16-D latent"][0]
+    assert method.value == "pca" and method.options == ["PCA", "UMAP", "t-SNE"]
+    assert "PCA (computed" in captions(at)
+    assert "3 points selected" in "\n".join(m.value for m in at.markdown)
+    assert len(at.dataframe[0].value) == 16
+    assert at.radio(key="lm_grid_anchor").value == "data mean"
+    at.radio(key="lm_grid_anchor").set_value("selected point").run()
+    assert_clean(at)
+    method.set_value("tsne").run()
+    assert_clean(at)
+    assert "t-SNE (computed" in captions(at)
+    assert "only shown on PCA or 2-D maps" in captions(at)
+    cached = list((lab / "cache" / "embeddings").glob("*-tsne-*.npz"))
+    assert len(cached) == 1, "the t-SNE map was not saved to the disk cache"
+
+
+def test_cvae_offers_class_controls(lab: Path) -> None:
+    at = app_with(lab, "cvae", selection=[7], kind="cvae", latent_dim=3)
+    assert_clean(at)
+    assert at.selectbox(key="lm_grid_class").value == 0
+    at.selectbox(key="lm_grid_class").set_value(4).run()
+    assert_clean(at)
+    assert "style, not class" in captions(at)
+
+
+def test_latent_scatter_traces_and_selected_rows() -> None:
+    coords = np.arange(40, dtype=np.float32).reshape(20, 2)
+    labels = np.arange(20) % 4
+    fig = latent_scatter(coords, labels, ("a", "b", "c", "d"))
+    assert [t.type for t in fig.data] == ["scattergl"] * 4
+    ids = np.concatenate([np.asarray(t.customdata)[:, 0] for t in fig.data])
+    assert sorted(ids.tolist()) == list(range(20))
+    first = fig.data[1]
+    np.testing.assert_array_equal(np.asarray(first.customdata)[:, 0], [1, 5, 9, 13, 17])
+    np.testing.assert_array_equal(first.x, coords[labels == 1, 0])
+    add_path(fig, coords[:3], name="path")
+    add_ellipse(fig, coords[:5])
+    assert [t.type for t in fig.data[4:]] == ["scatter", "scatter"]
+    event = {
+        "selection": {
+            "points": [
+                {"customdata": [7], "x": 1.0},
+                {"customdata": {"0": 3}},  # a typed array, as Plotly.js sends it
+                {"x": 0.5, "curve_number": 4},  # an overlay point: no customdata
+                {"customdata": [7]},
+            ]
+        }
+    }
+    assert selected_rows(event) == [7, 3]
+    assert selected_rows(None) == [] and selected_rows({"selection": {"points": []}}) == []
+
+
+def test_the_page_opens_maps_precomputed_by_the_script(
+    lab: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """bench/precompute_embeddings.py and the page agree on the key: no refit, no cache write."""
+    spec = importlib.util.spec_from_file_location(
+        "precompute", ROOT / "bench" / "precompute_embeddings.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    shipped = tmp_path / "shipped-embeddings"
+    path = lab / "sixteen.safetensors"
+    save_checkpoint(make_model(latent_dim=16), path, {"dataset": "mnist", "name": "sixteen"})
+    records = script.precompute(path, ["tsne"], shipped)
+    assert [r["status"] for r in records] == ["computed"]
+    assert script.precompute(path, ["tsne"], shipped)[0]["status"] == "up to date"
+    monkeypatch.setattr("ui.latent_data.SHIPPED_EMBEDDINGS", shipped)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["vae_lab_model_path"] = str(path)
+    at.run()
+    [r for r in at.radio if r.label == "Map of the 16-D latent"][0].set_value("tsne").run()
+    assert_clean(at)
+    assert "t-SNE (precomputed (shipped))" in captions(at)
+    assert not (lab / "cache" / "embeddings").exists()
+    # a retrained (changed) checkpoint no longer matches its old map; --prune removes it
+    assert script.prune(shipped, keep={"0" * 16}) == [records[0]["file"]]

@@ -1,0 +1,153 @@
+"""The Train page's job manager on tiny synthetic data: run, stop, heartbeat, NaN, queueing."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vae_core.data.datasets as datasets
+import vae_core.training as training
+from ui import training_jobs
+from ui.training_jobs import JobSpec, TrainingJob, start_job
+from vae_core.checkpoints import load_checkpoint
+from vae_core.config import ModelConfig
+from vae_core.training import TrainConfig
+
+N_IMAGES = 96
+
+
+def _fake_split(dataset: str, split: str, **_: object) -> datasets.ImageSet:
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    images = rng.integers(0, 256, size=(N_IMAGES, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=N_IMAGES).astype(np.int64)
+    names = tuple(str(i) for i in range(10))
+    return datasets.ImageSet(images, labels, dataset, split, "files", "synthetic", names)
+
+
+@pytest.fixture(autouse=True)
+def fake_data(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(datasets, "load_split", _fake_split)
+    yield
+    for job in training_jobs.active_jobs():  # never leak a thread (it holds the trainer slot)
+        job.request_stop()
+        job.join(30)
+
+
+def _spec(epochs: int = 2, kind: str = "vae", log_every: int = 1) -> JobSpec:
+    return JobSpec(
+        name="tiny test model",
+        model_config=ModelConfig(kind=kind, latent_dim=2, hidden=(16,)),
+        train_config=TrainConfig(
+            epochs=epochs, batch_size=16, binarize="dynamic", device="cpu", log_every=log_every
+        ),
+        test_images=40,
+        iw_samples=4,
+    )
+
+
+def _wait(job: TrainingJob, predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate(job.snapshot()):
+        assert time.monotonic() < deadline, f"timed out; job is {job.snapshot().state}"
+        job.beat()
+        time.sleep(0.01)
+
+
+def test_job_runs_reports_progress_and_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    job = start_job(_spec(kind="cvae"), tmp_path)
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "done", snap.error
+    assert snap.step == snap.total_steps == 2 * math.ceil((N_IMAGES - int(N_IMAGES * 0.05)) / 16)
+    assert len(snap.steps) == snap.total_steps
+    assert [h["epoch"] for h in snap.history] == [1, 2]
+    assert len(snap.kl_per_dim) == 2
+    ckpt = load_checkpoint(snap.checkpoint)
+    assert ckpt.config.kind == "cvae"
+    meta = ckpt.meta
+    for key in ("name", "dataset", "dataset_note", "train_size", "binarize", "epoch", "epochs"):
+        assert key in meta
+    for key in ("train_config", "history", "training_seconds", "device", "created"):
+        assert key in meta
+    assert meta["epoch"] == 2 and meta["train_size"] == N_IMAGES and len(meta["history"]) == 2
+    assert meta["test_metrics"]["n"] == 40 and meta["test_metrics"]["iw_samples"] == 4
+    assert math.isfinite(meta["test_metrics"]["nll"])
+    assert Path(snap.checkpoint).parent == tmp_path
+
+
+def test_stop_leaves_a_loadable_partial_checkpoint(tmp_path: Path) -> None:
+    job = start_job(_spec(epochs=10_000), tmp_path)
+    _wait(job, lambda s: s.step >= 3)
+    job.request_stop()
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and "Stopped by the user" in snap.message
+    assert snap.step < snap.total_steps
+    ckpt = load_checkpoint(snap.checkpoint)  # the partial epoch, or the epoch it ended on
+    assert 1 <= ckpt.meta["epoch"] < 10_000 and ckpt.meta["epochs"] == 10_000
+    assert "test_metrics" not in ckpt.meta
+
+
+def test_missing_heartbeat_stops_the_worker(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(training_jobs, "HEARTBEAT_TIMEOUT_S", 0.3)
+    job = start_job(_spec(epochs=10_000), tmp_path)
+    job.join(60)  # nobody beats: the worker must end on its own
+    snap = job.snapshot()
+    assert snap.state == "stopped"
+    assert "tab closed" in snap.message
+    assert load_checkpoint(snap.checkpoint).meta["epoch"] < 10_000
+
+
+def test_nan_gives_an_error_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch):
+    real = training.elbo_terms
+    calls = {"n": 0}
+    steps_per_epoch = math.ceil((N_IMAGES - int(N_IMAGES * 0.05)) / 16)
+
+    def poisoned(model, x, y=None, **kw):
+        terms = real(model, x, y, **kw)
+        calls["n"] += 1
+        if calls["n"] > steps_per_epoch + 1:  # epoch 1 is clean, epoch 2 diverges
+            nan = terms.loss * float("nan")
+            return dataclasses.replace(terms, loss=nan, elbo=nan)
+        return terms
+
+    monkeypatch.setattr(training, "elbo_terms", poisoned)
+    job = start_job(_spec(epochs=5), tmp_path)
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "error"
+    assert "nan" in snap.error.lower()
+    ckpt = load_checkpoint(snap.checkpoint)  # validates that every weight is finite
+    assert ckpt.meta["epoch"] == 1
+
+
+def test_second_job_waits_for_the_first_then_runs(tmp_path: Path) -> None:
+    first = start_job(_spec(epochs=10_000), tmp_path)
+    _wait(first, lambda s: s.state == "training" and s.step >= 1)
+    second = start_job(_spec(epochs=1), tmp_path)
+    time.sleep(0.5)
+    second.beat()
+    assert second.snapshot().state == "waiting"
+    assert training_jobs.busy_with(second.id) == ["tiny test model"]
+    first.request_stop()
+    first.join(60)
+    _wait(second, lambda s: not s.active)
+    assert second.snapshot().state == "done", second.snapshot().error
+    assert second.snapshot().checkpoint != first.snapshot().checkpoint
+
+
+def test_stop_while_waiting_ends_the_job_without_training(tmp_path: Path) -> None:
+    first = start_job(_spec(epochs=10_000), tmp_path)
+    _wait(first, lambda s: s.state == "training")
+    second = start_job(_spec(epochs=1), tmp_path)
+    second.request_stop()
+    second.join(10)
+    snap = second.snapshot()
+    assert snap.state == "stopped" and snap.step == 0 and snap.checkpoint is None
+    first.request_stop()
+    first.join(60)

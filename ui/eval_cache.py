@@ -1,0 +1,459 @@
+"""Cached evaluation results for the evaluation pages (Likelihood ... Rate-distortion).
+
+Every result is keyed by the checkpoint's path and modification time (a retrained file is
+re-scored), the data it was computed on and its settings (K, number of images, seed...).
+Slow estimates that report progress (IWAE NLL, OOD scores) live in a small LRU store held by
+``st.cache_resource``: ``st.cache_data`` would record the progress-bar updates made inside the
+function and fail to replay them on a cache hit, because the bar is created outside it.
+All math lives in ``vae_core``; this module only calls it and remembers the answers.
+Cached arrays are read-only and shared by all sessions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae_core.checkpoints import Checkpoint
+from vae_core.data.binarize import binarize_static
+from vae_core.data.datasets import ImageSet
+from vae_core.evaluation import evaluate_elbo, posterior_means
+from vae_core.fast_likelihood import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.metadata import uses_binary_test_data
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None] | None
+MAX_STORED = 96
+
+
+def model_key(ckpt: Checkpoint) -> str:
+    """'path@mtime' for a checkpoint on disk; a process-local id for an unsaved model."""
+    if ckpt.path is not None and Path(ckpt.path).is_file():
+        return f"{Path(ckpt.path).resolve()}@{Path(ckpt.path).stat().st_mtime_ns}"
+    return f"mem-{id(ckpt.model):x}"
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+# --- a progress-friendly result store ---------------------------------------------------------
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> _Store:
+    return _Store()
+
+
+def stored(key: Hashable) -> bool:
+    """Whether ``remember(key, ...)`` would answer without computing."""
+    return key in _store().items
+
+
+def remember(key: Hashable, compute: Callable[[], T]) -> T:
+    """The stored value for ``key``, else ``compute()`` (stored, least recently used evicted)."""
+    store = _store()
+    with store.lock:
+        if key in store.items:
+            store.items.move_to_end(key)
+            return store.items[key]
+    value = compute()  # outside the lock: other sessions keep reading meanwhile
+    with store.lock:
+        store.items[key] = value
+        while len(store.items) > MAX_STORED:
+            store.items.popitem(last=False)
+    return value
+
+
+# --- the scored test data ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class EvalSet:
+    """The test images as the model is scored on them (Burda et al. 2015 protocol).
+
+    Models trained on binarized pixels see one fixed binarization of the whole split
+    (``binarize_static(seed=0)``, then sliced), exactly like ``python -m vae_core evaluate``.
+    """
+
+    x: torch.Tensor  # (N, 1, 28, 28) in [0, 1], as scored
+    grey: torch.Tensor  # the same images before binarization (pPCA, OOD transforms)
+    labels: torch.Tensor  # (N,) int64
+    binarized: bool
+    dataset: str
+    source: str
+    class_names: tuple[str, ...]
+    conditional: bool
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+    def head(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(x, y for the model or None, labels) of the first ``n`` images."""
+        n = max(1, min(int(n), self.n))
+        y = self.labels[:n] if self.conditional else None
+        return self.x[:n], y, self.labels[:n]
+
+    def sizes(self, choices: tuple[int, ...], default: int) -> tuple[list[int], int]:
+        """Options for an 'images' select_slider (capped at N) and the default among them."""
+        options = [v for v in choices if v < self.n] + [self.n]
+        return options, max(v for v in options if v <= max(default, options[0]))
+
+    def describe(self, n: int) -> str:
+        bits = "one fixed binarization (seed 0)" if self.binarized else "grey pixels"
+        return f"first {min(n, self.n):,} of {self.n:,} {self.dataset} test images, {bits}"
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _binarized(dataset: str, split: str, source: str, n: int, _x: torch.Tensor) -> torch.Tensor:
+    return binarize_static(_x, seed=0)
+
+
+def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor) -> EvalSet:
+    """The model's test split, binarized when its training data were."""
+    binary = uses_binary_test_data(str(ckpt.meta.get("binarize", "none")))
+    scored = _binarized(images.dataset, images.split, images.source, len(x), x) if binary else x
+    return EvalSet(
+        x=scored,
+        grey=x,
+        labels=y,
+        binarized=binary,
+        dataset=images.dataset,
+        source=images.source,
+        class_names=tuple(images.class_names),
+        conditional=ckpt.config.conditional,
+    )
+
+
+# --- ELBO, posteriors, IWAE -------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing the ELBO…")
+def _elbo(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
+    x, y, _ = _ev.head(n)
+    return evaluate_elbo(_ckpt.model, x, y)
+
+
+def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
+    """{elbo, recon, kl, kl_per_dim} means over the first ``n`` images (one seeded z each)."""
+    return _elbo(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+
+
+def _data_key(ev: EvalSet) -> str:
+    return f"{ev.dataset}/{ev.source}/{ev.n}/{int(ev.binarized)}"
+
+
+@st.cache_data(max_entries=32, show_spinner="Encoding the test images…")
+def _posteriors(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet):
+    x, y, _ = _ev.head(n)
+    mu, logvar = posterior_means(_ckpt.model, x, y)
+    return frozen(mu.numpy()), frozen(logvar.numpy())
+
+
+def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder (mu, logvar) of the first ``n`` images, (n, D) each."""
+    return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+
+
+def _nll_key(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int) -> tuple:
+    return ("nll", model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+
+
+def nll_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> bool:
+    return stored(_nll_key(ckpt, ev, n, k, seed))
+
+
+def iwae_nll(
+    ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0, progress: Progress = None
+) -> np.ndarray:
+    """Per-image IWAE NLL in nats (Burda et al. 2015), the fast estimator when it exists."""
+    x, y, _ = ev.head(n)
+
+    def compute() -> np.ndarray:
+        return frozen(nll_of(ckpt.model, x, y, k, seed, progress))
+
+    return remember(_nll_key(ckpt, ev, n, k, seed), compute)
+
+
+def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
+    """Uncached per-image IWAE NLL (nats) by vae_core.fast_likelihood (generic path inside)."""
+    from vae_core.fast_likelihood import iwae_nll_fast
+
+    return iwae_nll_fast(model, x, y, k=k, seed=seed, progress=progress).double().numpy()
+
+
+# --- aggregate posterior (Diagnostics) --------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Evaluating q(z) and p(z) on a grid…")
+def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict:
+    from vae_core import aggregate_posterior as ap
+
+    mu_np, logvar_np = posteriors(_ckpt, _ev, n)
+    mu, logvar = torch.from_numpy(mu_np.copy()), torch.from_numpy(logvar_np.copy())
+    d = mu.shape[1]
+    if d == 2:
+        means, explained = mu.double(), None
+    else:  # exact linear projection through the origin: the prior stays N(0, I_2) in the plane
+        components, center = ap.pca_components(mu)
+        means, covs = ap.project_gaussians(mu, logvar, components, torch.zeros(d))
+        var = ((mu.double() - center) @ components.T).var(0)
+        explained = (var / mu.double().var(0).sum()).tolist()
+    r = float(max(4.0, means.abs().max() * 1.05))
+    gx, gy = ap.default_grid(r, grid)
+    q = (
+        ap.aggregate_density(mu, logvar, gx, gy)
+        if d == 2
+        else ap.mixture_density(means, covs, gx, gy)
+    )
+    p = ap.prior_density(gx, gy)
+    holes = ap.holes(q, p)
+    return {
+        "gx": gx.numpy(),
+        "gy": gy.numpy(),
+        "q": q.numpy(),
+        "p": p.numpy(),
+        "holes": holes.numpy(),
+        "prior_mass_in_holes": ap.mass_in(p, holes, gx, gy),
+        "prior_samples_in_holes": ap.prior_hole_mass(mu, logvar),
+        "explained": explained,
+    }
+
+
+def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> dict:
+    """q(z) and p(z) densities on a grid over the latent plane (PCA plane for D > 2)."""
+    return _aggregate(model_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+
+
+def diagnostic_codes(
+    ckpt: Checkpoint, ev: EvalSet, n: int, count: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` codes from the prior and from the aggregate posterior q(z) (seeded)."""
+    from vae_core.aggregate_posterior import sample_aggregate
+
+    mu, logvar = posteriors(ckpt, ev, n)
+    g = torch.Generator().manual_seed(int(seed))
+    prior = torch.randn(count, mu.shape[1], generator=g)
+    agg = sample_aggregate(torch.from_numpy(mu.copy()), torch.from_numpy(logvar.copy()), count, g)
+    return prior, torch.as_tensor(agg, dtype=torch.float32)
+
+
+# --- out-of-distribution (OOD page) -----------------------------------------------------------
+
+OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+# binarize_static(x, seed=0) compares x with torch.rand from a Generator seeded 0; uniform noise
+# drawn from the same seed and shape would be those very numbers and binarize to blank images.
+NOISE_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class OodSet:
+    name: str  # one of vae_core.ood.OOD_SETS
+    title: str
+    x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
+    in_distribution: bool
+    note: str = ""
+
+
+def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
+    """The scored sets: the model's own test split, the other dataset, and transformed copies.
+
+    Every set gets the model's test protocol (``vae_core.ood.model_inputs``).
+    """
+    from vae_core.ood import OOD_SETS, SET_TITLES, make_ood_set, model_inputs, set_name_for
+
+    own = set_name_for(ev.dataset)
+    other_set = set_name_for(OTHER_DATASET[ev.dataset])
+    grey = ev.grey[: min(n, ev.n)]
+    sets = []
+    for name in OOD_SETS:
+        title = SET_TITLES[name]
+        if name == own:
+            sets.append(OodSet(name, title + " (in-distribution)", ev.x[: len(grey)], True))
+        elif name == other_set and other is None:
+            sets.append(OodSet(name, title, None, False, other_note))
+        else:
+            other_x = other.tensors()[0] if name == other_set and other is not None else None
+            x = make_ood_set(name, grey, seed + NOISE_SEED_OFFSET, dataset_x=other_x)
+            sets.append(OodSet(name, title, model_inputs(x, ev.binarized), False))
+    return sets
+
+
+def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:
+    return ("ood", model_key(ckpt), _data_key(ev), name, int(n), int(k), int(seed))
+
+
+def ood_cached(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> bool:
+    return stored(_ood_key(ckpt, ev, name, n, k, seed))
+
+
+def ood_nll(
+    ckpt: Checkpoint,
+    ev: EvalSet,
+    s: OodSet,
+    n: int,
+    k: int,
+    seed: int,
+    progress: Progress = None,
+) -> np.ndarray:
+    """Per-image IWAE NLL of one OOD set (``vae_core.ood.score_sets``; unconditional models)."""
+    from vae_core.ood import score_sets
+
+    assert s.x is not None
+
+    def compute() -> np.ndarray:
+        return frozen(score_sets(ckpt.model, {s.name: s.x}, k=k, progress=progress)[s.name].numpy())
+
+    return remember(_ood_key(ckpt, ev, s.name, n, k, seed), compute)
+
+
+# --- probabilistic PCA (pPCA page) ------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=8, show_spinner="Fitting pPCA in closed form…")
+def _ppca(dataset: str, source: str, n: int, m: int, _x: torch.Tensor):
+    from vae_core.ppca import fit_ppca
+
+    return fit_ppca(_x.reshape(len(_x), -1), m)
+
+
+def ppca_fit(train: ImageSet, x_train: torch.Tensor, m: int):
+    """The ML pPCA (Tipping & Bishop 1999) of the grey training images, shared read-only."""
+    return _ppca(train.dataset, train.source, len(x_train), int(m), x_train)
+
+
+@st.cache_data(max_entries=16, show_spinner="Exact pPCA log-likelihood of the test images…")
+def _ppca_nll(dataset: str, source: str, n_train: int, m: int, data: str, n: int, _fit, _ev):
+    return frozen(-_fit.log_likelihood(_ev.grey[:n].reshape(n, -1)).numpy())
+
+
+def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n: int):
+    """Exact per-image NLL (nats) of the first ``n`` grey test images under the pPCA fit."""
+    fit = ppca_fit(train, x_train, m)
+    n = min(int(n), ev.n)
+    return _ppca_nll(train.dataset, train.source, len(x_train), int(m), _data_key(ev), n, fit, ev)
+
+
+def gaussian_vaes(dataset: str, latent_dim: int) -> list:
+    """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
+    from ui.models import list_models
+    from vae_core.checkpoints import CheckpointError, read_metadata
+
+    out = []
+    for entry in list_models():
+        try:
+            meta = read_metadata(entry.path)
+        except CheckpointError:
+            continue
+        spec = meta.get("model", {})
+        if (
+            meta.get("dataset") == dataset
+            and spec.get("likelihood") == "gaussian"
+            and spec.get("latent_dim") == latent_dim
+            and spec.get("kind") in ("vae", "cvae")
+        ):
+            out.append(entry)
+    return out
+
+
+# --- CVAE faithfulness ------------------------------------------------------------------------
+
+
+def classifier_path(dataset: str) -> Path:
+    from ui.paths import SHIPPED_DIR
+
+    return SHIPPED_DIR / "classifiers" / f"{dataset}-classifier.safetensors"
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
+def _classifier(path: str, mtime_ns: int):
+    from vae_core.classifier import load_classifier
+
+    return load_classifier(path)
+
+
+def classifier_for(dataset: str):
+    """(DigitClassifier, meta) shipped for ``dataset``; ValueError with a reason if missing/bad."""
+    path = classifier_path(dataset)
+    if not path.is_file():
+        raise ValueError(f"no classifier at {path}")
+    return _classifier(str(path), path.stat().st_mtime_ns)
+
+
+@st.cache_data(max_entries=32, show_spinner="Generating and classifying samples…")
+def _faithfulness(key: str, clf_key: str, n: int, temp: float, seed: int, _ckpt, _clf, _ev):
+    from vae_core.classifier import faithfulness
+
+    ref = (_ev.grey, _ev.labels)
+    return faithfulness(_ckpt.model, _clf, n, temp, seed, reference=ref)
+
+
+def faithfulness_report(
+    ckpt: Checkpoint, ev: EvalSet, n_per_class: int, temperature: float, seed: int
+) -> dict[str, Any]:
+    """``vae_core.classifier.faithfulness`` with real test images as the diversity reference."""
+    clf, _ = classifier_for(ev.dataset)
+    path = classifier_path(ev.dataset)
+    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    args = (int(n_per_class), float(temperature), int(seed))
+    return _faithfulness(model_key(ckpt), clf_key, *args, ckpt, clf, ev)
+
+
+# --- rate-distortion --------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner="Measuring rate and distortion…")
+def _rd_point(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
+    from vae_core.rate_distortion import rate_distortion_point
+
+    x, y, labels = _ev.head(n)
+    return rate_distortion_point(_ckpt.model, x, labels)
+
+
+def rd_point(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
+    """{rate, distortion, beta, elbo, active_units} of a model on the first ``n`` test images."""
+    return _rd_point(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+
+
+def rd_sweep_files() -> list[Path]:
+    from ui.paths import SHIPPED_DIR
+
+    return sorted((SHIPPED_DIR / "rate_distortion").glob("*.json"))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _read_sweep(path: str, mtime_ns: int) -> dict[str, Any]:
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+def rd_sweeps() -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The shipped β sweeps by file stem, and one-line problems with unreadable files."""
+    out, problems = {}, []
+    for path in rd_sweep_files():
+        try:
+            sweep = _read_sweep(str(path), path.stat().st_mtime_ns)
+            if not isinstance(sweep, dict) or not isinstance(sweep.get("points"), list):
+                raise ValueError("no 'points' list")
+            out[path.stem] = sweep
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: {exc}")
+    return out, problems

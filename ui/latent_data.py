@@ -1,0 +1,174 @@
+"""Cached latent codes and 2-D maps of the test set, shared by the Latent map and Interpolation.
+
+Encoding 10,000 images and fitting UMAP / t-SNE are done once per checkpoint: in memory
+(``st.cache_resource``, shared read-only by all sessions) and, for the non-linear maps, on disk
+(``vae_core.embedding_cache``: shipped maps next to the shipped checkpoints, the rest in the user
+cache). PCA and the 2-D latent are instant and only cached in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ui.paths import SHIPPED_DIR
+from vae_core.checkpoints import Checkpoint
+from vae_core.data.datasets import ImageSet
+from vae_core.embedding_cache import (
+    EmbeddingKey,
+    cached_coords,
+    file_sha256,
+    load_coords,
+    user_cache_dir,
+)
+from vae_core.embeddings import (
+    LINEAR_METHODS,
+    METHODS,
+    Embedding,
+    LinearProjection,
+    compute_embedding,
+    identity_projection,
+    resolve_params,
+    start_umap_warmup,
+    umap_warm,
+)
+from vae_core.evaluation import posterior_means
+
+SHIPPED_EMBEDDINGS = SHIPPED_DIR / "embeddings"
+WARMUP_ENV_VAR = "VAE_LAB_UMAP_WARMUP"  # "0" turns the background numba warm-up off (tests)
+
+
+@dataclass(frozen=True, eq=False)
+class LatentCodes:
+    """Posterior means and log-variances of one split under one checkpoint (read-only arrays)."""
+
+    mu: np.ndarray  # (N, D) float32
+    logvar: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) int64
+    identity: str  # checkpoint sha256 (or an in-memory id)
+    dataset: str
+    split: str
+    source: str
+
+    @property
+    def n(self) -> int:
+        return len(self.mu)
+
+    @property
+    def dim(self) -> int:
+        return int(self.mu.shape[1])
+
+    @property
+    def on_disk(self) -> bool:
+        return not self.identity.startswith("mem-")
+
+
+def checkpoint_identity(ckpt: Checkpoint) -> str:
+    """The checkpoint file's sha256: the disk-cache key (unsaved models get a process-local id)."""
+    if ckpt.path is not None and Path(ckpt.path).is_file():
+        return file_sha256(ckpt.path)
+    return f"mem-{id(ckpt.model):x}"
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+@st.cache_resource(max_entries=8, show_spinner="Encoding the test set…")
+def _encode(identity: str, dataset: str, split: str, source: str, n: int, _ckpt, _x, _y):
+    mu, logvar = posterior_means(_ckpt.model, _x, _y)
+    return _frozen(mu.numpy()), _frozen(logvar.numpy())
+
+
+def latent_codes(ckpt: Checkpoint, images: ImageSet, x, y) -> LatentCodes:
+    """Encoder means/log-variances of the whole split (the model's encoder sees y for a CVAE)."""
+    identity = checkpoint_identity(ckpt)
+    mu, logvar = _encode(identity, images.dataset, images.split, images.source, len(x), ckpt, x, y)
+    labels = _frozen(y.numpy().astype(np.int64))
+    return LatentCodes(mu, logvar, labels, identity, images.dataset, images.split, images.source)
+
+
+def embedding_folders() -> list[Path]:
+    return [SHIPPED_EMBEDDINGS, user_cache_dir()]
+
+
+def map_key(codes: LatentCodes, method: str, params: dict[str, Any]) -> EmbeddingKey:
+    return EmbeddingKey.make(codes.identity, codes.dataset, codes.split, codes.n, method, params)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _nonlinear_map(digest: str, _key: EmbeddingKey, _codes: LatentCodes) -> Embedding:
+    key, params = _key, dict(_key.params)
+    result: dict[str, Embedding] = {}
+
+    def compute() -> np.ndarray:
+        result["emb"] = compute_embedding(_codes.mu, key.method, params)
+        return result["emb"].coords
+
+    write = user_cache_dir() if _codes.on_disk else None
+    folders = embedding_folders() if _codes.on_disk else []
+    coords, how = cached_coords(key, compute, folders, write)
+    if how == "computed":
+        return result["emb"]
+    hit = load_coords(key, folders)
+    origin = "shipped" if hit and hit[1].parent == SHIPPED_EMBEDDINGS else "cache"
+    return Embedding(_frozen(coords), key.method, params, None, 0.0, origin)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _linear_map(identity: str, source: str, n: int, method: str, _codes: LatentCodes) -> Embedding:
+    return compute_embedding(_codes.mu, method)
+
+
+def is_cached(codes: LatentCodes, method: str, params: dict[str, Any] | None = None) -> bool:
+    """Whether the map can be had without fitting (always true for PCA and the 2-D latent)."""
+    if method in LINEAR_METHODS:
+        return True
+    key = map_key(codes, method, resolve_params(method, params))
+    return codes.on_disk and load_coords(key, embedding_folders()) is not None
+
+
+def latent_map(codes: LatentCodes, method: str, params: dict[str, Any] | None = None) -> Embedding:
+    """The 2-D map of ``codes``; a UMAP / t-SNE fit that is not cached runs under a status box."""
+    if method in LINEAR_METHODS:
+        return _linear_map(codes.identity, codes.source, codes.n, method, codes)
+    params = resolve_params(method, params)
+    key = map_key(codes, method, params)
+    if is_cached(codes, method, params):
+        return _nonlinear_map(key.digest, key, codes)
+    label = METHODS[method]
+    with st.status(f"Computing {label} of {codes.n:,} points…", expanded=True) as status:
+        if method == "umap" and not umap_warm():
+            st.write("The first UMAP in a fresh app process compiles numba code: about a minute.")
+        else:
+            st.write(f"{label} on this machine takes a few seconds to a minute.")
+        st.write("The result is saved, so this model's map opens instantly next time.")
+        emb = _nonlinear_map(key.digest, key, codes)
+        status.update(
+            label=f"{label} done in {emb.seconds:.1f} s", state="complete", expanded=False
+        )
+    return emb
+
+
+def linear_projection(codes: LatentCodes) -> LinearProjection:
+    """The plane used for grids and ellipses: the latent itself (2-D) or its PCA plane."""
+    if codes.dim == 2:
+        return identity_projection()
+    emb = _linear_map(codes.identity, codes.source, codes.n, "pca", codes)
+    assert emb.projection is not None
+    return emb.projection
+
+
+def maybe_warm_up_umap(codes: LatentCodes) -> None:
+    """Compile UMAP in the background when it may be chosen and is not precomputed."""
+    if os.environ.get(WARMUP_ENV_VAR, "1") == "0" or codes.dim <= 2:
+        return
+    if not is_cached(codes, "umap"):
+        start_umap_warmup()

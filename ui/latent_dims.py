@@ -1,0 +1,163 @@
+"""Which latent dims matter, their slider ranges, start points and traversals (sliders page).
+
+Dims are ordered by their KL to the prior, KL_j = E_x KL(q(z_j|x) || N(0, 1)) in nats (Burda
+et al. 2015 call dims with ~0 KL inactive): a dim the encoder ignores is "collapsed" and moving
+its slider changes nothing. A deterministic AE has no KL, so its dims are ranked by the
+variance of the encoded test set (the same activity measure) and sliders cover that spread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from vae_core.checkpoints import Checkpoint
+from vae_core.evaluation import evaluate_elbo, posterior_means
+from vae_core.imaging import image_grid, upscale
+from vae_core.model import LatentVariableModel
+
+COLLAPSED_NATS = 0.01  # KL (or encoded variance, for an AE) below this marks a collapsed dim
+PRIOR_RANGE = 3.5  # slider half-width in prior standard deviations
+SCORE_SUBSET = 2000  # test images used when KL has to be computed here
+
+
+@dataclass(frozen=True)
+class LatentDims:
+    score: list[float]  # per dim, index order: KL in nats, or encoded variance for an AE
+    score_name: str  # "KL" | "Var"
+    source: str  # where the scores came from, said on the page
+    center: list[float]  # prior mean (0) or the encoded mean for an AE
+    scale: list[float]  # prior std (1) or the encoded std for an AE
+
+    @property
+    def order(self) -> list[int]:
+        return sorted(range(len(self.score)), key=lambda j: -self.score[j])
+
+    @property
+    def collapsed(self) -> list[bool]:
+        return [s < COLLAPSED_NATS for s in self.score]
+
+    def bounds(self, j: int) -> tuple[float, float]:
+        half = PRIOR_RANGE * self.scale[j]
+        return self.center[j] - half, self.center[j] + half
+
+
+def _valid(values: Any, dim: int) -> list[float] | None:
+    ok = isinstance(values, list) and len(values) == dim
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    return [float(v) for v in values] if ok else None
+
+
+def kl_from_meta(meta: dict[str, Any], dim: int) -> tuple[list[float], str] | None:
+    """KL per dim from the checkpoint: test metrics first, else the last training epoch."""
+    test = meta.get("test_metrics")
+    if isinstance(test, dict) and (kl := _valid(test.get("kl_per_dim"), dim)):
+        return kl, "test-set KL per dim (checkpoint metadata)"
+    history = meta.get("history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict):
+        last = history[-1]
+        val = last.get("val") if isinstance(last.get("val"), dict) else {}
+        kl = _valid(last.get("kl_per_dim"), dim) or _valid(val.get("kl_per_dim"), dim)
+        if kl:
+            return kl, "KL per dim of the last training epoch (checkpoint metadata)"
+    return None
+
+
+def compute_dims(
+    model: LatentVariableModel, x: torch.Tensor | None, y: torch.Tensor | None, known: Any = None
+) -> LatentDims:
+    """Scores from ``known`` (kl, source) when given, else measured on ``x`` (a test subset)."""
+    d = model.config.latent_dim
+    ones, zeros = [1.0] * d, [0.0] * d
+    if model.config.stochastic and known is not None:
+        return LatentDims(known[0], "KL", known[1], zeros, ones)
+    if x is None:  # nothing to measure on: keep the prior order and say so
+        return LatentDims(ones, "KL", "unknown (no KL in the checkpoint, no test set)", zeros, ones)
+    x, y = x[:SCORE_SUBSET], None if y is None else y[:SCORE_SUBSET]
+    if model.config.stochastic:
+        kl = evaluate_elbo(model, x, y)["kl_per_dim"]
+        return LatentDims(kl, "KL", f"KL per dim measured on {len(x):,} test images", zeros, ones)
+    mu, _ = posterior_means(model, x, y)
+    std = mu.std(0).clamp_min(1e-3)
+    return LatentDims(
+        mu.var(0).tolist(),
+        "Var",
+        f"variance of the codes of {len(x):,} test images (an AE has no KL)",
+        mu.mean(0).tolist(),
+        std.tolist(),
+    )
+
+
+@st.cache_resource(max_entries=16, show_spinner="Measuring the latent dims…")
+def _cached_dims(
+    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any
+) -> LatentDims:
+    return compute_dims(_model, _x, _y, _known)
+
+
+def latent_dims(ckpt: Checkpoint, tensors: tuple[Any, Any] | None) -> LatentDims:
+    """The page's dim ranking, from metadata when possible, else measured once and cached."""
+    known = kl_from_meta(ckpt.meta, ckpt.config.latent_dim)
+    x, y = tensors if tensors is not None else (None, None)
+    stamp = ckpt.path.stat().st_mtime_ns if ckpt.path and ckpt.path.exists() else id(ckpt.model)
+    key = f"{ckpt.path}:{stamp}:{known is not None}:{x is not None}"
+    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known)
+
+
+def random_start(dims: LatentDims, seed: int) -> list[float]:
+    """One draw from the prior (an AE: from a Gaussian fitted to its codes), seeded."""
+    eps = torch.randn(len(dims.center), generator=torch.Generator().manual_seed(seed))
+    return [c + s * e for c, s, e in zip(dims.center, dims.scale, eps.tolist(), strict=True)]
+
+
+@torch.no_grad()
+def encode_start(model: LatentVariableModel, image: torch.Tensor, label: int | None) -> list[float]:
+    """The posterior mean of one test image (B=1): where the encoder puts it."""
+    mu, _ = model.encode(image[None].to(model.device), label)
+    return mu[0].tolist()
+
+
+@torch.no_grad()
+def decode_one(model: LatentVariableModel, z: list[float], label: int | None) -> torch.Tensor:
+    """E[x|z] as (28, 28) for one code (the exact PyTorch decode the browser is checked against)."""
+    zt = torch.tensor([z], dtype=torch.float32, device=model.device)
+    return model.decode(zt, label)[0, 0].cpu()
+
+
+@torch.no_grad()
+def traversals(
+    model: LatentVariableModel, z: list[float], label: int | None, dims: LatentDims, steps: int = 9
+) -> torch.Tensor:
+    """(D, steps, 28, 28): row j decodes z with dim j swept across its slider range."""
+    d = len(z)
+    base = torch.tensor(z, dtype=torch.float32).repeat(d, steps, 1)  # (D, steps, D)
+    for j in range(d):
+        lo, hi = dims.bounds(j)
+        base[j, :, j] = torch.linspace(lo, hi, steps)
+    images = model.decode(base.view(d * steps, d).to(model.device), label)
+    return images.view(d, steps, 28, 28).cpu()
+
+
+def traversal_image(strips: torch.Tensor, labels: list[str], scale: int = 3) -> np.ndarray:
+    """All traversal rows in one uint8 picture with each row's label on its left.
+
+    One image instead of one per dim: a rerun after every slider release then ships one PNG.
+    """
+    rows = [upscale(image_grid(strip, nrow=len(strip), pad=2), scale) for strip in strips]
+    margin, gap = 150, 6
+    height = sum(r.shape[0] for r in rows) + gap * (len(rows) - 1)
+    canvas = Image.new("L", (margin + rows[0].shape[1], height), 255)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=15)
+    top = 0
+    for row, text in zip(rows, labels, strict=True):
+        canvas.paste(Image.fromarray(row), (margin, top))
+        draw.multiline_text((4, top + 4), text, fill=40, font=font, spacing=3)
+        top += row.shape[0] + gap
+    return np.asarray(canvas)

@@ -1,0 +1,289 @@
+// Latent sliders: decodes z in the browser on every slider / pad move (Streamlit components v2).
+//
+// ui/live_decoder.py prepends ui/live_decoder_math.js (LiveDecoderMath) to this module. Weights
+// are fetched once per decoder hash from Streamlit's static serving and kept in a window-level
+// Map, so reruns and remounts never download them again. Dragging redraws at most once per
+// animation frame; on release the code goes back to Python (setStateValue "z"), which shows the
+// exact PyTorch decode. The DOM is built once per (model, start point) and reused across reruns,
+// so a rerun that lands mid-drag does not interrupt the drag.
+
+const STATES = new WeakMap(); // root element -> live state
+const SEND_DELAY_MS = 40; // coalesces held arrow keys (one change event each) into one rerun
+const SCALE = 10; // 28 px -> 280 px on screen
+
+function decoderCache() {
+  if (!window.__vaeLabDecoders) window.__vaeLabDecoders = new Map();
+  if (!window.__vaeLabStats) window.__vaeLabStats = { fetches: 0 };
+  return window.__vaeLabDecoders;
+}
+
+function loadDecoder(data) {
+  const cache = decoderCache();
+  if (!cache.has(data.hash)) {
+    window.__vaeLabStats.fetches += 1;
+    const promise = fetch(data.url)
+      .then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status} fetching the decoder weights`);
+        return r.arrayBuffer();
+      })
+      .then((buf) => LiveDecoderMath.compile(data.spec, buf));
+    promise.catch(() => cache.delete(data.hash)); // a later render may retry
+    cache.set(data.hash, promise);
+  }
+  return cache.get(data.hash);
+}
+
+function el(tag, attrs = {}, parent = null) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+const fmt = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
+
+function buildSliders(s, box) {
+  const { dims } = s.data;
+  s.sliders = [];
+  s.readouts = [];
+  for (const d of dims) {
+    const row = el("div", { class: d.collapsed ? "vll-row vll-collapsed" : "vll-row" }, box);
+    const label = el("label", { for: `vll-z-${d.index}`, class: "vll-label" }, row);
+    el("span", { class: "vll-name", text: `z${d.index}` }, label);
+    el("span", { class: "vll-score", text: d.score }, label);
+    if (d.collapsed) el("span", { class: "vll-badge", text: "collapsed", title: d.tip }, label);
+    const input = el("input", {
+      type: "range",
+      id: `vll-z-${d.index}`,
+      min: d.lo,
+      max: d.hi,
+      step: 0.01,
+      "data-testid": `z-slider-${d.index}`,
+      "aria-label": `latent dim ${d.index}`,
+    }, row);
+    input.value = s.z[d.index];
+    const out = el("output", { class: "vll-value", text: fmt(s.z[d.index]) }, row);
+    input.addEventListener("input", () => {
+      s.z[d.index] = parseFloat(input.value);
+      out.textContent = fmt(s.z[d.index]);
+      drawPad(s);
+      schedule(s);
+    });
+    input.addEventListener("change", () => sendSoon(s));
+    s.sliders[d.index] = input;
+    s.readouts[d.index] = out;
+  }
+}
+
+function setDim(s, j, value) {
+  const d = s.byIndex[j];
+  const v = Math.min(d.hi, Math.max(d.lo, value));
+  s.z[j] = v;
+  s.sliders[j].value = v;
+  s.readouts[j].textContent = fmt(v);
+}
+
+function buildPad(s, box) {
+  const { dims, pad } = s.data;
+  if (dims.length < 2) return;
+  s.pad = pad.slice();
+  const head = el("div", { class: "vll-pad-head" }, box);
+  el("span", { text: "2-D pad: x =" }, head);
+  const selects = [0, 1].map((axis) => {
+    const sel = el("select", { "data-testid": `z-pad-dim-${axis}` }, head);
+    for (const d of dims) el("option", { value: d.index, text: `z${d.index}` }, sel);
+    sel.value = s.pad[axis];
+    sel.addEventListener("change", () => {
+      s.pad[axis] = parseInt(sel.value, 10);
+      drawPad(s);
+    });
+    if (axis === 0) el("span", { text: "y =" }, head);
+    return sel;
+  });
+  s.padSelects = selects;
+  s.padCanvas = el("canvas", { width: 200, height: 200, class: "vll-pad", "data-testid": "z-pad" }, box);
+  const move = (ev) => {
+    const r = s.padCanvas.getBoundingClientRect();
+    const fx = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+    const fy = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
+    const [dx, dy] = s.pad.map((j) => s.byIndex[j]);
+    setDim(s, dx.index, dx.lo + fx * (dx.hi - dx.lo));
+    setDim(s, dy.index, dy.hi - fy * (dy.hi - dy.lo)); // up is positive
+    drawPad(s);
+    schedule(s);
+  };
+  s.padCanvas.addEventListener("pointerdown", (ev) => {
+    s.padCanvas.setPointerCapture(ev.pointerId);
+    s.padDragging = true;
+    move(ev);
+  });
+  s.padCanvas.addEventListener("pointermove", (ev) => s.padDragging && move(ev));
+  const end = () => {
+    if (!s.padDragging) return;
+    s.padDragging = false;
+    sendSoon(s);
+  };
+  s.padCanvas.addEventListener("pointerup", end);
+  s.padCanvas.addEventListener("pointercancel", end);
+}
+
+function drawPad(s) {
+  if (!s.padCanvas) return;
+  const c = s.padCanvas.getContext("2d");
+  const { width: w, height: h } = s.padCanvas;
+  const [dx, dy] = s.pad.map((j) => s.byIndex[j]);
+  c.fillStyle = "#f4f5f7";
+  c.fillRect(0, 0, w, h);
+  c.strokeStyle = "#d5d8de";
+  for (let k = 1; k < 7; k++) {
+    c.beginPath();
+    c.moveTo((k * w) / 7, 0);
+    c.lineTo((k * w) / 7, h);
+    c.moveTo(0, (k * h) / 7);
+    c.lineTo(w, (k * h) / 7);
+    c.stroke();
+  }
+  const px = ((s.z[dx.index] - dx.lo) / (dx.hi - dx.lo)) * w;
+  const py = (1 - (s.z[dy.index] - dy.lo) / (dy.hi - dy.lo)) * h;
+  c.fillStyle = "#ff4b4b";
+  c.beginPath();
+  c.arc(px, py, 6, 0, 2 * Math.PI);
+  c.fill();
+}
+
+function build(root, data) {
+  root.replaceChildren();
+  root.dataset.hash = data.hash;
+  const s = {
+    data,
+    hash: data.hash,
+    token: data.token,
+    z: Float64Array.from(data.z),
+    y: data.y,
+    byIndex: {},
+    decoder: null,
+    dirty: true,
+    raf: 0,
+    frames: 0,
+    decodeMs: 0,
+    recent: [],
+    sendTimer: 0,
+  };
+  for (const d of data.dims) s.byIndex[d.index] = d;
+  const sliders = el("div", { class: "vll-sliders" }, root);
+  const view = el("div", { class: "vll-view" }, root);
+  s.canvas = el("canvas", {
+    width: 28 * SCALE,
+    height: 28 * SCALE,
+    class: "vll-image",
+    "data-testid": "live-image",
+  }, view);
+  s.ctx = s.canvas.getContext("2d");
+  s.small = document.createElement("canvas");
+  s.small.width = 28;
+  s.small.height = 28;
+  s.status = el("div", { class: "vll-status", "data-testid": "live-status" }, view);
+  s.status.textContent = `Loading the decoder (${(data.nbytes / 2 ** 20).toFixed(1)} MiB, once)…`;
+  const side = el("div", { class: "vll-side" }, root);
+  const reset = el("button", { class: "vll-reset", type: "button", text: "Reset to start" }, side);
+  reset.addEventListener("click", () => {
+    for (const d of data.dims) setDim(s, d.index, data.z0[d.index]);
+    drawPad(s);
+    schedule(s);
+    sendSoon(s);
+  });
+  buildSliders(s, sliders);
+  buildPad(s, el("div", { class: "vll-pad-box" }, side));
+  drawPad(s);
+  return s;
+}
+
+function schedule(s) {
+  s.dirty = true;
+  if (!s.raf) s.raf = requestAnimationFrame(() => frame(s));
+}
+
+function render(s) {
+  const t0 = performance.now();
+  const img = s.decoder.decode(s.z, s.y);
+  const pixels = new ImageData(28, 28);
+  for (let p = 0; p < 784; p++) {
+    const v = Math.floor(Math.min(1, Math.max(0, img[p])) * 255 + 0.5);
+    pixels.data[4 * p] = v;
+    pixels.data[4 * p + 1] = v;
+    pixels.data[4 * p + 2] = v;
+    pixels.data[4 * p + 3] = 255;
+  }
+  s.small.getContext("2d").putImageData(pixels, 0, 0);
+  s.ctx.imageSmoothingEnabled = false;
+  s.ctx.drawImage(s.small, 0, 0, s.canvas.width, s.canvas.height);
+  const t1 = performance.now();
+  s.frames += 1;
+  s.decodeMs += t1 - t0;
+  s.recent.push(t1);
+  while (s.recent.length && s.recent[0] < t1 - 1000) s.recent.shift();
+  s.canvas.dataset.frames = String(s.frames);
+  s.canvas.dataset.decodeMs = (s.decodeMs / s.frames).toFixed(3);
+  s.canvas.dataset.ready = "1";
+  const fps = s.recent.length > 1 ? ` · ${s.recent.length} frames in the last second` : "";
+  s.status.textContent = `Decoded in your browser in ${(t1 - t0).toFixed(1)} ms${fps}`;
+  return img;
+}
+
+function frame(s) {
+  s.raf = 0;
+  if (!s.decoder || !s.dirty) return;
+  s.dirty = false;
+  render(s);
+}
+
+function sendSoon(s) {
+  clearTimeout(s.sendTimer);
+  s.sendTimer = setTimeout(() => send(s), SEND_DELAY_MS);
+}
+
+function send(s) {
+  if (!s.decoder) return;
+  const img = s.decoder.decode(s.z, s.y);
+  s.setStateValue("z", {
+    token: s.token,
+    z: Array.from(s.z, (v) => Math.round(v * 1e4) / 1e4),
+    y: s.y,
+    pixels: Array.from(img, (v) => Math.round(v * 1e7) / 1e7),
+  });
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  const root = parentElement.querySelector(".vll-root");
+  if (!root || !data) return undefined;
+  let s = STATES.get(root);
+  const dimsKey = JSON.stringify(data.dims.map((d) => [d.index, d.lo, d.hi]));
+  if (!s || s.hash !== data.hash || s.token !== data.token || s.dimsKey !== dimsKey) {
+    s = build(root, data);
+    s.dimsKey = dimsKey;
+    STATES.set(root, s);
+  }
+  s.setStateValue = setStateValue;
+  if (s.y !== data.y) {
+    s.y = data.y;
+    schedule(s);
+  }
+  if (!s.decoder) {
+    loadDecoder(data).then(
+      (dec) => {
+        s.decoder = dec;
+        schedule(s);
+      },
+      (err) => {
+        s.status.textContent = `The in-browser decoder could not load: ${err.message}`;
+        s.status.classList.add("vll-error");
+        s.canvas.dataset.error = err.message;
+      },
+    );
+  }
+  return undefined; // listeners live on elements owned by this root; nothing to tear down
+}

@@ -1,0 +1,181 @@
+"""The model card on the Home page: what a checkpoint is, how it was trained and how good it is.
+
+Everything shown comes from the checkpoint's own metadata (see BRIEF's key list), so a card for
+an uploaded file is as honest as one for a shipped model; missing figures say "not evaluated"
+rather than being recomputed behind the user's back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from vae_core.checkpoints import Checkpoint
+from vae_core.config import N_PIXELS, ModelConfig
+from vae_core.data.sources import get_source
+from vae_core.device import device_label, pick_device
+
+NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
+
+
+def architecture_text(config: ModelConfig) -> str:
+    """E.g. 'MLP 784→512→256→z(2)' or 'conv 1→32→64 ch (stride 2), dense 512→z(16)'."""
+    z = f"z({config.latent_dim})"
+    cond = f" + one-hot label ({config.n_classes})" if config.conditional else ""
+    if config.arch == "mlp":
+        sizes = "→".join(str(h) for h in (N_PIXELS, *config.hidden))
+        return f"MLP {sizes}→{z}, mirrored decoder{cond}"
+    c1, c2 = config.conv_channels
+    return f"conv 1→{c1}→{c2} ch (stride 2), dense {config.hidden[0]}→{z}, mirrored decoder{cond}"
+
+
+def likelihood_text(config: ModelConfig) -> str:
+    if config.likelihood == "gaussian":
+        std = "learned variance" if config.learn_variance else f"fixed σ={config.gaussian_std:g}"
+        return f"Gaussian ({std})"
+    if config.likelihood == "categorical":
+        return "256-way categorical per pixel"
+    return "Bernoulli"
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else NOT_EVALUATED
+
+
+def metric_values(meta: dict[str, Any], config: ModelConfig) -> dict[str, str]:
+    """Display strings for the test metrics, "not evaluated" where the checkpoint has none."""
+    tm = meta.get("test_metrics") or {}
+    k = tm.get("iw_samples")
+    nll = _fmt(tm.get("nll"))
+    if tm and tm.get("nll") is None and not config.stochastic:
+        nll = "n/a (AE)"  # an AE defines no density, so it has no likelihood
+    au = tm.get("active_units")
+    return {
+        "Test ELBO": _fmt(tm.get("elbo")),
+        "Reconstruction": _fmt(tm.get("recon")),
+        "KL": _fmt(tm.get("kl")),
+        f"NLL (IWAE, K={k})" if k else "NLL (IWAE)": nll,
+        "Active units": f"{au} / {config.latent_dim}" if isinstance(au, int) else NOT_EVALUATED,
+    }
+
+
+def _cell(text: str) -> str:
+    """Escape a markdown table cell ('p(x|z)' would otherwise split the row)."""
+    return text.replace("|", "\\|")
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "unknown"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str]]:
+    """(label, value) rows of the card's fact table."""
+    dataset = str(meta.get("dataset", "?"))
+    try:
+        title = get_source(dataset).title
+    except (KeyError, ValueError):
+        title = dataset
+    train_size = meta.get("train_size")
+    epochs = f"{meta.get('epoch', '?')} of {meta.get('epochs', '?')}"
+    if meta.get("stopped_early"):
+        epochs += " (stopped early)"
+    created = str(meta.get("created", ""))[:19].replace("T", " ")
+    return [
+        ("Model", config.display_name),
+        ("Dataset", title),
+        ("Architecture", architecture_text(config)),
+        ("Latent dimensions", str(config.latent_dim)),
+        ("Likelihood p(x|z)", likelihood_text(config)),
+        ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
+        ("Binarization", str(meta.get("binarize", "unknown"))),
+        ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
+        ("Epochs", epochs),
+        (
+            "Training time",
+            f"{_duration(meta.get('training_seconds'))} on {meta.get('device', 'unknown')}",
+        ),
+        ("Created", created or "unknown"),
+    ]
+
+
+def _dataset_badge(ckpt: Checkpoint) -> tuple[str, str]:
+    from ui.session import model_test_set  # loads the test split (cached) only when drawn
+
+    images = model_test_set(ckpt)
+    if images is None:
+        return "test set unavailable", "red"
+    full = get_source(images.dataset).test.count
+    if images.source == "offline-sample":
+        return f"offline sample ({len(images):,} digits)", "orange"
+    if len(images) < full:
+        return f"test subset ({len(images):,} of {full:,})", "orange"
+    return f"full test set ({len(images):,})", "green"
+
+
+def _download(path: Path | None) -> None:
+    if path is None or not path.is_file():
+        return
+    st.download_button(
+        "Download checkpoint (.safetensors)",
+        data=lambda: path.read_bytes(),  # deferred: read only when the user clicks
+        file_name=path.name,
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"{path.stat().st_size / 1e6:.2f} MB, loadable by this app and `python -m vae_core`",
+    )
+
+
+def render_model_card(ckpt: Checkpoint) -> None:
+    """Draw the card of the chosen model (facts, test metrics, curves, KL per dim, download)."""
+    from ui.charts import kl_per_dim_bars, training_curves  # plotly: only when a card is drawn
+
+    meta, config = ckpt.meta, ckpt.config
+    st.subheader(str(meta.get("name") or (ckpt.path.stem if ckpt.path else "Model")))
+    label, color = _dataset_badge(ckpt)
+    badges = st.container(horizontal=True)
+    with badges:
+        st.badge(config.display_name, color="violet")
+        st.badge(f"{config.latent_dim}-D latent", color="blue")
+        st.badge(f"compute: {device_label(pick_device())}", icon=":material/memory:", color="gray")
+        st.badge(label, icon=":material/dataset:", color=color)
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in card_facts(meta, config))
+        st.markdown("| Property | Value |\n|---|---|\n" + rows)
+        if meta.get("dataset_note"):
+            st.caption(str(meta["dataset_note"]))
+    with right:
+        st.markdown("**Test metrics** (nats per image)")
+        tm = meta.get("test_metrics") or {}
+        if tm:
+            cols = st.columns(2)
+            for i, (name, value) in enumerate(metric_values(meta, config).items()):
+                cols[i % 2].metric(name, value)
+            if isinstance(tm.get("n"), int):
+                st.caption(f"Measured on {tm['n']:,} test images. {tm.get('test_note', '')}")
+        else:
+            st.info(
+                "Not evaluated: this checkpoint carries no test metrics (ELBO, NLL, active units).",
+                icon=":material/info:",
+            )
+        _download(ckpt.path)
+
+    history = meta.get("history") or []
+    st.markdown("**Training curves**")
+    if history:
+        st.plotly_chart(training_curves(history), width="stretch")
+    else:
+        st.caption("No training history in this checkpoint.")
+    kl = (meta.get("test_metrics") or {}).get("kl_per_dim") or (
+        history[-1].get("kl_per_dim") if history else None
+    )
+    if kl:
+        source = "test set" if (meta.get("test_metrics") or {}).get("kl_per_dim") else "last epoch"
+        st.markdown(f"**KL per latent dimension** ({source}; grey = collapsed, < 0.01 nats)")
+        st.plotly_chart(kl_per_dim_bars(kl), width="stretch")
