@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out: dict = {"codes": source, "n": len(mu), "dim": int(mu.shape[1]), "encode_s": encode_s}
     pca = [compute_embedding(mu, "pca").seconds for _ in range(7)]
-    out["pca_s_median"] = statistics.median(pca)
+    out["pca_median_s"] = statistics.median(pca)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_umap:
             npy = Path(tmp) / "mu.npy"

@@ -8,10 +8,13 @@ make it slower). Its Dataset returns ready tensors here; torchvision's MNIST als
 image per item (``--reference-pil`` adds that cost), so the default reference is the faster one.
 
 Ours: the same model and loss in vae_core (ModelConfig(hidden=(400,), latent_dim=20), Bernoulli
-logits, binarize none) trained by ``vae_core.training.train`` with its own recipe (tensors kept
-on the device, larger batch, one-cycle LR). The test loss is evaluated after every epoch and the
-clock stops at the first epoch whose test loss <= the reference's 10-epoch test loss; the
-evaluation time IS counted in our time (and not in the reference's, which is in its favour).
+logits, binarize none) trained by ``vae_core.training.train`` with its own recipe: tensors kept
+on the device (no per-item Dataset), fused Adam, and a one-cycle LR peaking at 4e-3 over 5 epochs
+with batch 64. On this 10k-image subset the loss tracks the number of updates more than the
+number of images seen, so batch 64 beats larger batches (batch 128 needed 7 epochs at lr 4e-3).
+The test loss is evaluated after every epoch and the clock stops at the first epoch whose test
+loss <= the reference's 10-epoch test loss; that evaluation time IS counted in our time (and
+not in the reference's, which is in its favour).
 
 Run: PYTHONPATH=. python bench/train_speed.py [--data-dir DIR] [--json] [--device cuda]
 """
@@ -199,8 +202,8 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps", "auto"))
     p.add_argument("--ref-epochs", type=int, default=10)
     p.add_argument("--reference-pil", action="store_true", help="reference items go through PIL")
-    p.add_argument("--epochs", type=int, default=4, help="our one-cycle budget (stops early)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=5, help="our one-cycle budget (stops early)")
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--lr-schedule", default="onecycle", choices=("constant", "onecycle"))
     p.add_argument("--amp", action="store_true")

@@ -27,6 +27,7 @@ from vae_core.embeddings import (
     DEFAULT_PARAMS,
     METHODS,
     Embedding,
+    EmbeddingError,
     LinearProjection,
     latent_table_csv,
     place_by_neighbours,
@@ -163,7 +164,8 @@ def your_digit_panel(emb: Embedding) -> None:
     how = st.radio("Input", ["Draw", "Upload"], horizontal=True, key="lm_digit_source")
     digit = None
     if how == "Upload":
-        upload = st.file_uploader("An image (PNG, JPEG, …) of one digit", key="lm_upload")
+        thing = "digit" if codes.dataset == "mnist" else "item (white on black, or black on white)"
+        upload = st.file_uploader(f"An image (PNG, JPEG, …) of one {thing}", key="lm_upload")
         if upload is not None:
             try:
                 digit = load_user_image(upload.getvalue())
@@ -279,7 +281,11 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
 
 
 method, params = choose_method()
-emb = latent_map(codes, method, params)
+try:
+    emb = latent_map(codes, method, params)
+except EmbeddingError as exc:  # e.g. too few points for UMAP / t-SNE
+    st.error(f"{METHODS[method]} failed: {exc}. Showing PCA instead.")
+    method, emb = "pca", latent_map(codes, "pca")
 kept = st.session_state.get(SELECTION_KEY) or {}  # row ids stay valid across models of a dataset
 rows = [r for r in kept.get("rows", []) if 0 <= r < codes.n and kept["dataset"] == codes.dataset]
 map_col, side_col = st.columns([3, 2], gap="medium")

@@ -170,6 +170,14 @@ st.markdown(
     "*higher* likelihood than real test data: a Fashion-MNIST model rates MNIST digits as more "
     "likely than clothes, and AUROCs near or below 0.5 appear for such sets."
 )
+fooled = [r for r in rows if r.get("AUROC, NLL", 1.0) < 0.5]
+if fooled:
+    st.warning(
+        "Seen here: this model rates "
+        + ", ".join(f"{r['set']} (AUROC {r['AUROC, NLL']:.2f})" for r in fooled)
+        + " as *more* likely than its own test images.",
+        icon="🙃",
+    )
 
 st.subheader("Remedy: complexity-corrected score (Serrà et al. 2020)")
 st.caption(
@@ -180,3 +188,17 @@ st.caption(
 st.plotly_chart(
     histograms(remedy, "S(x) (nats)", "AUROC, complexity-corrected"), key="ood_remedy_hist"
 )
+broken = [r for r in rows if r.get("AUROC, complexity-corrected", 1.0) < 0.5]
+if broken:
+    st.info(
+        "The correction is not free: it fails here on "
+        + ", ".join(f"{r['set']} (AUROC {r['AUROC, complexity-corrected']:.2f})" for r in broken)
+        + ". S(x) compares two code lengths of the same image, which only works when both "
+        "describe the same data: PNG codes the 8-bit pixels, "
+        + (
+            "while a Bernoulli decoder on grey pixels is not a distribution over 8-bit images, "
+            "so incompressible noise can look 'simple enough' to the model."
+            if not ev.binarized
+            else "while this model codes one binarization of them."
+        )
+    )

@@ -39,7 +39,7 @@ def test_ood_sets_are_the_promised_transforms(tiny_images) -> None:
     assert torch.equal(torch.rot90(rot, -1, dims=(2, 3)), x)
     noise = make_ood_set("uniform-noise", x, seed=5)
     assert torch.equal(noise, make_ood_set("uniform-noise", x, seed=5))
-    assert noise.shape == x.shape and 0 <= float(noise.min()) and float(noise.max()) <= 1
+    assert noise.shape == x.shape and float(noise.min()) >= 0 and float(noise.max()) <= 1
     other = torch.zeros(100, 1, 28, 28)
     assert make_ood_set("fashion-test", x, dataset_x=other).shape == x.shape
     with pytest.raises(ValueError, match="unknown OOD set"):
@@ -54,6 +54,9 @@ def test_model_inputs_binarize_only_binary_models(tiny_images) -> None:
     b = model_inputs(x, binary=True)
     assert set(b.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(b, model_inputs(x, binary=True))
+    # binarized noise is half ones: its uniforms must not be the binarization's own uniforms
+    noise_bits = model_inputs(make_ood_set("uniform-noise", x, seed=0), binary=True, seed=0)
+    assert abs(float(noise_bits.mean()) - 0.5) < 0.02
 
 
 def test_png_bits_measure_complexity(tiny_images) -> None:

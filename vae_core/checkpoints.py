@@ -65,6 +65,7 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_current_umask())  # mkstemp's 0600 is too strict
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -81,6 +82,12 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     except OSError:
         pass
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_checkpoint(model: LatentVariableModel, path: str | Path, meta: dict[str, Any]) -> Path:

@@ -1,7 +1,8 @@
 """Evaluation-lab commands: ``nll``, ``ppca``, ``faithfulness``, ``train-classifier``,
 ``sweep-beta``, and the ``--ood`` option of ``evaluate``.
 
-Parsers are built here without importing torch (``--help`` stays instant); each command imports
+The last three run in ``cli_lab_models``. Parsers are built here without importing torch
+(``--help`` stays instant); each command imports
 what it needs when it runs. Failures raise CliError / ValueError, which ``vae_core.cli.main`` turns
 into one ``error: ...`` line and exit status 2.
 """
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
-from pathlib import Path
 from typing import Any
 
 from vae_core.cli import CliError, _add_data_args, positive_int
+from vae_core.cli_lab_models import (
+    emit,
+    run_faithfulness,
+    run_sweep_beta,
+    run_train_classifier,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-CLASSIFIER_DIR = ROOT / "checkpoints" / "classifiers"
 OOD_CHOICES = {
     "mnist": "mnist-test",
     "fashion-mnist": "fashion-test",
@@ -26,10 +28,6 @@ OOD_CHOICES = {
     "inverted": "inverted",
     "rotated": "rotated",
 }
-
-
-def _command_line() -> str:
-    return "python -m vae_core " + shlex.join(sys.argv[1:])
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -125,8 +123,8 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_sweep_beta)
 
 
-def _test_tensors(model: Any, meta: dict[str, Any], dataset: str | None, data_dir: str | None):
-    """(image set, model inputs x, labels y) for a checkpoint's test split, binarized as scored."""
+def _test_tensors(meta: dict[str, Any], dataset: str | None, data_dir: str | None):
+    """(image set, model inputs x, labels y, binary?) for a checkpoint's test split, binarized as scored."""
     from vae_core.cli_commands import load_data
     from vae_core.data.binarize import binarize_static
     from vae_core.metadata import uses_binary_test_data
@@ -138,11 +136,6 @@ def _test_tensors(model: Any, meta: dict[str, Any], dataset: str | None, data_di
     x, y = image_set.tensors()
     binary = uses_binary_test_data(str(meta.get("binarize", "none")))
     return image_set, (binarize_static(x, seed=0) if binary else x), y, binary
-
-
-def _emit(report: dict[str, Any], as_json: bool, lines: list[str]) -> int:
-    print(json.dumps(report) if as_json else "\n".join(lines))
-    return 0
 
 
 def run_evaluate_ood(args: argparse.Namespace) -> int:
@@ -182,7 +175,7 @@ def _ood_scores(args: argparse.Namespace) -> dict[str, Any]:
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.config.conditional or not ckpt.config.stochastic:
         raise CliError("--ood needs a VAE checkpoint (an AE has no density; a CVAE needs labels)")
-    image_set, _, _, binary = _test_tensors(ckpt.model, ckpt.meta, args.dataset, args.data_dir)
+    image_set, _, _, binary = _test_tensors(ckpt.meta, args.dataset, args.data_dir)
     grey, _ = image_set.tensors()
     grey = grey[: args.limit] if args.limit else grey
     in_name = set_name_for(image_set.dataset)
@@ -214,7 +207,7 @@ def run_nll(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if not ckpt.config.stochastic:
         raise CliError("an AE defines no density; nll needs a VAE or CVAE checkpoint")
-    image_set, x, y, binary = _test_tensors(ckpt.model, ckpt.meta, args.dataset, args.data_dir)
+    image_set, x, y, binary = _test_tensors(ckpt.meta, args.dataset, args.data_dir)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
     r = likelihood_report(ckpt.model, x, y, k=args.k, seed=args.seed)
@@ -226,7 +219,7 @@ def run_nll(args: argparse.Namespace) -> int:
         fast_path=fast_path_available(ckpt.model),
     )
     per = "  ".join(f"{c}:{v:.1f}" for c, v in enumerate(r["per_class_nll"]) if v is not None)
-    return _emit(
+    return emit(
         r,
         args.json,
         [
@@ -269,7 +262,7 @@ def run_ppca(args: argparse.Namespace) -> int:
         "observation_model": "Gaussian density on pixels in [0, 1] (nats per image)",
         "data_note": train_set.note,
     }
-    return _emit(
+    return emit(
         r,
         args.json,
         [
@@ -279,144 +272,3 @@ def run_ppca(args: argparse.Namespace) -> int:
             f"test {test_nll:.2f} nats per image",
         ],
     )
-
-
-def run_faithfulness(args: argparse.Namespace) -> int:
-    from vae_core.checkpoints import load_checkpoint
-    from vae_core.classifier import faithfulness, load_classifier
-
-    ckpt = load_checkpoint(args.checkpoint)
-    if not ckpt.config.conditional:
-        raise CliError(f"faithfulness needs a CVAE; this one is a {ckpt.config.display_name}")
-    if not 0 <= args.temperature <= 10:
-        raise CliError(f"--temperature must be in [0, 10], got {args.temperature}")
-    if args.n_per_class > 2000:
-        raise CliError(f"--n-per-class must be at most 2000, got {args.n_per_class}")
-    dataset = ckpt.meta.get("dataset", "mnist")
-    path = (
-        Path(args.classifier)
-        if args.classifier
-        else CLASSIFIER_DIR / f"{dataset}-classifier.safetensors"
-    )
-    clf, clf_meta = load_classifier(path)
-    r = faithfulness(ckpt.model, clf, args.n_per_class, args.temperature, args.seed)
-    r.pop("examples")
-    r.update(
-        checkpoint=args.checkpoint,
-        classifier=str(path),
-        classifier_test_accuracy=clf_meta.get("test_accuracy"),
-    )
-    per = "  ".join(f"{c}:{a:.2f}" for c, a in enumerate(r["per_class"]))
-    return _emit(
-        r,
-        args.json,
-        [
-            f"{args.n_per_class} samples per class at T={args.temperature}: "
-            f"mean accuracy {r['accuracy']:.4f} (classifier test accuracy "
-            f"{clf_meta.get('test_accuracy')})",
-            f"  per class: {per}",
-        ],
-    )
-
-
-def run_train_classifier(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from vae_core.classifier import accuracy, save_classifier, train_classifier
-    from vae_core.cli_commands import load_data
-    from vae_core.metadata import dataset_note
-
-    train_set = load_data(args.dataset, "train", args.data_dir)
-    test_set = load_data(args.dataset, "test", args.data_dir)
-    x, y = train_set.tensors()
-    xt, yt = test_set.tensors()
-
-    def on_epoch(epoch: int, loss: float) -> None:
-        print(f"epoch {epoch}/{args.epochs}: train loss {loss:.4f}", file=sys.stderr)
-
-    model, recipe = train_classifier(
-        x, y, args.epochs, args.batch_size, args.lr, args.seed, on_epoch=on_epoch
-    )
-    acc = accuracy(model, xt, yt)
-    out = Path(args.out or CLASSIFIER_DIR / f"{args.dataset}-classifier.safetensors")
-    meta = {
-        "dataset": args.dataset,
-        "dataset_note": dataset_note(train_set),
-        "test_accuracy": round(acc, 4),
-        "test_size": len(xt),
-        **recipe,
-        "command": _command_line(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    save_classifier(model, out, meta)
-    return _emit(
-        {**meta, "path": str(out)},
-        args.json,
-        [f"test accuracy {acc:.4f} on {len(xt):,} images; wrote {out}"],
-    )
-
-
-def run_sweep_beta(args: argparse.Namespace) -> int:
-    import datetime as dt
-
-    from vae_core.checkpoints import atomic_write
-    from vae_core.cli_commands import load_data
-    from vae_core.config import ModelConfig
-    from vae_core.data.binarize import binarize_static
-    from vae_core.metadata import dataset_note
-    from vae_core.rate_distortion import sweep_beta
-    from vae_core.training import TrainConfig
-
-    train_set = load_data(args.dataset, "train", args.data_dir)
-    test_set = load_data(args.dataset, "test", args.data_dir)
-    x, y = train_set.tensors()
-    xt, yt = test_set.tensors()
-    binarize = "dynamic" if args.dataset == "mnist" else "none"
-    if binarize != "none":
-        xt = binarize_static(xt, seed=0)
-    if args.eval_limit:
-        xt, yt = xt[: args.eval_limit], yt[: args.eval_limit]
-    mc = ModelConfig(latent_dim=args.latent_dim, hidden=(args.hidden,))
-    tc = TrainConfig(
-        dataset=args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        binarize=binarize,
-        seed=args.seed,
-        device="cpu",
-        val_fraction=0.0,
-    )
-
-    def on_point(p: dict[str, Any]) -> None:
-        print(
-            f"beta {p['beta']:g}: rate {p['rate']:.2f}  distortion {p['distortion']:.2f}  "
-            f"active units {p['active_units']}  ({p['train_seconds']:.1f} s wall, "
-            f"{p['cpu_seconds']:.1f} s CPU)",
-            file=sys.stderr,
-        )
-
-    points = sweep_beta(x, y, xt, yt, args.betas, mc, tc, on_point=on_point)
-    result = {
-        "command": _command_line(),
-        "dataset": args.dataset,
-        "dataset_note": dataset_note(train_set),
-        "eval": f"first {len(xt):,} test images"
-        + (", fixed binarization seed 0" if binarize != "none" else ""),
-        "model": mc.to_dict(),
-        "train_config": tc.to_dict(),
-        "points": points,
-        "total_seconds": round(sum(p["train_seconds"] for p in points), 2),
-        "total_cpu_seconds": round(sum(p["cpu_seconds"] for p in points), 2),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    if args.out:
-        atomic_write(args.out, (json.dumps(result, indent=2) + "\n").encode())
-    lines = [f"{'beta':>6} {'rate':>8} {'distortion':>11} {'-ELBO':>8} {'AU':>3}"]
-    lines += [
-        f"{p['beta']:6g} {p['rate']:8.2f} {p['distortion']:11.2f} {-p['elbo']:8.2f} {p['active_units']:3d}"
-        for p in points
-    ]
-    if args.out:
-        lines.append(f"wrote {args.out}")
-    return _emit(result, args.json, lines)

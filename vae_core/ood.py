@@ -39,6 +39,10 @@ SET_TITLES = {
     "rotated": "rotated 90°",
 }
 Progress = Callable[[int, int], None]
+# The noise generator is offset from ``seed`` because binarize_static(x, seed) draws its own
+# uniforms from a generator seeded the same way: noise made from the *same* stream would be
+# binarized as (u < u), i.e. to an all-black image.
+NOISE_SEED_OFFSET = 7919
 
 
 def set_name_for(dataset: str) -> str:
@@ -72,7 +76,7 @@ def make_ood_set(
             ).tensors()
         return dataset_x[:n].to(base_x.dtype)
     if name == "uniform-noise":
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(seed + NOISE_SEED_OFFSET)
         return torch.rand(base_x.shape, generator=g).to(base_x.dtype)
     if name == "inverted":
         return 1.0 - base_x

@@ -94,13 +94,16 @@ def page(browser, app_url):
 
 
 def open_page(pg, app_url: str, path: str = "") -> None:
-    """Navigate and wait for the script run to finish (no 'running' status widget)."""
+    """Navigate and wait until the script run has finished.
+
+    stApp carries ``data-test-script-state`` ("initial" -> "running" -> "notRunning"); the
+    status widget cannot be used because the minimal toolbar hides it.
+    """
     pg.goto(f"{app_url}/{path}")
     pg.wait_for_selector('[data-testid="stApp"]')
-    pg.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelector('[data-testid=\"stMain\"]')",
-        timeout=90_000,
+    pg.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"] [data-testid="stMain"]',
+        timeout=120_000,
     )
 
 

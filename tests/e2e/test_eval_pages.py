@@ -7,6 +7,8 @@ a full-page screenshot goes to test-artifacts/eval-*.png for a person to look at
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import open_page, screenshot
@@ -70,9 +72,10 @@ def wait_done(pg, selector: str) -> None:
 def visit(pg, app_url: str, path: str, title: str, last: str, shot: str) -> None:
     """Choose the model on Home, then open the page from the sidebar (same session)."""
     open_page(pg, app_url, "")
-    if title not in chosen(pg):
+    if not chosen(pg).startswith(f"{title} · "):
         pg.locator(PICKER).first.click()
-        pg.locator('[role="option"]').filter(has_text=title).first.click()
+        label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+        pg.locator('[role="option"]').filter(has_text=label).first.click()
         pg.wait_for_timeout(1500)
         pg.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
     nav = pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]')
@@ -80,7 +83,7 @@ def visit(pg, app_url: str, path: str, title: str, last: str, shot: str) -> None
         pg.locator('[data-testid="stSidebarNav"]').get_by_text("View").first.click()
     nav.first.click()
     wait_done(pg, last)
-    assert title in chosen(pg)
+    assert chosen(pg).startswith(f"{title} · ")
     assert pg.locator('[data-testid="stException"]').count() == 0
     for chart in pg.locator('[data-testid="stPlotlyChart"]').all():
         chart.scroll_into_view_if_needed()  # charts below the fold draw when first seen
