@@ -9,9 +9,9 @@ image per item (``--reference-pil`` adds that cost), so the default reference is
 
 Ours: the same model and loss in vae_core (ModelConfig(hidden=(400,), latent_dim=20), Bernoulli
 logits, binarize none) trained by ``vae_core.training.train`` with its own recipe: tensors kept
-on the device (no per-item Dataset), fused Adam, and a one-cycle LR peaking at 4e-3 over 5 epochs
-with batch 64. On this 10k-image subset the loss tracks the number of updates more than the
-number of images seen, so batch 64 beats larger batches (batch 128 needed 7 epochs at lr 4e-3).
+on the device (no per-item Dataset), fused Adam, and a one-cycle LR peaking at 1e-2 over 4 epochs
+with batch 64. Here the loss tracks the number of updates more than the number of images seen,
+so batch 64 beats larger batches (batch 128 did not reach the target in 4 epochs at lr 1e-2).
 The test loss is evaluated after every epoch and the clock stops at the first epoch whose test
 loss <= the reference's 10-epoch test loss; that evaluation time IS counted in our time (and
 not in the reference's, which is in its favour).
@@ -202,9 +202,9 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps", "auto"))
     p.add_argument("--ref-epochs", type=int, default=10)
     p.add_argument("--reference-pil", action="store_true", help="reference items go through PIL")
-    p.add_argument("--epochs", type=int, default=5, help="our one-cycle budget (stops early)")
+    p.add_argument("--epochs", type=int, default=4, help="our one-cycle budget (stops early)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=4e-3)
+    p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--lr-schedule", default="onecycle", choices=("constant", "onecycle"))
     p.add_argument("--amp", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -213,7 +213,11 @@ def main() -> int:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     train_set = load_split(
         "mnist", "train", args.data_dir, download=False, allow_offline_sample=False
     )
@@ -250,11 +254,17 @@ def main() -> int:
     print(f"{'':28}{'reference':>12}{'vae_core':>12}")
     print(f"{'epochs':28}{ref.epochs:>12}{ours.epochs:>12}")
     print(f"{'test loss (nats/image)':28}{ref.test_loss:>12.3f}{ours.test_loss:>12.3f}")
-    print(f"{'wall seconds':28}{ref.seconds:>12.2f}{ours.seconds:>12.2f}")
+    print(f"{'wall seconds':28}{ref.seconds:>12.2f}{ours.seconds:>12.2f}")  # NaN: not reached
     print(
-        f"{'s per 60k-image epoch':28}{report['reference_s_per_60k_epoch']:>12.2f}"
+        f"{'s per 60k-image epoch (a)':28}{report['reference_s_per_60k_epoch']:>12.2f}"
         f"{report['ours_s_per_60k_epoch']:>12.2f}"
     )
+    print(
+        "(a) mean epoch time scaled to 60,000 images; ours includes its per-epoch test evaluation"
+    )
+    if not reached:
+        print(f"vae_core did NOT reach the target loss {ref.test_loss:.3f} in {ours.epochs} epochs")
+        return 1
     print(
         f"speedup to the reference's {ref.epochs}-epoch test loss: {report['speedup']:.2f}x "
         "(our time includes a test evaluation after every epoch)"

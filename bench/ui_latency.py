@@ -13,6 +13,10 @@ Latent sliders:
 - ``release_ms``: a slider "release" (input + change events) until the server's PyTorch image
   has been replaced and loaded, p50 / p95 over ~20 releases.
 
+App:
+- ``cold_start``: ``streamlit run`` started until the home page has finished its first script
+  run with the model picker drawn (best of 3 fresh servers).
+
 Usage: PYTHONPATH=. python bench/ui_latency.py [--json] [--seconds 4] [--releases 20] [--all-models]
 """
 
@@ -236,9 +240,31 @@ def measure_release_ms(bench: Bench, model: Model) -> Row:
     return {"p50_ms": statistics.median(times), "p95_ms": q[18], "n": len(times)}
 
 
+def measure_cold_start(bench: Bench) -> list[Row]:
+    """A fresh ``streamlit run`` until the home page has finished its first run in the browser."""
+    rows = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with streamlit_app(bench.app, bench.env) as url:
+            server_s = time.perf_counter() - t0
+            page = bench.new_page()
+            try:
+                page.goto(url)
+                page.wait_for_selector(
+                    '[data-testid="stApp"][data-test-script-state="notRunning"] '
+                    '[data-testid="stSidebar"] [data-testid="stSelectbox"]',
+                    timeout=120_000,
+                )
+                rows.append({"seconds": time.perf_counter() - t0, "server_up_s": server_s})
+            finally:
+                page.context.close()
+    return [{"model": "home page", **min(rows, key=lambda r: r["seconds"]), "runs": len(rows)}]
+
+
 MEASUREMENTS: dict[str, Callable[[Bench], list[Row]]] = {
     "sliders.drag_fps": measure_drag_fps,
     "sliders.release_ms": measure_release_ms,
+    "app.cold_start": measure_cold_start,
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -24,3 +27,31 @@ def make_model(**kwargs) -> LatentVariableModel:
     torch.manual_seed(0)
     defaults = {"hidden": (32,), "latent_dim": 3}
     return LatentVariableModel(ModelConfig(**{**defaults, **kwargs}))
+
+
+def synthetic_app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, n: int) -> Path:
+    """Point the app at a small MNIST-format test split and an empty runs dir; clear caches.
+
+    Each image is faint noise plus a bright bar whose height depends on the class, so a tiny
+    model can learn it. Returns the runs dir (``VAE_LAB_RUNS``).
+    """
+    import streamlit as st
+
+    from vae_core.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    write_idx(folder / "t10k-images-idx3-ubyte", images)
+    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
+    runs = tmp_path / "runs"
+    runs.mkdir(exist_ok=True)
+    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return runs

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model
+from tests.conftest import make_model, synthetic_app_env
 from vae_core.checkpoints import save_checkpoint
-from vae_core.data.idx import write_idx
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Denoise.py")
 N_TEST = 40
@@ -20,20 +18,10 @@ N_TEST = 40
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A data dir with a small MNIST-format test split, an empty runs dir, fresh caches."""
-    rng = np.random.default_rng(0)
-    labels = (np.arange(N_TEST) % 10).astype(np.uint8)
-    images = rng.integers(0, 40, size=(N_TEST, 28, 28)).astype(np.uint8)
-    for i, k in enumerate(labels):
-        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    write_idx(folder / "t10k-images-idx3-ubyte", images)
-    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
-    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("VAE_LAB_RUNS", str(tmp_path / "runs"))
+    runs = synthetic_app_env(monkeypatch, tmp_path, N_TEST)
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield tmp_path / "runs"
+    yield runs
     st.cache_data.clear()
     st.cache_resource.clear()
 

@@ -10,10 +10,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model
+from tests.conftest import make_model, synthetic_app_env
 from ui.latent_plot import add_ellipse, add_path, latent_scatter, selected_rows
 from vae_core.checkpoints import save_checkpoint
-from vae_core.data.idx import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Latent_map.py")
@@ -23,19 +22,7 @@ N_TEST = 120
 @pytest.fixture
 def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A data dir with a small MNIST-format test split, an empty runs dir, fresh caches."""
-    rng = np.random.default_rng(0)
-    labels = (np.arange(N_TEST) % 10).astype(np.uint8)
-    images = rng.integers(0, 40, size=(N_TEST, 28, 28)).astype(np.uint8)
-    for i, k in enumerate(labels):  # a bright bar whose height depends on the class
-        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    write_idx(folder / "t10k-images-idx3-ubyte", images)
-    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    runs = synthetic_app_env(monkeypatch, tmp_path, N_TEST)
     monkeypatch.setenv("VAE_LAB_UMAP_WARMUP", "0")
     st.cache_data.clear()
     st.cache_resource.clear()

@@ -11,17 +11,15 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
 import ui.live_decoder as live
-from tests.conftest import make_model
+from tests.conftest import make_model, synthetic_app_env
 from ui.live_decoder import _parse_report
 from vae_core.checkpoints import load_checkpoint, save_checkpoint
-from vae_core.data.idx import write_idx
 from vae_core.export import ExportError
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Latent_sliders.py")
@@ -31,19 +29,7 @@ N_TEST = 60
 @pytest.fixture
 def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A small MNIST-format test split, an empty runs dir, a temp weights dir, fresh caches."""
-    rng = np.random.default_rng(0)
-    labels = (np.arange(N_TEST) % 10).astype(np.uint8)
-    images = rng.integers(0, 40, size=(N_TEST, 28, 28)).astype(np.uint8)
-    for i, k in enumerate(labels):
-        images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    write_idx(folder / "t10k-images-idx3-ubyte", images)
-    write_idx(folder / "t10k-labels-idx1-ubyte", labels)
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    runs = synthetic_app_env(monkeypatch, tmp_path, N_TEST)
     monkeypatch.setattr(live, "GENERATED_DIR", tmp_path / "generated")
     st.cache_data.clear()
     st.cache_resource.clear()

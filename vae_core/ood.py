@@ -8,6 +8,9 @@ is). Serrà et al. 2020 ("Input complexity and out-of-distribution detection wit
 generative models") correct for this with a generic lossless compressor as a reference model:
 S(x) = -log p_model(x) - L(x), L(x) the compressed length of x in bits (here PNG, one of the
 compressors they use); large S means the model explains x worse than a generic compressor does.
+The correction assumes both sides measure the same discrete data: it is sound for a model scored
+on binarized pixels (PNG of the 0/255 image) but mis-scaled for a Bernoulli model on grey pixels,
+whose cross-entropy is not a likelihood of 8-bit images (there it can over-correct noise).
 
 Scores are "higher = more out-of-distribution" throughout, so AUROC(in, out) = 1 is perfect
 separation and 0.5 is chance.
