@@ -55,3 +55,22 @@ def synthetic_app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, n: int) -
     st.cache_data.clear()
     st.cache_resource.clear()
     return runs
+
+
+def app_with_model(page: str, runs: Path, **cfg):
+    """Run ``page`` in AppTest with a freshly saved tiny model (``cfg``) chosen in the picker."""
+    from streamlit.testing.v1 import AppTest
+
+    from vae_core.checkpoints import save_checkpoint
+
+    path = runs / "model.safetensors"
+    save_checkpoint(make_model(**cfg), path, {"dataset": "mnist", "name": "tiny"})
+    at = AppTest.from_file(page, default_timeout=180)
+    at.session_state["vae_lab_model_path"] = str(path)
+    return at.run()
+
+
+def assert_clean(at) -> None:
+    """No exception and no st.error on the page."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

@@ -8,8 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model, synthetic_app_env
-from vae_core.checkpoints import save_checkpoint
+from tests.conftest import app_with_model, assert_clean, synthetic_app_env
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Denoise.py")
 N_TEST = 40
@@ -18,26 +17,13 @@ N_TEST = 40
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A data dir with a small MNIST-format test split, an empty runs dir, fresh caches."""
-    runs = synthetic_app_env(monkeypatch, tmp_path, N_TEST)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield runs
+    yield synthetic_app_env(monkeypatch, tmp_path, N_TEST)
     st.cache_data.clear()
     st.cache_resource.clear()
 
 
 def app_with(runs: Path, **cfg) -> AppTest:
-    runs.mkdir(exist_ok=True)
-    path = runs / "model.safetensors"
-    save_checkpoint(make_model(**cfg), path, {"dataset": "mnist", "name": "tiny"})
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state["vae_lab_model_path"] = str(path)
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    return app_with_model(PAGE, runs, **cfg)
 
 
 def metrics(at: AppTest) -> dict[str, list[str]]:

@@ -107,6 +107,18 @@ def open_page(pg, app_url: str, path: str = "") -> None:
     )
 
 
+def shipped_title(*wanted: str) -> str:
+    """The title of the first shipped model starting with one of ``wanted`` (in that order)."""
+    from ui.models import list_models
+
+    titles = [e.title for e in list_models() if e.source == "shipped"]
+    for w in wanted:
+        for t in titles:
+            if t.startswith(w):
+                return t
+    pytest.skip(f"no shipped model like {wanted}")
+
+
 def screenshot(pg, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

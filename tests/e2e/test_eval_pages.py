@@ -11,8 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import open_page, screenshot
-from ui.models import list_models
+from tests.e2e.conftest import open_page, screenshot, shipped_title
 
 pytestmark = pytest.mark.browser
 
@@ -36,25 +35,15 @@ def tall(browser):
 
 
 def VAE_2D() -> str:  # noqa: N802 - reads like a constant at the call site
-    return _title("MNIST VAE, 2-D")
+    return shipped_title("MNIST VAE, 2-D")
 
 
 def VAE_BIG() -> str:  # noqa: N802
-    return _title("MNIST VAE, 16-D", "MNIST VAE, 2-D")
+    return shipped_title("MNIST VAE, 16-D", "MNIST VAE, 2-D")
 
 
 def CVAE() -> str:  # noqa: N802
-    return _title("MNIST CVAE, 2-D", "MNIST CVAE")
-
-
-def _title(*wanted: str) -> str:
-    """The title of the first shipped model that starts with one of ``wanted`` (in that order)."""
-    titles = [e.title for e in list_models() if e.source == "shipped"]
-    for w in wanted:
-        for t in titles:
-            if t.startswith(w):
-                return t
-    pytest.skip(f"no shipped model like {wanted}")
+    return shipped_title("MNIST CVAE, 2-D", "MNIST CVAE")
 
 
 def chosen(pg) -> str:

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.e2e.conftest import open_page, screenshot
-from ui.models import list_models
+from tests.e2e.conftest import open_page, screenshot, shipped_title
 
 pytestmark = pytest.mark.browser
 
@@ -23,16 +22,6 @@ DONE = """(sel) => {
     && !document.querySelector('[data-testid="stStatusWidget"]')
     && !document.querySelector('[data-testid="stSpinner"]');
 }"""
-
-
-def shipped(*wanted: str) -> str:
-    """The title of the first shipped model starting with one of ``wanted`` (in that order)."""
-    titles = [e.title for e in list_models() if e.source == "shipped"]
-    for w in wanted:
-        for t in titles:
-            if t.startswith(w):
-                return t
-    pytest.skip(f"no shipped model like {wanted}")
 
 
 def wait_done(pg, selector: str) -> None:
@@ -76,7 +65,7 @@ def metric_values(pg, label: str) -> list[str]:
 
 
 def test_generate_class_seven(page, app_url) -> None:
-    visit(page, app_url, "Generate", shipped("MNIST CVAE"), ".st-key-gen_morph_chart")
+    visit(page, app_url, "Generate", shipped_title("MNIST CVAE"), ".st-key-gen_morph_chart")
     choose(page, "Class", "3")
     wait_done(page, ".st-key-gen_morph_chart")
     page.get_by_text("samples of class 3").wait_for()
@@ -93,7 +82,11 @@ def test_generate_class_seven(page, app_url) -> None:
 
 def test_denoise_shows_psnr_and_inpainting(page, app_url) -> None:
     visit(
-        page, app_url, "Denoise", shipped("MNIST VAE, 16-D", "MNIST VAE"), ".st-key-dn_curve_ssim"
+        page,
+        app_url,
+        "Denoise",
+        shipped_title("MNIST VAE, 16-D", "MNIST VAE"),
+        ".st-key-dn_curve_ssim",
     )
     psnr = metric_values(page, "PSNR")
     assert len(psnr) == 2 and all(v.endswith("dB") for v in psnr)
@@ -113,7 +106,11 @@ def _png(arr: np.ndarray) -> bytes:
 
 def test_denoise_upload_and_drawing(page, app_url) -> None:
     visit(
-        page, app_url, "Denoise", shipped("MNIST VAE, 16-D", "MNIST VAE"), ".st-key-dn_curve_ssim"
+        page,
+        app_url,
+        "Denoise",
+        shipped_title("MNIST VAE, 16-D", "MNIST VAE"),
+        ".st-key-dn_curve_ssim",
     )
     page.get_by_text("Upload", exact=True).click()
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
@@ -150,7 +147,9 @@ def test_denoise_upload_and_drawing(page, app_url) -> None:
 
 
 def test_interpolation_strip_and_path(page, app_url) -> None:
-    visit(page, app_url, "Interpolate", shipped("MNIST VAE, 2-D", "MNIST VAE"), ".st-key-ip_map")
+    visit(
+        page, app_url, "Interpolate", shipped_title("MNIST VAE, 2-D", "MNIST VAE"), ".st-key-ip_map"
+    )
     page.get_by_text("compare both").click()
     wait_done(page, ".st-key-ip_map")
     assert page.get_by_text("lerp: 10 steps from A to B", exact=True).count() == 1
