@@ -7,9 +7,6 @@ imported only when a card is drawn.
 
 from __future__ import annotations
 
-import ast
-import functools
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -18,6 +15,7 @@ st.set_page_config(page_title="VAE Latent Lab", page_icon="🧪", layout="wide")
 
 from ui.model_card import render_model_card  # noqa: E402 - after set_page_config by design
 from ui.models import list_models, store_upload  # noqa: E402
+from ui.page_index import page_summary  # noqa: E402
 from ui.session import current_model, select_model  # noqa: E402
 from vae_core.checkpoints import CheckpointError  # noqa: E402
 
@@ -49,26 +47,11 @@ spaces have learned.
 """
 
 
-@functools.lru_cache(maxsize=64)
-def _page_summary(path: Path, mtime_ns: int) -> tuple[str, str]:
-    """(label, one-line summary) from a page's file name and its docstring's first paragraph.
-
-    Read from the pages themselves so the Home page never drifts from what each page does.
-    """
-    label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
-    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    text = " ".join(doc.split("\n\n")[0].split())
-    head, sep, rest = text.partition(": ")
-    if sep and len(head.split()) <= 3:  # "Denoising: ..." -> "..."
-        text = rest
-    return label, text[:1].upper() + text[1:]
-
-
 def _page_links() -> None:
     pages = sorted((ROOT / "pages").glob("*.py"), key=lambda p: (len(p.stem.split("_")[0]), p.stem))
     cols = st.columns(2, gap="medium")
     for i, path in enumerate(pages):
-        label, summary = _page_summary(path, path.stat().st_mtime_ns)
+        label, summary = page_summary(path)
         with cols[i % 2]:
             st.page_link(
                 f"pages/{path.name}", label=label, icon=ICONS.get(label, ":material/science:")

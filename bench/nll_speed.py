@@ -60,11 +60,11 @@ def main() -> int:
     if not paths:
         print("error: no shipped MLP Bernoulli checkpoints in checkpoints/", file=sys.stderr)
         return 2
-    test = load_split("mnist", "test")
-    x_grey, y = test.tensors()
     rows = []
     for path in paths:
         ckpt = load_checkpoint(path)
+        dataset = str(ckpt.meta.get("dataset", "mnist"))  # each model on its own test set
+        x_grey, y = load_split(dataset, "test").tensors()
         binary = str(ckpt.meta.get("binarize", "none")) != "none"
         x = (binarize_static(x_grey, seed=0) if binary else x_grey)[: args.n]
         labels = y[: args.n]
@@ -72,6 +72,7 @@ def main() -> int:
         fast_s, fast_cpu, fast = time_one(ckpt.model, x, labels, args.k, generic=False)
         row = {
             "checkpoint": path.name,
+            "dataset": dataset,
             "k": args.k,
             "n": len(x),
             "threads": args.threads,

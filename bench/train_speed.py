@@ -9,12 +9,15 @@ image per item (``--reference-pil`` adds that cost), so the default reference is
 
 Ours: the same model and loss in vae_core (ModelConfig(hidden=(400,), latent_dim=20), Bernoulli
 logits, binarize none) trained by ``vae_core.training.train`` with its own recipe: tensors kept
-on the device (no per-item Dataset), fused Adam, and a one-cycle LR peaking at 1e-2 over 4 epochs
-with batch 64. Here the loss tracks the number of updates more than the number of images seen,
-so batch 64 beats larger batches (batch 128 did not reach the target in 4 epochs at lr 1e-2).
-The test loss is evaluated after every epoch and the clock stops at the first epoch whose test
-loss <= the reference's 10-epoch test loss; that evaluation time IS counted in our time (and
-not in the reference's, which is in its favour).
+on the device (no per-item Dataset), fused Adam (beta2 0.99), the decoder's output bias started
+at the logits of the mean training image (``vae_core.output_bias``), and a one-cycle LR peaking
+at 1e-2 over a 3-epoch budget with batch 128. Here the loss tracks the number of updates more
+than the number of images seen, and the one-cycle anneal does most of the work at the end.
+The clock stops at the first test evaluation whose loss <= the reference's 10-epoch test loss.
+The training loss is checked every 10 steps for free; a full test pass runs once its moving
+average is within ``--margin`` nats of the target (and at the end of the budget). Every test
+pass IS counted in our time (the reference's single final test pass is not counted in its
+time, which is in its favour).
 
 Run: PYTHONPATH=. python bench/train_speed.py [--data-dir DIR] [--json] [--device cuda]
 """
@@ -43,7 +46,7 @@ from vae_core.data.datasets import load_split  # noqa: E402
 from vae_core.device import device_label, pick_device  # noqa: E402
 from vae_core.evaluation import evaluate_elbo  # noqa: E402
 from vae_core.model import LatentVariableModel  # noqa: E402
-from vae_core.training import EpochInfo, TrainConfig, train  # noqa: E402
+from vae_core.training import EpochInfo, StepInfo, TrainConfig, train  # noqa: E402
 
 
 class ReferenceVAE(nn.Module):
@@ -106,6 +109,8 @@ class RunResult:
     test_loss: float
     epochs: int
     epoch_seconds: list[float]
+    test_evals: int = 0  # how many full test-set evaluations were timed
+    images: int = 0  # training images seen when the target was reached
 
 
 def run_reference(
@@ -162,21 +167,37 @@ def run_ours(train_set, test_set, device: torch.device, target: float, args) -> 
         device=device.type,
         val_fraction=0.0,
         amp=args.amp,
-        log_every=10**9,
+        log_every=args.check_every,
+        adam_betas=(0.9, args.beta2),
     )
     stop = threading.Event()
     state = {"loss": float("nan"), "epochs": 0, "seconds": float("nan"), "epoch_t": []}
+    state.update(ema=None, evals=0, images=0)
     start = time.perf_counter()
+
+    def check_test_loss(images: int) -> None:
+        """The clock keeps running: every test evaluation is counted in our time."""
+        loss = -evaluate_elbo(model, x_test)["elbo"]
+        state["loss"], state["evals"] = loss, state["evals"] + 1
+        if loss <= target and not stop.is_set():
+            state["seconds"], state["images"] = time.perf_counter() - start, images
+            stop.set()
+
+    def on_step(info: StepInfo) -> None:
+        # The training loss is free; the full test pass (~0.15 s) only runs once the smoothed
+        # training loss says the target may be near.
+        ema = state["ema"]
+        state["ema"] = info.loss if ema is None else 0.7 * ema + 0.3 * info.loss
+        if state["ema"] <= target + args.margin:
+            check_test_loss(info.step * args.batch_size)
 
     def on_epoch(info: EpochInfo) -> None:
         state["epoch_t"].append(time.perf_counter())
-        loss = -evaluate_elbo(model, x_test)["elbo"]  # counted: the clock keeps running
-        state["loss"], state["epochs"] = loss, info.epoch
-        if loss <= target and not stop.is_set():
-            state["seconds"] = time.perf_counter() - start
-            stop.set()
+        state["epochs"] = info.epoch
+        if info.epoch == args.epochs and not stop.is_set():
+            check_test_loss(info.epoch * len(x))
 
-    train(model, x, y, config, on_epoch=on_epoch, stop=stop)
+    train(model, x, y, config, on_step=on_step, on_epoch=on_epoch, stop=stop)
     if not stop.is_set():
         state["seconds"] = float("nan")  # never reached the target
     ticks = [start, *state["epoch_t"]]
@@ -185,6 +206,8 @@ def run_ours(train_set, test_set, device: torch.device, target: float, args) -> 
         state["loss"],
         state["epochs"],
         [b - a for a, b in zip(ticks, ticks[1:], strict=False)],
+        state["evals"],
+        state["images"],
     )
 
 
@@ -202,10 +225,13 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps", "auto"))
     p.add_argument("--ref-epochs", type=int, default=10)
     p.add_argument("--reference-pil", action="store_true", help="reference items go through PIL")
-    p.add_argument("--epochs", type=int, default=4, help="our one-cycle budget (stops early)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=3, help="our one-cycle budget (stops early)")
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--lr-schedule", default="onecycle", choices=("constant", "onecycle"))
+    p.add_argument("--beta2", type=float, default=0.99, help="our Adam beta2")
+    p.add_argument("--check-every", type=int, default=10, help="steps between loss checks")
+    p.add_argument("--margin", type=float, default=1.5, help="test when train loss <= target+m")
     p.add_argument("--amp", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (both runs)")
@@ -237,13 +263,17 @@ def main() -> int:
         "target_loss": round(ref.test_loss, 3),
         "ours_test_loss": round(ours.test_loss, 3),
         "ours_epochs": ours.epochs,
-        "ours_recipe": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "lr_schedule")},
+        "ours_recipe": {
+            k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "lr_schedule", "beta2")
+        },
         "reference_epochs": ref.epochs,
         "reference_pil": args.reference_pil,
         "train_images": n,
         "test_images": len(test_set),
         "device": device_label(device),
         "ours_eval_counted": True,
+        "ours_test_evals": ours.test_evals,
+        "ours_images_to_target": ours.images if reached else None,
         "reference_s_per_60k_epoch": round(float(np.mean(ref.epoch_seconds)) * 60000 / n, 2),
         "ours_s_per_60k_epoch": round(float(np.mean(ours.epoch_seconds)) * 60000 / n, 2),
     }
@@ -254,6 +284,7 @@ def main() -> int:
     print(f"{'':28}{'reference':>12}{'vae_core':>12}")
     print(f"{'epochs':28}{ref.epochs:>12}{ours.epochs:>12}")
     print(f"{'test loss (nats/image)':28}{ref.test_loss:>12.3f}{ours.test_loss:>12.3f}")
+    print(f"{'images to target':28}{ref.epochs * n:>12,}{ours.images:>12,}")
     print(f"{'wall seconds':28}{ref.seconds:>12.2f}{ours.seconds:>12.2f}")  # NaN: not reached
     print(
         f"{'s per 60k-image epoch (a)':28}{report['reference_s_per_60k_epoch']:>12.2f}"
@@ -267,7 +298,7 @@ def main() -> int:
         return 1
     print(
         f"speedup to the reference's {ref.epochs}-epoch test loss: {report['speedup']:.2f}x "
-        "(our time includes a test evaluation after every epoch)"
+        f"(our time includes its {ours.test_evals} full test-set evaluation(s))"
     )
     return 0
 

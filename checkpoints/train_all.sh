@@ -9,18 +9,19 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH=.
 PY=${PYTHON:-python}
 T="${THREADS:+--threads $THREADS} --json"  # the shipped files: THREADS=1 (shared CPU)
-MLP="--hidden 512,256 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
+MLP="--hidden 256 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
 
 declare -A CMD=(
-  [mnist-vae-2d]="--dataset mnist --kind vae --latent-dim 2 --epochs 25 $MLP"
-  [mnist-vae-16d]="--dataset mnist --kind vae --latent-dim 16 --epochs 25 $MLP"
-  [mnist-cvae-2d]="--dataset mnist --kind cvae --latent-dim 2 --epochs 25 $MLP"
-  [mnist-cvae-16d]="--dataset mnist --kind cvae --latent-dim 16 --epochs 25 $MLP"
+  [mnist-vae-2d]="--dataset mnist --kind vae --latent-dim 2 --epochs 100 $MLP"
+  [mnist-vae-16d]="--dataset mnist --kind vae --latent-dim 16 --epochs 100 $MLP"
+  [mnist-cvae-2d]="--dataset mnist --kind cvae --latent-dim 2 --epochs 100 $MLP"
+  [mnist-cvae-16d]="--dataset mnist --kind cvae --latent-dim 16 --epochs 100 --beta 3 $MLP"
   [mnist-conv-vae-16d]="--dataset mnist --kind vae --arch conv --conv-channels 16,32 --hidden 256 --latent-dim 16 --epochs 15 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
-  [fashion-vae-16d]="--dataset fashion-mnist --kind vae --latent-dim 16 --epochs 6 $MLP"
-  [fashion-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --epochs 6 $MLP"
+  [mnist-gauss-vae-16d]="--dataset mnist --kind vae --latent-dim 16 --likelihood gaussian --learn-variance --binarize none --epochs 30 $MLP"
+  [fashion-vae-16d]="--dataset fashion-mnist --kind vae --latent-dim 16 --epochs 10 $MLP"
+  [fashion-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --epochs 10 $MLP"
 )
-ORDER=(mnist-vae-2d mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-cvae-2d mnist-cvae-16d)
+ORDER=(mnist-vae-2d mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-cvae-2d mnist-cvae-16d mnist-gauss-vae-16d)
 for name in "${@:-${ORDER[@]}}"; do
   echo "== $name: $PY -m vae_core train ${CMD[$name]} --out checkpoints/$name.safetensors" >&2
   # shellcheck disable=SC2086

@@ -18,9 +18,10 @@ from ui.latent_data import (
     latent_codes,
     latent_map,
     linear_projection,
+    manifold_grid,
     maybe_warm_up_umap,
 )
-from ui.latent_plot import add_ellipse, add_marker, add_rectangle, latent_scatter, selected_rows
+from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
 from ui.session import current_model, model_test_tensors
 from vae_core.ellipse import axis_lengths, ellipse_points
 from vae_core.embeddings import (
@@ -34,7 +35,7 @@ from vae_core.embeddings import (
 )
 from vae_core.image_io import ImageInputError, load_user_image
 from vae_core.imaging import image_grid, png_bytes
-from vae_core.manifold import GRID_MODES, grid_bounds, manifold_images, plane_grid
+from vae_core.manifold import GRID_MODES, grid_bounds, plane_grid
 
 CHART_KEY = "lm_chart"
 SELECTION_KEY = "lm_selection"  # survives the chart being re-keyed when its figure changes
@@ -247,12 +248,12 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
         )
     scale = np.ones(2) if codes.dim == 2 else np.sqrt(plane.variance)
     points = plane_grid(n, mode, (0.0, 0.0), scale, edge, half)
-    grid = image_grid(manifold_images(model, plane, points, anchor, label), nrow=n)
+    grid_png, grid = manifold_grid(codes, model, points, anchor, label, n)
     x0, x1, y0, y1 = grid_bounds(points)
     where = "z" if codes.dim == 2 else "the PCA plane (PC 1, PC 2)"
     left, right = st.columns([3, 2])
     left.image(
-        grid,
+        grid_png,
         width="stretch",
         caption=f"{n}×{n} decoded images over {where}: x {x0:.2f}…{x1:.2f} "
         f"(left→right), y {y1:.2f}…{y0:.2f} (top→bottom)",
@@ -270,7 +271,7 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
     )
     right.download_button(
         "Download grid (PNG)",
-        png_bytes(grid, scale=2),
+        lambda: png_bytes(grid, scale=2),  # encoded only when clicked
         file_name="manifold-grid.png",
         mime="image/png",
     )
@@ -308,7 +309,8 @@ with map_col:
         f"{METHODS[method]} ({origin})"
         + (" · a CVAE's latent holds style, not class, so colours mix" if cfg.conditional else "")
     )
-    fig = latent_scatter(
+    fig = shared_scatter(  # built once per map, a fresh copy per run for the overlays
+        f"{codes.identity}|{codes.source}|{codes.n}|{emb.method}|{sorted(emb.params.items())}",
         emb.coords,
         codes.labels,
         names,

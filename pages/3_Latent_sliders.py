@@ -5,18 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui.latent_dims import (
-    decode_one,
-    encode_start,
-    latent_dims,
-    random_start,
-    traversal_image,
-    traversals,
-)
-from ui.live_decoder import ExportError, live_decoder, publish_decoder
+from ui.latent_dims import encode_start, latent_dims, random_start
+from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
+from ui.live_decoder_server import Slots, result_slots, show_details, show_server_decode
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
-from vae_core.imaging import image_grid, png_bytes, upscale
+from vae_core.imaging import image_grid, upscale
 
 st.set_page_config(page_title="Latent sliders · VAE Latent Lab", page_icon="🎚️", layout="wide")
 ckpt = current_model()
@@ -88,51 +82,17 @@ token = f"{published.digest[:16]}|{start_key}"
 
 
 @st.fragment
-def sliders_and_results() -> None:
+def sliders_and_results(slots: Slots) -> None:
     """The live component and what depends on its z: a release reruns only this fragment."""
     remembered = st.session_state.get("sl_last")
     z_now = remembered[1] if remembered and remembered[0] == token else z_start
-    live = live_decoder(published, dims, z_start=z_start, z_now=z_now, token=token, label=label)
+    live = reported_state(token, len(z_start))  # before mounting: the server image goes first
     z = live.z if live.z is not None else z_now
     st.session_state["sl_last"] = (token, z)  # survives a visit to another page
-
-    st.divider()
-    left, right = st.columns([1, 2])
-    image = decode_one(model, z, label)
-    with left, st.container(key="sl_server"):
-        st.subheader("PyTorch decode")
-        st.image(upscale(image_grid(image[None], pad=0), 8), caption="E[x|z] decoded on the server")
-        if live.pixels is not None:
-            gap = float(np.abs(np.asarray(live.pixels) - image.numpy().ravel()).max())
-            st.caption(
-                f"Browser vs PyTorch: max difference {gap:.1e} per pixel (values in [0, 1])."
-            )
-        st.download_button("Download PNG", png_bytes(image_grid(image[None], pad=0), scale=8),
-                           file_name="latent-sliders.png", mime="image/png", on_click="ignore")  # fmt: skip
-    with right:
-        st.subheader("Current z")
-        rows = [
-            {"dim": f"z{j}", "value": round(z[j], 4), dims.score_name: round(dims.score[j], 4),
-             "collapsed": dims.collapsed[j]}
-            for j in dims.order
-        ]  # fmt: skip
-        st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 420))
-        st.code(
-            "z = [" + ", ".join(f"{v:.4f}" for v in z) + "]", language="python", wrap_lines=True
-        )
-
-    st.subheader("Traversals")
-    st.caption(
-        "Each row decodes the current z with one dim swept across its slider range (left to "
-        "right), in the same order as the sliders."
-    )
-    strips = traversals(model, z, label, dims)
-    labels = []
-    for j in dims.order:
-        lo, hi = dims.bounds(j)
-        tag = " · collapsed" if dims.collapsed[j] else ""
-        labels.append(f"z{j}\n{dims.score_name} {dims.score[j]:.2f}{tag}\n{lo:+.1f} … {hi:+.1f}")
-    st.image(traversal_image(strips[dims.order], labels), width="content")
+    show_server_decode(slots.server, model, z, label, live.pixels)
+    with slots.live:
+        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label)
+    show_details(slots, model, z, label, dims)
 
 
-sliders_and_results()
+sliders_and_results(result_slots())

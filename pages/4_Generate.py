@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 import torch
 
+from ui.figure_cache import checkpoint_stamp, shared_figure
 from ui.session import current_model
 from vae_core.data.sources import get_source
 from vae_core.imaging import image_grid, png_bytes
@@ -14,6 +15,7 @@ from vae_core.interpolation import class_morph
 
 st.set_page_config(page_title="Generate · VAE Latent Lab", page_icon="🎲", layout="wide")
 ckpt = current_model()
+stamp = checkpoint_stamp(ckpt)  # names the model in the shared figure cache
 model = ckpt.model
 cfg = model.config
 dataset = str(ckpt.meta.get("dataset", "mnist"))
@@ -95,10 +97,9 @@ if not cfg.stochastic:
 images = decode(prior_codes(n_samples, seed, temperature), digit)
 grid = image_grid(images, nrow=min(8, n_samples))
 what = f"class {class_label(digit)}" if digit is not None else "the prior"
-st.image(png_bytes(grid, SCALE), caption=f"{n_samples} samples of {what}, T = {temperature:g}")
-st.download_button(
-    "Download PNG", png_bytes(grid, SCALE), file_name="samples.png", mime="image/png"
-)
+samples_png = png_bytes(grid, SCALE)
+st.image(samples_png, caption=f"{n_samples} samples of {what}, T = {temperature:g}")
+st.download_button("Download PNG", samples_png, file_name="samples.png", mime="image/png")
 
 if cfg.conditional:
     # ---------------------------------------------------------- style vs content
@@ -110,18 +111,29 @@ if cfg.conditional:
     m1, m2 = st.columns(2)
     n_rows = m1.slider("Number of codes (rows)", 1, 10, 5)
     matrix_seed = m2.number_input("Seed for the codes", 0, 2**31 - 1, 1, key="gen_matrix_seed")
-    z = prior_codes(n_rows, matrix_seed, temperature)
     k = cfg.n_classes
-    tiles = decode(z.repeat_interleave(k, 0), torch.arange(k).repeat(n_rows))
-    matrix = image_grid(tiles, nrow=k)
+
+    def style_matrix() -> np.ndarray:
+        z = prior_codes(n_rows, matrix_seed, temperature)
+        tiles = decode(z.repeat_interleave(k, 0), torch.arange(k).repeat(n_rows))
+        return image_grid(tiles, nrow=k)
+
+    # The samples above change on every click; this figure only with its own settings, so it is
+    # built once and shared (ui.figure_cache), and its PNG is encoded only when downloaded.
+    columns, rows = [class_label(i) for i in range(k)], [f"z{i + 1}" for i in range(n_rows)]
     st.plotly_chart(
-        labelled_grid(
-            matrix, [class_label(i) for i in range(k)], [f"z{i + 1}" for i in range(n_rows)], 28, 2
+        shared_figure(
+            ("gen-style", stamp, n_rows, int(matrix_seed), float(temperature)),
+            lambda: labelled_grid(style_matrix(), columns, rows, 28, 2),
         ),
         key="gen_matrix_chart",
     )
     st.download_button(
-        "Download PNG", png_bytes(matrix, SCALE), file_name="style-vs-content.png", mime="image/png"
+        "Download PNG",
+        lambda: png_bytes(style_matrix(), SCALE),
+        file_name="style-vs-content.png",
+        mime="image/png",
+        on_click="ignore",
     )
 
     # ---------------------------------------------------------- class morph
@@ -135,15 +147,28 @@ if cfg.conditional:
     class_b = g2.selectbox("To class", range(k), index=7 % k, format_func=class_label)
     steps = g3.slider("Steps", 3, 16, 10)
     morph_rows = g4.slider("Codes (rows)", 1, 6, 3)
-    z = prior_codes(morph_rows, matrix_seed + 1, temperature)
-    soft = class_morph(class_a, class_b, steps, k)
-    frames = decode(z.repeat_interleave(steps, 0), soft.repeat(morph_rows, 1))
-    morph = image_grid(frames, nrow=steps)
+
+    def morph_grid() -> np.ndarray:
+        z = prior_codes(morph_rows, matrix_seed + 1, temperature)
+        soft = class_morph(class_a, class_b, steps, k)
+        frames = decode(z.repeat_interleave(steps, 0), soft.repeat(morph_rows, 1))
+        return image_grid(frames, nrow=steps)
+
     ts = [f"t={t:.2f}" for t in np.linspace(0, 1, steps)]
+    morph_key = (class_a, class_b, steps, morph_rows, int(matrix_seed), float(temperature))
     st.plotly_chart(
-        labelled_grid(morph, ts, [f"z{i + 1}" for i in range(morph_rows)], 28, 2),
+        shared_figure(
+            ("gen-morph", stamp, *morph_key),
+            lambda: labelled_grid(
+                morph_grid(), ts, [f"z{i + 1}" for i in range(morph_rows)], 28, 2
+            ),
+        ),
         key="gen_morph_chart",
     )
     st.download_button(
-        "Download PNG", png_bytes(morph, SCALE), file_name="class-morph.png", mime="image/png"
+        "Download PNG",
+        lambda: png_bytes(morph_grid(), SCALE),
+        file_name="class-morph.png",
+        mime="image/png",
+        on_click="ignore",
     )

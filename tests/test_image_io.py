@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -104,6 +106,39 @@ def test_refuses_huge_but_small_file():
     assert len(data) < 2_000_000
     with pytest.raises(ImageInputError, match="megapixels"):
         load_user_image(data)
+
+
+@pytest.fixture(scope="module")
+def png_10000() -> bytes:
+    """A literal 10000x10000 PNG (1-bit zeros: ~15 KB on disk, 100 MB once decoded by Pillow)."""
+    return encode(Image.new("1", (10_000, 10_000), 0), "PNG")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("kind", ["png-10000x10000", "bomb-100000x100000", "bomb-7000x7000"])
+def test_huge_declared_sizes_are_refused_in_bounded_time_and_memory(kind, png_10000, monkeypatch):
+    """Refused from the header alone: no pixel is decoded (Pillow's ``load`` never runs, which
+    tracemalloc could not see), little Python memory, well under a second."""
+    from PIL import ImageFile
+
+    data = {
+        "png-10000x10000": png_10000,
+        "bomb-100000x100000": _png_with_declared_size(100_000, 100_000),
+        "bomb-7000x7000": _png_with_declared_size(7_000, 7_000),
+    }[kind]
+    decoded: list[object] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decoded.append(im) or real_load(im))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ImageInputError, match="pixels"):
+            load_user_image(data)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert decoded == [] and elapsed < 1.0 and peak < 8 * 2**20, (decoded, elapsed, peak)
 
 
 def test_large_mostly_empty_image_is_processed(reference):

@@ -147,3 +147,30 @@ def test_store_upload_refuses_garbage_and_keeps_a_good_file(runs: Path) -> None:
     entry = store_upload(data, "mine.safetensors")
     assert entry.title == "Uploaded VAE" and entry.source == "uploaded"
     assert Path(entry.path).read_bytes() == data
+
+
+def test_a_listed_file_that_fails_to_load_gets_a_message(runs: Path) -> None:
+    """Valid metadata but NaN weights (e.g. copied into the folder by hand): one clear error,
+    no traceback, and the next choice works."""
+    import torch
+
+    bad, good = runs / "nan.safetensors", runs / "good.safetensors"
+    model = make_model()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    save_checkpoint(model, bad, {**META, "name": "Broken"})
+    save_checkpoint(make_model(), good, META)
+    at = _home(bad)
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.error) == 1 and "cannot be loaded" in at.error[0].value
+    at.session_state[MODEL_KEY] = str(good)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.subheader[0].value == "Tiny test VAE"
+
+
+def test_the_classic_2d_mnist_vae_is_the_default_shipped_model() -> None:
+    from ui.models import DEFAULT_SHIPPED, list_models
+
+    shipped = [e for e in list_models() if e.source == "shipped"]
+    assert shipped and Path(shipped[0].path).name == DEFAULT_SHIPPED

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 import torch
@@ -18,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.live_decoder as live
 from tests.conftest import make_model, synthetic_app_env
+from ui.latent_dims import traversal_image
 from ui.live_decoder import _parse_report
 from vae_core.checkpoints import load_checkpoint, save_checkpoint
 from vae_core.export import ExportError
@@ -79,6 +81,8 @@ def test_sliders_follow_kl_order_and_weights_are_published(lab: Path) -> None:
     assert weights.stat().st_size == data["nbytes"] == 4 * data["spec"]["n_floats"]
     assert "test-set KL per dim" in captions(at)
     assert len(at.get("image")) == 2  # the PyTorch decode and the traversal strips
+    server_image = at.get("image")[0].proto.imgs[0].url
+    assert server_image.startswith("data:image/png;base64,")  # inline: no media round trip
     assert z_code(at) == "z = [0.0000, 0.0000, 0.0000]"
 
 
@@ -175,3 +179,30 @@ def test_reports_for_another_start_or_shape_are_ignored(report) -> None:
 def test_report_without_pixels_keeps_z() -> None:
     state = _parse_report({"token": "t", "z": [1, 2.5], "pixels": [0.1]}, "t", 2)
     assert state == live.LiveState([1.0, 2.5], None)
+
+
+def _traversal_image_reference(strips: torch.Tensor, labels: list[str]) -> np.ndarray:
+    """The straightforward PIL drawing the fast numpy composition must reproduce exactly."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from vae_core.imaging import image_grid, upscale
+
+    rows = [upscale(image_grid(strip, nrow=len(strip), pad=2), 3) for strip in strips]
+    height = sum(r.shape[0] for r in rows) + 6 * (len(rows) - 1)
+    canvas = Image.new("L", (150 + rows[0].shape[1], height), 255)
+    draw, font, top = ImageDraw.Draw(canvas), ImageFont.load_default(size=15), 0
+    for row, text in zip(rows, labels, strict=True):
+        canvas.paste(Image.fromarray(row), (150, top))
+        draw.multiline_text((4, top + 4), text, fill=40, font=font, spacing=3)
+        top += row.shape[0] + 6
+    return np.asarray(canvas)
+
+
+def test_traversal_image_matches_the_reference_drawing() -> None:
+    strips = torch.rand(4, 9, 28, 28, generator=torch.Generator().manual_seed(0))
+    labels = [
+        f"z{j}\nKL {j / 3:.2f}{' · collapsed' if j == 3 else ''}\n-3.5 … +3.5" for j in range(4)
+    ]
+    expected = _traversal_image_reference(strips, labels)
+    assert np.array_equal(traversal_image(strips, labels), expected)
+    assert np.array_equal(traversal_image(strips, labels), expected)  # cached label column

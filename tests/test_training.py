@@ -33,7 +33,9 @@ def test_one_optimizer_step_changes_the_weights(tiny_images) -> None:
 def test_short_training_lowers_the_loss(tiny_images, kind: str) -> None:
     x, y = tiny_images
     model = make_model(kind=kind)
-    result = train(model, x, y, _cfg(epochs=6, binarize="none"))
+    # From PyTorch's default init (the mean-image start of vae_core.output_bias already removes
+    # most of what 6 epochs on these tiny images can learn; tests/test_output_bias.py covers it).
+    result = train(model, x, y, _cfg(epochs=6, binarize="none", init_output_bias=False))
     losses = [e.train["loss"] for e in result.history]
     assert len(losses) == 6 and losses[-1] < losses[0] - 20
     assert set(result.history[-1].val) >= {"elbo", "recon", "kl"}

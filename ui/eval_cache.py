@@ -386,7 +386,9 @@ def classifier_path(dataset: str) -> Path:
 def _classifier(path: str, mtime_ns: int):
     from vae_core.classifier import load_classifier
 
-    return load_classifier(path)
+    model, meta = load_classifier(path)
+    model.eval().requires_grad_(False)  # shared by all sessions: read-only
+    return model, meta
 
 
 def classifier_for(dataset: str):

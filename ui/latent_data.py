@@ -38,6 +38,8 @@ from vae_core.embeddings import (
     umap_warm,
 )
 from vae_core.evaluation import posterior_means
+from vae_core.imaging import image_grid, png_bytes
+from vae_core.manifold import manifold_images
 
 SHIPPED_EMBEDDINGS = SHIPPED_DIR / "embeddings"
 WARMUP_ENV_VAR = "VAE_LAB_UMAP_WARMUP"  # "0" turns the background numba warm-up off (tests)
@@ -164,6 +166,33 @@ def linear_projection(codes: LatentCodes) -> LinearProjection:
     emb = _linear_map(codes.identity, codes.source, codes.n, "pca", codes)
     assert emb.projection is not None
     return emb.projection
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _manifold(key: tuple, _model: Any, _plane: LinearProjection, _points, _anchor, label):
+    images = manifold_images(_model, _plane, _points, _anchor, label)
+    grid = _frozen(image_grid(images, nrow=key[-1]))
+    return png_bytes(grid), grid
+
+
+def manifold_grid(
+    codes: LatentCodes,
+    model: Any,
+    points: np.ndarray,
+    anchor: np.ndarray | None,
+    label: int | None,
+    n: int,
+) -> tuple[bytes, np.ndarray]:
+    """(PNG, uint8 array) of the n x n decoded grid over ``points`` of the map's plane.
+
+    Cached per model, grid and anchor: selecting points on the map reruns the page but, with
+    the default "data mean" anchor, leaves this grid unchanged, and decoding plus encoding it was
+    a large part of each rerun. The PNG goes to ``st.image`` as is (no re-encoding).
+    """
+    held = None if anchor is None else tuple(np.round(np.asarray(anchor, np.float64), 6))
+    key = (codes.identity, codes.source, codes.n, points.tobytes(), held, label, n)
+    plane = linear_projection(codes)
+    return _manifold(key, model, plane, points, anchor, label)
 
 
 def maybe_warm_up_umap(codes: LatentCodes) -> None:

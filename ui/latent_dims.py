@@ -8,6 +8,7 @@ variance of the encoded test set (the same activity measure) and sliders cover t
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vae_core.checkpoints import Checkpoint
 from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.imaging import image_grid, upscale
+from vae_core.imaging import to_uint8
 from vae_core.model import LatentVariableModel
 
 COLLAPSED_NATS = 0.01  # KL (or encoded variance, for an AE) below this marks a collapsed dim
@@ -144,20 +145,43 @@ def traversals(
     return images.view(d, steps, 28, 28).cpu()
 
 
+TRAVERSAL_MARGIN = 150  # px left of the strips for each row's label
+TRAVERSAL_GAP = 6  # white px between rows
+
+
 def traversal_image(strips: torch.Tensor, labels: list[str], scale: int = 3) -> np.ndarray:
     """All traversal rows in one uint8 picture with each row's label on its left.
 
-    One image instead of one per dim: a rerun after every slider release then ships one PNG.
+    One image instead of one per dim: a rerun after every slider release then ships one file.
+    Built with numpy around a cached label column, because it is redrawn on every release and
+    drawing text is the slow part (the labels change with the model, not with z).
     """
-    rows = [upscale(image_grid(strip, nrow=len(strip), pad=2), scale) for strip in strips]
-    margin, gap = 150, 6
-    height = sum(r.shape[0] for r in rows) + gap * (len(rows) - 1)
-    canvas = Image.new("L", (margin + rows[0].shape[1], height), 255)
+    d, steps, h, w = strips.shape
+    tiles = to_uint8(strips.reshape(d * steps, h, w)).reshape(d, steps, h, w)
+    pad = 2  # dark frame around each tile, as image_grid draws it
+    cells = np.zeros((d, h, steps, w + pad), dtype=np.uint8)
+    cells[..., :w] = tiles.transpose(0, 2, 1, 3)
+    grid = np.zeros((d, h + 2 * pad, pad + steps * (w + pad)), dtype=np.uint8)
+    grid[:, pad : pad + h, pad:] = cells.reshape(d, h, steps * (w + pad))
+    rows = grid.repeat(scale, axis=1).repeat(scale, axis=2)  # (D, H, W) nearest-neighbour
+    row_h = rows.shape[1]
+    out = np.array(_label_column(tuple(labels), row_h, rows.shape[2]))
+    for j in range(d):
+        top = j * (row_h + TRAVERSAL_GAP)
+        out[top : top + row_h, TRAVERSAL_MARGIN:] = rows[j]
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _label_column(labels: tuple[str, ...], row_h: int, strip_w: int) -> np.ndarray:
+    """The white traversal canvas with only the row labels drawn (read-only; copy to use)."""
+    height = len(labels) * row_h + TRAVERSAL_GAP * (len(labels) - 1)
+    canvas = Image.new("L", (TRAVERSAL_MARGIN + strip_w, height), 255)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=15)
-    top = 0
-    for row, text in zip(rows, labels, strict=True):
-        canvas.paste(Image.fromarray(row), (margin, top))
-        draw.multiline_text((4, top + 4), text, fill=40, font=font, spacing=3)
-        top += row.shape[0] + gap
-    return np.asarray(canvas)
+    for j, text in enumerate(labels):
+        draw.multiline_text((4, j * (row_h + TRAVERSAL_GAP) + 4), text, fill=40, font=font,
+                            spacing=3)  # fmt: skip
+    out = np.asarray(canvas)
+    out.flags.writeable = False
+    return out

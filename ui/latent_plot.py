@@ -88,6 +88,31 @@ def latent_scatter(
     return fig
 
 
+def shared_scatter(
+    key: str,
+    coords: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    axis_titles: tuple[str, str] = ("z₀", "z₁"),
+    equal_aspect: bool = True,
+) -> go.Figure:
+    """``latent_scatter`` built once per ``key`` (the map's identity) and shared by all sessions.
+
+    Validating 10,000 points into plotly objects cost more than the rest of a Latent map rerun;
+    see ``ui.figure_cache``: the returned figure is a fresh copy, so overlays stay per session.
+    """
+    from ui.figure_cache import shared_figure
+
+    names = tuple(class_names)
+    return shared_figure(
+        ("latent_scatter", key, names, axis_titles, equal_aspect),
+        lambda: latent_scatter(
+            coords, labels, names, axis_titles=axis_titles, equal_aspect=equal_aspect
+        ),
+    )
+
+
 def _overlay(fig: go.Figure, xy: np.ndarray, name: str, **kwargs: Any) -> go.Figure:
     xy = np.atleast_2d(np.asarray(xy, np.float64))
     fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], name=name, hoverinfo="name", **kwargs))

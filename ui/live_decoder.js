@@ -3,12 +3,12 @@
 // ui/live_decoder.py prepends ui/live_decoder_math.js (LiveDecoderMath) to this module. Weights
 // are fetched once per decoder hash from Streamlit's static serving and kept in a window-level
 // Map, so reruns and remounts never download them again. Dragging redraws at most once per
-// animation frame; on release the code goes back to Python (setStateValue "z"), which shows the
-// exact PyTorch decode. The DOM is built once per (model, start point) and reused across reruns,
-// so a rerun that lands mid-drag does not interrupt the drag.
+// animation frame; on release the code goes back to Python at once (setStateValue "z"), which
+// shows the exact PyTorch decode. The DOM is built once per (model, start point) and reused
+// across reruns, so a rerun that lands mid-drag does not interrupt the drag.
 
 const STATES = new WeakMap(); // root element -> live state
-const SEND_DELAY_MS = 40; // coalesces held arrow keys (one change event each) into one rerun
+const SEND_GAP_MS = 40; // at most one report per 40 ms: held arrow keys fire a change each
 const SCALE = 10; // 28 px -> 280 px on screen
 
 function decoderCache() {
@@ -171,6 +171,7 @@ function build(root, data) {
     decodeMs: 0,
     recent: [],
     sendTimer: 0,
+    lastSend: -Infinity,
   };
   for (const d of data.dims) s.byIndex[d.index] = d;
   const sliders = el("div", { class: "vll-sliders" }, root);
@@ -240,13 +241,24 @@ function frame(s) {
   render(s);
 }
 
+// A release is reported at once (no debounce on the latency path); a burst of changes (held
+// arrow keys) is throttled to one report per SEND_GAP_MS, the last one carrying the latest z.
 function sendSoon(s) {
-  clearTimeout(s.sendTimer);
-  s.sendTimer = setTimeout(() => send(s), SEND_DELAY_MS);
+  if (s.sendTimer) return; // a trailing report is already due and will read the latest z
+  const wait = s.lastSend + SEND_GAP_MS - performance.now();
+  if (wait <= 0) {
+    send(s);
+    return;
+  }
+  s.sendTimer = setTimeout(() => {
+    s.sendTimer = 0;
+    send(s);
+  }, wait);
 }
 
 function send(s) {
   if (!s.decoder) return;
+  s.lastSend = performance.now();
   const img = s.decoder.decode(s.z, s.y);
   s.setStateValue("z", {
     token: s.token,

@@ -9,6 +9,7 @@ the JS once and cached in the page, so a rerun only resends the small JSON spec 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,14 @@ _JS = (_HERE / "live_decoder_math.js").read_text() + "\n" + (_HERE / "live_decod
 _CSS = (_HERE / "live_decoder.css").read_text()
 _HTML = '<div class="vll-root" data-testid="live-decoder"></div>'
 
-__all__ = ["ExportError", "LiveState", "Published", "live_decoder", "publish_decoder"]
+__all__ = [
+    "ExportError",
+    "LiveState",
+    "Published",
+    "live_decoder",
+    "publish_decoder",
+    "reported_state",
+]
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,16 @@ def live_decoder(
     }
     result = renderer(data=data, key=key, on_z_change=lambda: None, height="content")
     return _parse_report(result.get("z"), token, len(z_start))
+
+
+def reported_state(token: str, dim: int, key: str = "live_decoder") -> LiveState:
+    """The browser's last report, read before the component is mounted in this run.
+
+    A release's run can then send the server's decode before the component's ~25 kB delta
+    (its code travels with every render), so the browser renders the image first.
+    """
+    value = st.session_state.get(key)
+    return _parse_report(value.get("z") if isinstance(value, Mapping) else None, token, dim)
 
 
 def _parse_report(reported: Any, token: str, dim: int) -> LiveState:

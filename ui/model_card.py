@@ -133,6 +133,7 @@ def _download(path: Path | None) -> None:
 def render_model_card(ckpt: Checkpoint) -> None:
     """Draw the card of the chosen model (facts, test metrics, curves, KL per dim, download)."""
     from ui.charts import kl_per_dim_bars, training_curves  # plotly: only when a card is drawn
+    from ui.figure_cache import checkpoint_stamp, shared_figure
 
     meta, config = ckpt.meta, ckpt.config
     st.subheader(str(meta.get("name") or (ckpt.path.stem if ckpt.path else "Model")))
@@ -167,9 +168,11 @@ def render_model_card(ckpt: Checkpoint) -> None:
         _download(ckpt.path)
 
     history = meta.get("history") or []
+    stamp = checkpoint_stamp(ckpt)  # the figures depend only on the checkpoint's metadata
     st.markdown("**Training curves**")
     if history:
-        st.plotly_chart(training_curves(history), width="stretch")
+        curves = shared_figure(("card-curves", stamp), lambda: training_curves(history))
+        st.plotly_chart(curves, width="stretch")
     else:
         st.caption("No training history in this checkpoint.")
     kl = (meta.get("test_metrics") or {}).get("kl_per_dim") or (
@@ -178,4 +181,5 @@ def render_model_card(ckpt: Checkpoint) -> None:
     if kl:
         source = "test set" if (meta.get("test_metrics") or {}).get("kl_per_dim") else "last epoch"
         st.markdown(f"**KL per latent dimension** ({source}; grey = collapsed, < 0.01 nats)")
-        st.plotly_chart(kl_per_dim_bars(kl), width="stretch")
+        bars = shared_figure(("card-kl", stamp, source), lambda: kl_per_dim_bars(kl))
+        st.plotly_chart(bars, width="stretch")

@@ -10,11 +10,14 @@ import streamlit as st
 
 from ui.data import dataset_banner, get_split, split_tensors
 from ui.models import ModelEntry, list_models, load_model
-from vae_core.checkpoints import Checkpoint
+from ui.run_timing import install as install_run_timing
+from vae_core.checkpoints import Checkpoint, CheckpointError
 from vae_core.data.datasets import DatasetUnavailable, ImageSet
 from vae_core.device import device_label, pick_device
 
 MODEL_KEY = "vae_lab_model_path"
+
+install_run_timing()  # every page imports this module: opt-in run timing (VAE_LAB_TIMING_LOG)
 
 
 def _remember(widget_key: str) -> None:
@@ -63,7 +66,11 @@ def current_model(training_status: bool = True) -> Checkpoint | None:
     entry = model_picker()
     if entry is None:
         st.stop()
-    checkpoint = load_model(entry.path)
+    try:
+        checkpoint = load_model(entry.path)
+    except (CheckpointError, OSError) as exc:  # e.g. a bad file dropped into checkpoints/
+        st.error(f"This model cannot be loaded: {exc}. Pick another one in the sidebar.")
+        st.stop()
     if training_status and st.session_state.get("train_job_ids"):  # progress + heartbeat
         from ui.training_jobs import sidebar_status
 

@@ -1,15 +1,18 @@
 """Checkpoints: safetensors weights with the JSON metadata stored in the same file's header.
 
 Loading treats the file as hostile (it may be an upload): nothing is unpickled, sizes are checked
-before anything is allocated, the config is validated field by field, and every tensor's name,
-shape and dtype must match the model the config describes. Writes are atomic (temp + rename), so a
-crash mid-write never replaces a good checkpoint with a broken one.
+before anything is allocated, the config is validated field by field, the other metadata fields
+by type, length and depth (``checkpoint_meta``), and every tensor's name, shape and dtype must
+match the model the config describes, checked from the header before any weight is read.
+Writes are atomic (temp + rename), so a crash mid-write never replaces a good checkpoint with a
+broken one.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import struct
 import tempfile
@@ -22,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from vae_core.checkpoint_meta import MetadataError, check_metadata
 from vae_core.config import ConfigError, ModelConfig
 from vae_core.model import LatentVariableModel
 
@@ -30,11 +34,22 @@ FORMAT_VERSION = 1
 METADATA_KEY = "vae_lab"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 MAX_HEADER_BYTES = 4 * 1024 * 1024
-FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+FLOAT_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype names accepted for weights
+MAX_REASON_CHARS = 300
 
 
 class CheckpointError(ValueError):
-    """A file that is not a loadable VAE Latent Lab checkpoint; the message says why."""
+    """A file that is not a loadable VAE Latent Lab checkpoint; the message says why.
+
+    The message is forced onto one short line: it quotes file names, config keys and parser
+    errors that an uploader controls, and it is shown in one ``st.error`` or ``error:`` line.
+    """
+
+    def __init__(self, message: str) -> None:
+        text = " ".join(str(message).split())
+        if len(text) > MAX_REASON_CHARS:
+            text = text[: MAX_REASON_CHARS - 1] + "…"
+        super().__init__(text)
 
 
 @dataclass
@@ -95,17 +110,21 @@ def save_checkpoint(model: LatentVariableModel, path: str | Path, meta: dict[str
 
 
 def _read_source(source: str | Path | bytes) -> tuple[bytes, str]:
+    """(bytes, name for messages); the size is checked from stat before anything is read."""
     if isinstance(source, bytes | bytearray):
         return bytes(source), "upload"
     path = Path(source)
-    if not path.is_file():
+    if not path.is_file():  # also refuses folders, FIFOs and devices such as /dev/zero
         raise CheckpointError(f"{path}: no such checkpoint file")
-    size = path.stat().st_size
-    if size > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(
-            f"{path.name}: {size / 2**20:.0f} MiB is larger than the 256 MiB limit"
-        )
-    return path.read_bytes(), path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(
+                f"{path.name}: {size / 2**20:.0f} MiB is larger than the 256 MiB limit"
+            )
+        return path.read_bytes(), path.name
+    except OSError as exc:  # e.g. no read permission: a reason, like any other bad file
+        raise CheckpointError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _check_container(data: bytes, name: str) -> None:
@@ -125,45 +144,59 @@ def _check_container(data: bytes, name: str) -> None:
     if len(data) < 8:
         raise CheckpointError(f"{name}: truncated (only {len(data)} bytes)")
     (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > MAX_HEADER_BYTES or header_len > len(data) - 8:
+    if header_len > len(data) - 8:
         raise CheckpointError(
             f"{name}: the header claims {header_len:,} bytes but the file has {len(data):,}: "
             "not a valid or complete safetensors file"
         )
+    if header_len > MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{name}: the header (metadata) is {header_len / 2**20:.1f} MiB, more than the "
+            f"{MAX_HEADER_BYTES // 2**20} MiB limit"
+        )
+
+
+def _parse_header(data: bytes, name: str) -> dict[str, Any]:
+    """The safetensors header as a dict (after ``_check_container``).
+
+    RecursionError (JSON nested thousands deep) and ValueError (bad UTF-8, an integer of more
+    than 4,300 digits) must become a reason, not an exception the app or CLI cannot explain.
+    """
+    (header_len,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{name}: the safetensors header is not valid JSON") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name}: the safetensors header is not a JSON object")
+    return header
 
 
 def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
     """The checkpoint's JSON metadata, validated, without building the model."""
     data, name = _read_source(source)
     _check_container(data, name)
-    return _parse_metadata(data, name)
+    return _parse_metadata(_parse_header(data, name), name)
 
 
-def _parse_metadata(data: bytes, name: str) -> dict[str, Any]:
-    (header_len,) = struct.unpack("<Q", data[:8])
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{name}: the safetensors header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{name}: the safetensors header is not a JSON object")
-    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
-    if raw is None:
-        raise CheckpointError(
-            f"{name}: a safetensors file without VAE Latent Lab metadata (no model config); "
-            "only checkpoints saved by this app or `python -m vae_core train` can be loaded"
-        )
+def _parse_metadata(header: dict[str, Any], name: str) -> dict[str, Any]:
+    raw = _metadata_string(header, name)
     try:
         meta = json.loads(raw)
-    except (TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise CheckpointError(f"{name}: the model metadata is not valid JSON") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{name}: the metadata is not in the {FORMAT_NAME} format")
     version = meta.get("format_version")
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(
-            f"{name}: format version {version!r} is not supported (this app reads 1..{FORMAT_VERSION})"
+            f"{name}: format version {str(version)[:20]!r} is not supported "
+            f"(this app reads 1..{FORMAT_VERSION})"
         )
+    try:  # first: its depth check protects the recursive dataclasses.asdict below
+        check_metadata(meta)
+    except MetadataError as exc:
+        raise CheckpointError(f"{name}: invalid metadata: {exc}") from exc
     try:
         meta["model"] = ModelConfig.from_dict(meta.get("model")).to_dict()
     except ConfigError as exc:
@@ -171,49 +204,129 @@ def _parse_metadata(data: bytes, name: str) -> dict[str, Any]:
     return meta
 
 
+def _metadata_string(header: dict[str, Any], name: str) -> str:
+    """Our JSON string from the header's ``__metadata__`` (a str -> str map in safetensors)."""
+    table = header.get("__metadata__")
+    raw = table.get(METADATA_KEY) if isinstance(table, dict) else None
+    if raw is None:
+        raise CheckpointError(
+            f"{name}: a safetensors file without VAE Latent Lab metadata (no model config); "
+            "only checkpoints saved by this app or `python -m vae_core train` can be loaded"
+        )
+    if not isinstance(raw, str):
+        raise CheckpointError(f"{name}: the model metadata is not a JSON string")
+    return raw
+
+
 def load_checkpoint(source: str | Path | bytes, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load and validate a checkpoint from a path or raw bytes (an upload)."""
+    """Load and validate a checkpoint from a path or raw bytes (an upload).
+
+    Order matters for hostile files: the config's weight shapes are compared with the header's
+    tensor table before any tensor is read or any real model is allocated, so a config that
+    describes gigabytes of weights costs nothing.
+    """
     data, name = _read_source(source)
     _check_container(data, name)
-    meta = _parse_metadata(data, name)
+    header = _parse_header(data, name)
+    meta = _parse_metadata(header, name)
     config = ModelConfig.from_dict(meta["model"])
+    expected = _expected_shapes(config)
+    _check_tensor_table(config, expected, _tensor_table(header, name), name)
+    _check_weight_budget(config, expected, len(data), name)
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
         raise CheckpointError(f"{name}: corrupt safetensors data ({exc})") from exc
+    _check_finite(tensors, name)
     model = LatentVariableModel(config)
-    _check_tensors(model, tensors, name)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.to(device).eval()
     return Checkpoint(
-        model=model, meta=meta, path=None if isinstance(source, bytes) else Path(source)
+        model=model, meta=meta, path=None if isinstance(source, bytes | bytearray) else Path(source)
     )
 
 
-def _check_tensors(model: LatentVariableModel, tensors: dict[str, torch.Tensor], name: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
+def _expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight the config needs, from a model on the "meta" device.
+
+    A meta-device model has shapes but no storage, so even a config describing gigabytes of
+    weights is inspected in microseconds without allocating them.
+    """
+    with torch.device("meta"):
+        model = LatentVariableModel(config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _check_weight_budget(
+    config: ModelConfig, expected: dict[str, tuple[int, ...]], size: int, name: str
+) -> None:
+    """Even at 2 bytes per weight the file must be able to hold them all.
+
+    Reached when a crafted header lists exactly the tensors of a huge config; safetensors would
+    refuse the offsets too, but this says why in terms of the config.
+    """
+    n_weights = sum(math.prod(shape) for shape in expected.values())
+    if 2 * n_weights > size:
+        raise CheckpointError(
+            f"{name}: the config (latent_dim={config.latent_dim}, hidden={list(config.hidden)}) "
+            f"needs {n_weights:,} weights but the file has only {size:,} bytes"
+        )
+
+
+def _tensor_table(header: dict[str, Any], name: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Tensor name -> (dtype, shape) as the header declares them (offsets are safetensors' job)."""
+    table = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        ok_shape = isinstance(shape, list) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        )
+        if not isinstance(dtype, str) or not ok_shape:
+            raise CheckpointError(f"{name}: tensor entry {key[:60]!r} in the header is malformed")
+        table[key] = (dtype, tuple(shape))
+    return table
+
+
+def _check_tensor_table(
+    config: ModelConfig,
+    expected: dict[str, tuple[int, ...]],
+    table: dict[str, tuple[str, tuple[int, ...]]],
+    name: str,
+) -> None:
+    """Names, shapes and dtypes from the header alone, so a mismatch is refused (with the tensor
+    and the config in the message) before safetensors allocates anything."""
+    missing = sorted(set(expected) - set(table))
+    unexpected = sorted(set(table) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:4])}")
+            parts.append(f"unexpected {', '.join(k[:60] for k in unexpected[:4])}")
         raise CheckpointError(
-            f"{name}: the weights do not match the config ({model.config.display_name}, "
-            f"{model.config.arch}): {'; '.join(parts)}"
+            f"{name}: the weights do not match the config ({config.display_name}, "
+            f"{config.arch}): {'; '.join(parts)}"
         )
-    for key, ref in expected.items():
-        t = tensors[key]
-        if tuple(t.shape) != tuple(ref.shape):
+    for key, shape in expected.items():
+        dtype, got = table[key]
+        if got != shape:
             raise CheckpointError(
-                f"{name}: tensor {key} has shape {tuple(t.shape)} but the config needs "
-                f"{tuple(ref.shape)} (latent_dim={model.config.latent_dim}, "
-                f"hidden={list(model.config.hidden)})"
+                f"{name}: tensor {key} has shape {got} but the config needs {shape} "
+                f"(latent_dim={config.latent_dim}, hidden={list(config.hidden)})"
             )
-        if t.dtype not in FLOAT_DTYPES:
-            raise CheckpointError(f"{name}: tensor {key} has dtype {t.dtype}, expected a float")
+        if dtype not in FLOAT_DTYPES:
+            raise CheckpointError(
+                f"{name}: tensor {key} has dtype {dtype[:12]}, expected float32, float16 or bfloat16"
+            )
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], name: str) -> None:
+    """NaN/inf weights are refused: every output of such a model is NaN, and no page or
+    metric can say anything useful about it (training stops before it saves one)."""
+    for key, t in tensors.items():
         if not torch.isfinite(t).all():
             raise CheckpointError(f"{name}: tensor {key} contains NaN or infinite values")
 

@@ -139,7 +139,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="print a checkpoint's metadata (no weights loaded)")
+    p = sub.add_parser("info", help="check a checkpoint fully and print its metadata")
     p.add_argument("checkpoint")
     p.add_argument("--json", action="store_true")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from vae_core.checkpoints import atomic_write, load_checkpoint, read_metadata
+from vae_core.checkpoints import atomic_write, load_checkpoint
 from vae_core.cli import CliError
 from vae_core.data.binarize import binarize_static
-from vae_core.data.datasets import ImageSet, load_split
+from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
 from vae_core.evaluation import evaluate_model
 from vae_core.imaging import image_grid, png_bytes
@@ -31,9 +32,38 @@ MAX_SAMPLES = 4096
 MAX_IW_SAMPLES = 100_000
 
 
+def named_data_dir(data_dir: str | None) -> tuple[str, Path] | None:
+    """(how it was named, folder) when the user chose a data folder: --data-dir or $VAE_LAB_DATA.
+
+    A named folder must exist and be a folder: silently downloading elsewhere (or falling back
+    to the offline sample) because of a typo would score or train on data nobody asked for.
+    """
+    if data_dir:
+        label, folder = "--data-dir", data_dir
+    elif os.environ.get(DATA_ENV_VAR):
+        label, folder = f"${DATA_ENV_VAR}", os.environ[DATA_ENV_VAR]
+    else:
+        return None
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise CliError(f"{label} {folder}: no such folder")
+    if not path.is_dir():
+        raise CliError(
+            f"{label} {folder} is a file; it must be a folder holding mnist/ and fashion-mnist/"
+        )
+    return label, path
+
+
 def load_data(dataset: str, split: str, data_dir: str | None) -> ImageSet:
-    """load_split with download bars, saying plainly on stderr when it fell back to the sample."""
-    image_set = load_split(dataset, split, data_dir, progress=tqdm_progress)
+    """load_split with download bars, saying plainly on stderr when it fell back to the sample.
+
+    The offline sample is a fallback only when no data folder was named: with --data-dir or
+    $VAE_LAB_DATA set, missing files that cannot be downloaded are an error (exit status 2).
+    """
+    named = named_data_dir(data_dir)
+    image_set = load_split(
+        dataset, split, data_dir, progress=tqdm_progress, allow_offline_sample=named is None
+    )
     if image_set.source == "offline-sample":
         print(
             f"warning: using the OFFLINE SAMPLE, not real data. {image_set.note}", file=sys.stderr
@@ -173,7 +203,9 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    meta = read_metadata(args.checkpoint)
+    """Print the metadata of a checkpoint that loads: a file with good metadata but broken
+    weights is reported (exit 2) here too, rather than described as if it were usable."""
+    meta = load_checkpoint(args.checkpoint).meta
     if args.json:
         print(json.dumps(meta, indent=2))
         return 0
@@ -199,11 +231,11 @@ def run_info(args: argparse.Namespace) -> int:
             f"  recipe:    batch {tc.get('batch_size')}, lr {tc.get('lr')} "
             f"({tc.get('lr_schedule')}), seed {tc.get('seed')}"
         )
-    if hist:
-        last = hist[-1]
-        val = last.get("val", {}).get("elbo")
+    train_elbo = (hist[-1].get("train") or {}).get("elbo") if hist else None
+    if train_elbo is not None:
+        val = (hist[-1].get("val") or {}).get("elbo")
         print(
-            f"  last epoch: train ELBO {last['train']['elbo']:.2f}"
+            f"  last epoch: train ELBO {train_elbo:.2f}"
             + (f", val ELBO {val:.2f}" if val is not None else "")
         )
     if meta.get("test_metrics"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,17 @@ class TrainReporter:
         self.bar.close()
 
 
+def check_writable(out: Path) -> None:
+    """Fail in a second, not after the first epoch, when the checkpoint cannot be written there
+    (its folder is a file, read-only, or on a full or missing disk)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise CliError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+
+
 def run_train(args: argparse.Namespace) -> int:
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
@@ -121,6 +133,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise CliError(f"--out must end in .safetensors, got {out}")
     if out.is_dir():
         raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors")
+    check_writable(out)
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
     name = args.name or default_name(model_config, args.dataset)

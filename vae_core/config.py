@@ -58,9 +58,10 @@ class ModelConfig:
     @property
     def display_name(self) -> str:
         """Human name used on cards and pickers, e.g. 'β-VAE (β=4)'."""
-        if self.kind == "vae" and self.beta != 1.0:
-            return f"β-VAE (β={self.beta:g})"
-        return {"vae": "VAE", "cvae": "CVAE", "ae": "AE"}[self.kind]
+        base = {"vae": "VAE", "cvae": "CVAE", "ae": "AE"}[self.kind]
+        if self.stochastic and self.beta != 1.0:
+            return f"β-{base} (β={self.beta:g})"
+        return base
 
     def validate(self) -> None:
         def need(cond: bool, msg: str) -> None:

@@ -18,9 +18,15 @@ from vae_core.training import EpochInfo, TrainConfig, TrainResult
 
 
 def default_name(config: ModelConfig, dataset: str) -> str:
-    """Short human title, e.g. 'MNIST VAE, 2-D latent' or 'Fashion-MNIST conv CVAE, 16-D latent'."""
+    """Short human title, e.g. 'MNIST VAE, 2-D latent' or 'Fashion-MNIST conv CVAE, 16-D latent'.
+
+    A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'): two models that differ
+    only in p(x|z) must not look the same in the picker.
+    """
     arch = "conv " if config.arch == "conv" else ""
-    return f"{get_source(dataset).title} {arch}{config.display_name}, {config.latent_dim}-D latent"
+    lik = "" if config.likelihood == "bernoulli" else f"{config.likelihood.capitalize()} "
+    name = f"{arch}{lik}{config.display_name}"
+    return f"{get_source(dataset).title} {name}, {config.latent_dim}-D latent"
 
 
 def dataset_note(train_set: ImageSet, val_fraction: float = 0.0) -> str:

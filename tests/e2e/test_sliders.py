@@ -88,3 +88,30 @@ def test_pad_moves_two_dims(sliders_page) -> None:
     y = float(page.locator(f'[data-testid="z-slider-{dims[1]}"]').input_value())
     page.mouse.up()
     assert x < -1.5 and y > 1.5  # left and up on the pad
+
+
+BURST_JS = """(slider) => {
+  for (const v of [-2.0, -1.0, 0.5, 1.5, 2.25]) {  // e.g. a held arrow key: one change each
+    slider.value = String(v);
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+    slider.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+}"""
+
+
+def test_burst_of_changes_reports_the_last_z(sliders_page) -> None:
+    """Releases are sent at once but throttled: a burst ends on the server with its last z."""
+    page = sliders_page
+    slider = page.locator(SLIDERS).first
+    slider.evaluate(BURST_JS)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stCode]')]"
+        ".some(e => e.innerText.includes('2.2500'))",
+        timeout=60_000,
+    )
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    assert "2.2500" in _z_code(page)
+    assert float(slider.input_value()) == 2.25
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text("Browser vs PyTorch").count() == 1
+    assert page.locator('[data-testid="stImage"] img').count() >= 2  # server decode, traversals

@@ -1,0 +1,345 @@
+"""Regenerate the README screenshots: one full-page PNG of every page of the app.
+
+Starts ``streamlit run app.py`` on a free 127.0.0.1 port, opens every page in turn in one
+Playwright Chromium page (one Streamlit session, so the model chosen in the sidebar carries over),
+does the one or two clicks that make the page show its real content, waits until nothing is
+computing and saves ``docs/screenshots/<slug>.png`` (256 colours, optimised).
+
+    PYTHONPATH=. VAE_LAB_DATA=../shared/datasets python docs/make_screenshots.py [--only home,ppca]
+
+Needs Chromium (``/usr/bin/chromium`` or ``$VAE_LAB_CHROMIUM``) and the ``playwright`` package.
+Prints one line per page: the time it took and whether an exception or ``st.error`` was visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDTH, HEIGHT = 1400, 1000
+MAX_BYTES = 400_000
+PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+
+# True once the script run is over, nothing is stale and no spinner, progress bar or running
+# st.status is on the page.
+IDLE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !!document.querySelector('[data-testid="stMain"]')
+    && !document.querySelector('[data-stale="true"]')
+    && !document.querySelector('[data-testid="stSpinner"]')
+    && !document.querySelector('[data-testid="stProgress"]')
+    && !document.querySelector('[data-testid="stExpanderIconSpinner"]');
+}"""
+
+# Page pixel of the right-most point of the top-most class trace of the latent map (drawn last,
+# so nothing covers it), from Plotly's own axis mapping (as tests/e2e/test_latent_map.py).
+POINT_XY = """(gd) => {
+  const traces = gd._fullData.filter(t => t.type === 'scattergl');
+  const t = traces[traces.length - 1];
+  let best = 0;
+  for (let i = 1; i < t.x.length; i++) if (t.x[i] > t.x[best]) best = i;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best])];
+}"""
+
+# Height the whole page needs: Streamlit scrolls inside stMain, so a full-page screenshot only
+# shows everything once the viewport is that tall.
+CONTENT_HEIGHT = """() => {
+  const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const side = document.querySelector('[data-testid="stSidebarContent"]');
+  const pad = block ? parseFloat(getComputedStyle(block).paddingBottom) : 0;
+  const content = block ? block.getBoundingClientRect().bottom - pad + 32 : 0;
+  return Math.ceil(Math.max(content, side ? side.scrollHeight : 0));
+}"""
+
+
+@dataclass(frozen=True)
+class Shot:
+    slug: str
+    path: str  # the URL path of the page ("" is Home)
+    models: tuple[str, ...] = ()  # checkpoint file stems, first available wins; () keeps it
+    act: Callable[[Page], None] | None = None  # clicks after the page is idle
+    ready: str = ""  # a selector the page must show before it counts as drawn
+
+
+def wait_idle(pg: Page, timeout_s: float = 300) -> None:
+    """Wait until the app is idle, twice a second apart (a click's rerun can start late)."""
+    for _ in range(2):
+        pg.wait_for_timeout(1000)
+        pg.wait_for_function(IDLE, timeout=timeout_s * 1000)
+
+
+def act_latent_map(pg: Page) -> None:
+    plot = pg.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
+    plot.wait_for(timeout=120_000)
+    pg.locator('[data-testid="stPlotlyChart"] .js-plotly-plot canvas').first.wait_for(
+        state="attached"
+    )
+    plot.scroll_into_view_if_needed()
+    pg.wait_for_timeout(1500)
+    x, y = plot.evaluate(POINT_XY)
+    pg.mouse.move(x, y)
+    pg.mouse.click(x, y)
+    pg.get_by_text("2σ ellipse on the map").wait_for(timeout=120_000)
+    wait_idle(pg)
+    pg.locator('[data-testid="stMain"]').evaluate("m => m.scrollTo(0, 0)")
+
+
+def act_sliders(pg: Page) -> None:
+    canvas = pg.locator('[data-testid="live-image"][data-ready="1"]')
+    canvas.wait_for(timeout=120_000)
+    slider = pg.locator('[data-testid^="z-slider-"]').first
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    pg.mouse.move(box["x"] + box["width"] / 2, y)
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + box["width"] * 0.8, y, steps=12)
+    pg.mouse.up()
+    pg.get_by_text("Browser vs PyTorch").first.wait_for(timeout=120_000)
+    wait_idle(pg)
+    pg.locator('[data-testid="stMain"]').evaluate("m => m.scrollTo(0, 0)")
+
+
+def act_generate(pg: Page) -> None:
+    pg.get_by_role("button", name="Generate new samples").click()
+    wait_idle(pg)
+    pg.get_by_text(re.compile(r"samples of class")).first.wait_for()
+
+
+def act_train(pg: Page) -> None:
+    pg.get_by_role("button", name="Start training").wait_for()
+
+
+SHOTS = [
+    Shot("home", "", (), None, "text=Test metrics"),
+    Shot("train", "Train", (), act_train),
+    Shot("latent-map", "Latent_map", ("mnist-vae-16d",), act_latent_map),
+    Shot("latent-sliders", "Latent_sliders", ("mnist-vae-16d",), act_sliders),
+    Shot("generate", "Generate", ("mnist-cvae-2d", "mnist-cvae-16d"), act_generate,
+         ".st-key-gen_morph_chart"),
+    Shot("denoise", "Denoise", ("mnist-vae-16d",), None, ".st-key-dn_curve_ssim"),
+    Shot("interpolate", "Interpolate", ("mnist-vae-2d",), None, ".st-key-ip_map"),
+    Shot("likelihood", "Likelihood", ("mnist-vae-2d",), None, ".st-key-lik_per_class"),
+    Shot("diagnostics", "Diagnostics", ("mnist-vae-16d",), None, '[data-testid="stImage"]'),
+    Shot("out-of-distribution", "Out_of_distribution", ("fashion-vae-16d", "mnist-vae-2d"), None,
+         ".st-key-ood_remedy_hist"),
+    Shot("ppca", "pPCA", ("mnist-vae-2d",), None, ".st-key-ppca_vae_map"),
+    Shot("cvae-faithfulness", "CVAE_faithfulness", ("mnist-cvae-2d", "mnist-cvae-16d"), None,
+         ".st-key-faith_grid"),
+    Shot("rate-distortion", "Rate_distortion", ("mnist-vae-16d",), None, ".st-key-rd_chart"),
+]  # fmt: skip
+
+
+def model_titles() -> dict[str, str]:
+    """Checkpoint file stem -> the title the sidebar picker shows (before its " · source")."""
+    from ui.models import list_models
+
+    return {Path(e.path).stem: e.title for e in list_models() if e.source == "shipped"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(log: io.TextIOBase) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    # VAE_LAB_DATA passes through; the runs folder is the default one, named relatively so the
+    # Train page's caption shows "runs" rather than an absolute path.
+    env = {**os.environ, "VAE_LAB_RUNS": "runs"}
+    if env.get("VAE_LAB_DATA"):  # relative to where this script was started, not to the app
+        env["VAE_LAB_DATA"] = os.path.abspath(env["VAE_LAB_DATA"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("streamlit did not start within 120 s")
+
+
+def chosen(pg: Page) -> str:
+    return pg.locator(f"{PICKER} input").first.input_value()
+
+
+def choose_model(pg: Page, title: str) -> None:
+    """Pick ``title`` in the sidebar model picker (the page reruns with it)."""
+    if chosen(pg).startswith(f"{title} · "):
+        return
+    pg.locator(PICKER).first.click()
+    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    pg.locator('[role="option"]').filter(has_text=label).first.click()
+    wait_idle(pg)
+    if not chosen(pg).startswith(f"{title} · "):
+        raise RuntimeError(f"could not choose {title!r} (picker shows {chosen(pg)!r})")
+
+
+def go(pg: Page, path: str) -> None:
+    """Open a page from the sidebar navigation (same session) and wait until it is idle."""
+    nav = pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]')
+    if path == "":
+        nav = pg.locator('[data-testid="stSidebarNav"] a').first
+    elif nav.count() == 0:  # the navigation shows only the first pages until "View more"
+        pg.locator('[data-testid="stSidebarNav"]').get_by_text("View").first.click()
+    nav.first.click()
+    wait_idle(pg)
+
+
+def problems(pg: Page) -> str:
+    n_exc = pg.locator('[data-testid="stException"]').count()
+    n_err = pg.locator('[data-testid="stAlertContentError"]').count()
+    found = [f"{n_exc} exception(s)"] * bool(n_exc) + [f"{n_err} st.error"] * bool(n_err)
+    texts = [
+        t.strip().splitlines()[0][:160]
+        for t in pg.locator(
+            '[data-testid="stException"], [data-testid="stAlertContentError"]'
+        ).all_inner_texts()
+        if t.strip()
+    ]
+    return "; ".join(found + texts) if found else "no errors"
+
+
+def show_everything(pg: Page) -> None:
+    """Make the viewport as tall as the page so a full-page screenshot holds all of it."""
+    for _ in range(3):
+        for chart in pg.locator('[data-testid="stPlotlyChart"]').all():
+            chart.scroll_into_view_if_needed()  # charts below the fold draw when first seen
+        pg.locator('[data-testid="stMain"]').evaluate("m => m.scrollTo(0, 0)")
+        height = max(HEIGHT, pg.evaluate(CONTENT_HEIGHT))
+        if height == pg.viewport_size["height"]:
+            break
+        pg.set_viewport_size({"width": WIDTH, "height": height})
+        pg.wait_for_timeout(1500)
+    pg.mouse.move(5, pg.viewport_size["height"] - 5)  # no hover state, tooltip or chart toolbar
+    pg.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
+    wait_idle(pg)
+    pg.wait_for_timeout(1000)  # plotly's relayout and image decoding after the resize
+
+
+def save_png(png: bytes, path: Path) -> int:
+    """Write ``png`` as an optimised 256-colour PNG (no dithering, so text stays crisp)."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    pal = img.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    pal.save(buf, format="PNG", optimize=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    return len(buf.getvalue())
+
+
+def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
+    if shot.models:
+        stem = next((m for m in shot.models if m in titles), None)
+        if stem is None:
+            raise RuntimeError(f"no shipped checkpoint among {shot.models}")
+        if not chosen(pg).startswith(f"{titles[stem]} · "):
+            go(pg, "")  # choose on Home (cheap) so the target page runs once, with this model
+            choose_model(pg, titles[stem])
+    go(pg, shot.path)
+    if shot.ready:
+        pg.locator(shot.ready).first.wait_for(timeout=300_000)
+        wait_idle(pg)
+    if shot.act is not None:
+        shot.act(pg)
+    show_everything(pg)
+    found = problems(pg)
+    png = pg.screenshot(full_page=True)
+    size = save_png(png, out / f"{shot.slug}.png")
+    pg.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    w, h = Image.open(out / f"{shot.slug}.png").size
+    big = "" if size < MAX_BYTES else f" (over {MAX_BYTES // 1000} KB)"
+    return f"{w}x{h}, {size / 1000:.0f} KB{big}, {found}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", default="", help="comma-separated slugs, e.g. home,ppca")
+    ap.add_argument("--out", type=Path, default=OUT, help="folder for the PNGs")
+    args = ap.parse_args(argv)
+    wanted = [s for s in args.only.split(",") if s]
+    unknown = set(wanted) - {s.slug for s in SHOTS}
+    if unknown:
+        ap.error(f"unknown slugs {sorted(unknown)}; known: {', '.join(s.slug for s in SHOTS)}")
+    shots = [s for s in SHOTS if not wanted or s.slug in wanted]
+    if not Path(CHROMIUM).exists():
+        print(f"no Chromium at {CHROMIUM}", file=sys.stderr)
+        return 2
+    titles = model_titles()
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "streamlit.log", "w+") as log:
+        proc, url = start_app(log)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                ctx = browser.new_context(
+                    viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=1
+                )
+                pg = ctx.new_page()
+                pg.set_default_timeout(120_000)
+                pg.goto(url)
+                wait_idle(pg)
+                for shot in shots:
+                    start = time.perf_counter()
+                    try:
+                        result = shoot(pg, shot, titles, args.out)
+                    except Exception as exc:  # noqa: BLE001 - report and go on with the next page
+                        failed += 1
+                        result = f"FAILED: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        pg.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+                    print(f"{shot.slug:20s} {time.perf_counter() - start:6.1f} s  {result}")
+                    sys.stdout.flush()
+                browser.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if failed:
+                log.seek(0)
+                print(log.read()[-3000:], file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
