@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,28 +43,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, streamlit_command  # noqa: E402
 from bench.load_actions import SessionLog, user_session, warm_up  # noqa: E402
 from bench.load_report import format_report, memory_stats, summarize_runs, verdict  # noqa: E402
 
-CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TRAILING_S = 3.0  # runs started inside the window may finish just after it
 GRACE_S = 30.0  # after the window, an unfinished action gets this long, then it is cut off
 # Less painting per context: no animations (Streamlit's spinners), a laptop-sized window.
 CONTEXT = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Popen:
@@ -79,9 +64,7 @@ def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Po
         "VAE_LAB_RUNS": os.environ.get("VAE_LAB_RUNS", str(timing_log.parent / "runs")),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        streamlit_command(port),
         cwd=ROOT, env=env, stdout=server_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 90
@@ -95,14 +78,6 @@ def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Po
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError("streamlit did not become healthy within 90 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def rss_mb(pid: int) -> float:
@@ -358,7 +333,7 @@ def main() -> int:
                       not args.no_warmup, args.ramp, args.tabs, args.browser_nice, args.grace)
             )  # fmt: skip
         finally:
-            stop_server(proc)
+            stop_process(proc)
         start, end = out["window"]
         runs = read_runs(timing_log, start, end + TRAILING_S)
         log_text = server_log.read_text(errors="replace")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,11 +40,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, streamlit_command  # noqa: E402
 from vae_core.checkpoints import read_metadata  # noqa: E402
 
-CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
 CANVAS = '[data-testid="live-image"]'
 
 
@@ -73,21 +70,13 @@ class Bench:
         return page
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def streamlit_app(app: Path, env: dict[str, str]) -> Iterator[str]:
     """A ``streamlit run`` on a free local port; always stopped on exit."""
-    port = _free_port()
+    port = free_port()
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app.name), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        streamlit_command(port, str(app.name)),
         cwd=app.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -104,12 +93,7 @@ def streamlit_app(app: Path, env: dict[str, str]) -> Iterator[str]:
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

@@ -17,7 +17,6 @@ import argparse
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,17 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.app_process import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    stop_process,
+    streamlit_command,
+)
+
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT = 1400, 1000
 MAX_BYTES = 400_000
 PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
@@ -165,12 +165,6 @@ def model_titles() -> dict[str, str]:
     return {Path(e.path).stem: e.title for e in list_models() if e.source == "shipped"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_app(log: io.TextIOBase) -> tuple[subprocess.Popen, str]:
     port = free_port()
     # VAE_LAB_DATA passes through; the runs folder is the default one, named relatively so the
@@ -179,9 +173,7 @@ def start_app(log: io.TextIOBase) -> tuple[subprocess.Popen, str]:
     if env.get("VAE_LAB_DATA"):  # relative to where this script was started, not to the app
         env["VAE_LAB_DATA"] = os.path.abspath(env["VAE_LAB_DATA"])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        streamlit_command(port),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -330,11 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                     sys.stdout.flush()
                 browser.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
             if failed:
                 log.seek(0)
                 print(log.read()[-3000:], file=sys.stderr)
