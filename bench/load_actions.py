@@ -204,9 +204,9 @@ READY_JS = {
     "Latent_map": f"() => !!document.querySelector('{PLOT} canvas')",
     "Generate": "() => !!document.querySelector('.st-key-gen_morph_chart .js-plotly-plot')",
 }
-Z_SHOWN = (
-    "(v) => [...document.querySelectorAll('[data-testid=stCode]')]"
-    ".some(e => e.innerText.includes('z = [') && e.innerText.includes(v))"
+Z_SHOWN = (  # the z the server's last run handed to the component
+    "(v) => { const r = window.__ltq('[data-testid=live-decoder]');"
+    " return !!r && (r.dataset.serverZ || '').split(',').includes(v); }"
 )
 TRACE_NAMES = (
     "() => { const gd = document.querySelector('.js-plotly-plot');"

@@ -11,7 +11,8 @@ Latent sliders:
 - ``drag_fps``: input events dispatched on a z-slider once per animation frame for a few
   seconds; counts the frames the in-browser decoder actually drew (canvas data-frames).
 - ``release_ms``: a slider "release" (input + change events) until the server's PyTorch image
-  has been replaced and loaded, p50 / p95 over ~20 releases.
+  has been replaced and loaded, p50 / p95 over 60 releases; between releases the page is let
+  settle (the traversals' follow-up run included), as a user looks before the next drag.
 
 App:
 - ``cold_start``: ``streamlit run`` started until the home page has finished its first script
@@ -140,6 +141,16 @@ def settle(page: Any) -> Any:
     return page
 
 
+def settle_release(page: Any) -> None:
+    """Wait until a release is fully drawn, traversals included (they follow in a second run
+    that the browser asks for after painting the first), as a user would before the next one.
+    """
+    idle = '[data-testid="stStatusWidget"]'
+    page.wait_for_selector(idle, state="detached")
+    page.locator('[data-testid="live-decoder"][data-followup=""]').wait_for(state="attached")
+    page.wait_for_selector(idle, state="detached")
+
+
 DRAG_JS = """async (slider, [canvas, seconds]) => {
   const lo = +slider.min, hi = +slider.max;
   const f0 = +canvas.dataset.frames;
@@ -217,7 +228,7 @@ def measure_release_ms(bench: Bench, model: Model) -> Row:
         for i in range(bench.args.releases):
             value = round(-3.0 + 6.0 * ((i * 0.37) % 1.0), 2)  # a different z every time
             times.append(slider.evaluate(RELEASE_JS, [value, 30_000]))
-            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
+            settle_release(page)
     finally:
         page.context.close()
     q = statistics.quantiles(times, n=20)
@@ -266,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=4.0, help="drag duration per model")
-    p.add_argument("--releases", type=int, default=20, help="slider releases per model")
+    p.add_argument("--releases", type=int, default=60, help="slider releases per model")
     p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the Streamlit entry point")
     p.add_argument("--only", nargs="*", choices=list(MEASUREMENTS), help="run a subset")
     p.add_argument("--all-models", action="store_true", help="every checkpoint, not one per arch")

@@ -6,8 +6,21 @@ import numpy as np
 import streamlit as st
 
 from ui.latent_dims import encode_start, latent_dims, random_start
-from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
-from ui.live_decoder_server import Slots, result_slots, show_details, show_server_decode
+from ui.live_decoder import (
+    ExportError,
+    live_decoder,
+    publish_decoder,
+    reported_followup,
+    reported_state,
+)
+from ui.live_decoder_server import (
+    Slots,
+    followup_name,
+    plan_traversals,
+    result_slots,
+    show_server_decode,
+    show_traversals,
+)
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
 from vae_core.imaging import image_grid, upscale
@@ -90,9 +103,12 @@ def sliders_and_results(slots: Slots) -> None:
     z = live.z if live.z is not None else z_now
     st.session_state["sl_last"] = (token, z)  # survives a visit to another page
     show_server_decode(slots.server, model, z, label, live.pixels)
+    plan = plan_traversals(token, label, z, reported_followup())
+    followup = followup_name(token, label, z) if plan == "defer" else None
     with slots.live:
-        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label)
-    show_details(slots, model, z, label, dims)
+        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label,
+                     followup=followup)  # fmt: skip
+    show_traversals(slots.traversals, model, z, label, dims, token, plan)
 
 
 sliders_and_results(result_slots())

@@ -21,6 +21,7 @@ import ui.live_decoder as live
 from tests.conftest import make_model, synthetic_app_env
 from ui.latent_dims import traversal_image
 from ui.live_decoder import _parse_report
+from ui.live_decoder_server import TRAVERSAL_CAPTION, followup_name
 from vae_core.checkpoints import load_checkpoint, save_checkpoint
 from vae_core.export import ExportError
 
@@ -62,8 +63,16 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
-def z_code(at: AppTest) -> str:
-    return next(c.value for c in at.code if c.value.startswith("z = ["))
+def images_captions(at: AppTest) -> str:
+    return "\n".join(i.caption for e in at.get("image") for i in e.proto.imgs)
+
+
+def traversal_caption(at: AppTest) -> str:
+    return at.get("image")[1].proto.imgs[0].caption
+
+
+def traversal_url(at: AppTest) -> str:
+    return at.get("image")[1].proto.imgs[0].url
 
 
 def test_sliders_follow_kl_order_and_weights_are_published(lab: Path) -> None:
@@ -83,7 +92,8 @@ def test_sliders_follow_kl_order_and_weights_are_published(lab: Path) -> None:
     assert len(at.get("image")) == 2  # the PyTorch decode and the traversal strips
     server_image = at.get("image")[0].proto.imgs[0].url
     assert server_image.startswith("data:image/png;base64,")  # inline: no media round trip
-    assert z_code(at) == "z = [0.0000, 0.0000, 0.0000]"
+    assert traversal_caption(at) == TRAVERSAL_CAPTION and data["followup"] is None
+    assert not at.code  # the z readout is the component's (live while dragging), not a rerun's
 
 
 def test_browser_report_drives_the_server_decode(lab: Path) -> None:
@@ -93,12 +103,26 @@ def test_browser_report_drives_the_server_decode(lab: Path) -> None:
     model = load_checkpoint(path).model
     with torch.no_grad():
         pixels = model.decode(torch.tensor([z])).flatten().tolist()
+    first_traversals = traversal_url(at)
     at.session_state["live_decoder"] = {"z": {"token": token, "z": z, "y": None, "pixels": pixels}}
     at.run()
     assert_clean(at)
-    assert z_code(at) == "z = [1.2500, -0.5000, 2.0000]"
-    gap = re.search(r"max difference ([0-9.e+-]+) per pixel", captions(at))
+    data = component_data(at)
+    assert data["z"] == z
+    gap = re.search(r"max difference ([0-9.e+-]+) per pixel", images_captions(at))
     assert gap is not None and float(gap.group(1)) < 1e-6
+    # The release run left the traversals to a follow-up, showing the old picture meanwhile.
+    assert data["followup"] == followup_name(token, None, z)
+    assert traversal_url(at) == first_traversals
+    # The browser asks for it (its trigger); that run draws the traversals of the new z.
+    at.session_state["live_decoder"] = {
+        "z": {"token": token, "z": z, "y": None, "pixels": pixels},
+        "followup": data["followup"],
+    }
+    at.run()
+    assert_clean(at)
+    assert component_data(at)["followup"] is None
+    assert traversal_caption(at) == TRAVERSAL_CAPTION and traversal_url(at) != first_traversals
     at.run()  # e.g. back from another page: the sliders are rebuilt where the user left them
     assert component_data(at)["z"] == z
 
@@ -114,7 +138,11 @@ def test_encoded_start_and_cvae_class(lab: Path) -> None:
     at, path = app_with(lab, "cvae", kind="cvae", latent_dim=2)
     assert_clean(at)
     assert at.selectbox(key="sl_class").value == 0
-    at.selectbox(key="sl_class").set_value(7)
+    class_0 = traversal_url(at)
+    at.selectbox(key="sl_class").set_value(7).run()  # same z, new class: traversals redrawn now
+    assert_clean(at)
+    assert traversal_caption(at) == TRAVERSAL_CAPTION and traversal_url(at) != class_0
+    assert component_data(at)["followup"] is None
     at.radio(key="sl_start").set_value("Encoded test image").run()
     assert_clean(at)
     at.selectbox(key="sl_filter").set_value(4).run()  # "any class" comes first: 4 is class 3

@@ -35,6 +35,7 @@ __all__ = [
     "Published",
     "live_decoder",
     "publish_decoder",
+    "reported_followup",
     "reported_state",
 ]
 
@@ -108,9 +109,15 @@ def live_decoder(
     z_now: list[float],
     token: str,
     label: int | None,
+    followup: str | None = None,
     key: str = "live_decoder",
 ) -> LiveState:
-    """Mount the sliders + live image; ``token`` names the start point (a new one resets z)."""
+    """Mount the sliders + live image; ``token`` names the start point (a new one resets z).
+
+    ``followup``: a name for work this run left for a second run (see
+    ``ui/live_decoder_server.py``); the browser asks for that run once, after it has painted
+    this one, by setting the trigger ``followup`` to this name.
+    """
     renderer = st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
     order = dims.order
     data = {
@@ -124,8 +131,15 @@ def live_decoder(
         "y": label,
         "dims": _dims_payload(dims),
         "pad": order[:2] if len(order) >= 2 else order,
+        "followup": followup,
     }
-    result = renderer(data=data, key=key, on_z_change=lambda: None, height="content")
+    result = renderer(
+        data=data,
+        key=key,
+        on_z_change=lambda: None,
+        on_followup_change=lambda: None,
+        height="content",
+    )
     return _parse_report(result.get("z"), token, len(z_start))
 
 
@@ -137,6 +151,12 @@ def reported_state(token: str, dim: int, key: str = "live_decoder") -> LiveState
     """
     value = st.session_state.get(key)
     return _parse_report(value.get("z") if isinstance(value, Mapping) else None, token, dim)
+
+
+def reported_followup(key: str = "live_decoder") -> object:
+    """The follow-up the browser asked for with this run (its trigger), else None."""
+    value = st.session_state.get(key)
+    return value.get("followup") if isinstance(value, Mapping) else None
 
 
 def _parse_report(reported: Any, token: str, dim: int) -> LiveState:

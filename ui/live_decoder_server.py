@@ -1,14 +1,18 @@
 """The server half of the Latent sliders page: what it draws for the z the browser reported.
 
-A slider release reruns one fragment, and all of that run lies on the release-to-image path:
-Streamlit does not preempt a running fragment for a widget change (a quick second release waits
-for the whole first run), and the browser re-renders everything the run sends. Hence:
+A slider release reruns one fragment, and that run lies on the release-to-image path: Streamlit
+does not preempt a running fragment for a widget change (a quick second release waits for the
+whole first run), and the browser re-renders the whole page for every batch of messages the run
+sends (bench/ui_latency.py traces: 3-4 React passes of 10-35 ms per release). Hence:
 
-- the static frame (headings, captions) is drawn once by the full run (``result_slots``); a
-  release only refills the slots;
-- the PyTorch decode is sent first (before the component's ~25 kB delta and the details) and
-  inline, as a ``data:`` URI, so the browser shows it without a round trip to the media
-  endpoint (``show_server_decode``); the z table and traversals follow (``show_details``);
+- the static frame (headings) is drawn once by the full run (``result_slots``); a release only
+  refills the slots, and the z readout lives in the component (no element per release);
+- the PyTorch decode is sent first and inline, as a ``data:`` URI, so the browser shows it
+  without a round trip to the media endpoint (``show_server_decode``);
+- the traversals (9 decodes per dim, 3-15 ms, and a large picture for the browser) are not part
+  of a release's run: it re-sends the last picture unchanged and names a follow-up;
+  the browser asks for that second run after painting the first, and it draws the traversals
+  for the new z (``show_traversals``). A release during the follow-up simply names a new one;
 - the inference runs on one intra-op thread: one code, or 9 codes per dim, gain nothing from
   OpenMP, and with the browser busy on the other core the second OpenMP thread turns every op
   into a wait for the scheduler (2-core dev machine: the conv decoder's one-code decode took
@@ -18,6 +22,7 @@ for the whole first run), and the browser re-renders everything the run sends. H
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,25 +45,60 @@ class Slots:
 
     live: DeltaGenerator  # the component (inside the fragment's reach, so a release reruns it)
     server: DeltaGenerator
-    table: DeltaGenerator
     traversals: DeltaGenerator
 
 
 def result_slots() -> Slots:
-    """Draw the page's static frame (once per full run) and return its empty slots."""
+    """Draw the page's static frame (once per full run) and return its empty slots.
+
+    Lean on purpose: each heading or caption here is re-rendered by the browser on every
+    release, so explanations go into the images' captions (plain text) instead.
+    """
     live = st.container()
-    st.divider()
-    left, right = st.columns([1, 2])
-    left.subheader("PyTorch decode")
+    left, right = st.columns([1, 3], gap="large")
     server = left.container(key="sl_server")
-    right.subheader("Current z")
-    table = right.container()
-    st.subheader("Traversals")
-    st.caption(
-        "Each row decodes the current z with one dim swept across its slider range (left to "
-        "right), in the same order as the sliders."
-    )
-    return Slots(live, server, table, st.container())
+    right.subheader("Traversals")
+    return Slots(live, server, right.container(key="sl_traversals"))
+
+
+@dataclass(frozen=True)
+class DrawnTraversals:
+    """The traversal picture last drawn in this session and what it depends on: the start point
+    (``token``: model and start), the CVAE class and z.
+    """
+
+    token: str
+    label: int | None
+    z: tuple[float, ...]
+    png: bytes  # encoded once: re-sending it while a follow-up is due costs no encoding
+
+
+TRAVERSALS_STATE = "sl_traversals_drawn"
+TRAVERSAL_CAPTION = (
+    "Each row decodes the current z with one dim swept across its slider range (left to right), "
+    "in the same order as the sliders."
+)
+
+
+def followup_name(token: str, label: int | None, z: list[float]) -> str:
+    """A name for 'the traversals of this z, class and start point' (short, stable)."""
+    text = f"{token}|{label}|" + ",".join(f"{v:.4f}" for v in z)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def plan_traversals(token: str, label: int | None, z: list[float], requested: object) -> str:
+    """'reuse' the drawn picture (same start, class and z), 'defer' to a follow-up run (a
+    release: same start and class, new z, and this is not the follow-up run asked for it), or
+    'compute' now (first draw, new start or class, or the follow-up run itself).
+
+    ``requested`` is the follow-up name the browser asked for with this run (None otherwise).
+    """
+    drawn = st.session_state.get(TRAVERSALS_STATE)
+    if drawn is None or (drawn.token, drawn.label) != (token, label):
+        return "compute"
+    if drawn.z == tuple(z):
+        return "reuse"
+    return "compute" if requested == followup_name(token, label, z) else "defer"
 
 
 @contextmanager
@@ -87,32 +127,40 @@ def show_server_decode(
     label: int | None,
     pixels: list[float] | None,
 ) -> None:
-    """The exact PyTorch decode of ``z`` in ``slot``, its gap to the browser's ``pixels`` (the
-    browser's decode of the same z, if it sent one) and a PNG download.
+    """The exact PyTorch decode of ``z`` in ``slot``, inline, with its gap to the browser's
+    ``pixels`` (the browser's decode of the same z, if it sent one). The PNG download is the
+    component's (its canvas, no element per release).
     """
     with one_thread():
         image = decode_one(model, z, label)
     png = png_bytes(image_grid(image[None], pad=0), scale=SERVER_SCALE)
+    caption = "PyTorch decode of z on the server (E[x|z])"
+    if pixels is not None:
+        gap = float(np.abs(np.asarray(pixels) - image.numpy().ravel()).max())
+        caption += f" · Browser vs PyTorch: max difference {gap:.1e} per pixel (values in [0, 1])"
     with slot:
-        st.image(inline_png(png), caption="E[x|z] decoded on the server")
-        if pixels is not None:
-            gap = float(np.abs(np.asarray(pixels) - image.numpy().ravel()).max())
-            st.caption(
-                f"Browser vs PyTorch: max difference {gap:.1e} per pixel (values in [0, 1])."
-            )
-        st.download_button("Download PNG", png, file_name="latent-sliders.png",
-                           mime="image/png", on_click="ignore")  # fmt: skip
+        st.image(inline_png(png), caption=caption)
 
 
-def show_details(
-    slots: Slots, model: LatentVariableModel, z: list[float], label: int | None, dims: LatentDims
+_CACHED = None
+
+
+def show_traversals(
+    slot: DeltaGenerator,
+    model: LatentVariableModel,
+    z: list[float],
+    label: int | None,
+    dims: LatentDims,
+    token: str,
+    plan: str,
 ) -> None:
-    """The z table and the traversals (after the server decode: they can wait a few ms)."""
-    with one_thread():
-        strips = traversals(model, z, label, dims)
-    with slots.table:
-        show_z_table(z, dims)
-    with slots.traversals:
+    """Draw the traversals of ``z`` in ``slot`` per ``plan`` (see ``plan_traversals``): the
+    drawn picture (also while a follow-up is due: it follows within one run) or a new one.
+    """
+    drawn = st.session_state.get(TRAVERSALS_STATE)
+    if plan == "compute" or drawn is None:
+        with one_thread():
+            strips = traversals(model, z, label, dims)
         labels = []
         for j in dims.order:
             lo, hi = dims.bounds(j)
@@ -120,15 +168,8 @@ def show_details(
             labels.append(
                 f"z{j}\n{dims.score_name} {dims.score[j]:.2f}{tag}\n{lo:+.1f} … {hi:+.1f}"
             )
-        st.image(traversal_image(strips[dims.order], labels), width="content")
-
-
-def show_z_table(z: list[float], dims: LatentDims) -> None:
-    """The current z, one row per dim in slider order, and as a copyable Python list."""
-    rows = [
-        {"dim": f"z{j}", "value": round(z[j], 4), dims.score_name: round(dims.score[j], 4),
-         "collapsed": dims.collapsed[j]}
-        for j in dims.order
-    ]  # fmt: skip
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 420))
-    st.code("z = [" + ", ".join(f"{v:.4f}" for v in z) + "]", language="python", wrap_lines=True)
+        picture = png_bytes(traversal_image(strips[dims.order], labels))
+        drawn = DrawnTraversals(token, label, tuple(z), picture)
+        st.session_state[TRAVERSALS_STATE] = drawn
+    with slot:  # deferred: the same bytes and caption, so the browser redraws nothing here
+        st.image(drawn.png, caption=TRAVERSAL_CAPTION, width="content")

@@ -29,15 +29,24 @@ def sliders_page(page, app_url):
     return page
 
 
-def _z_code(page) -> str:
-    return page.locator('[data-testid="stCode"]').filter(has_text="z = [").inner_text()
+def _server_z(page) -> str:
+    """The z of the server's last run, as the page handed it to the component."""
+    return page.locator('[data-testid="live-decoder"]').get_attribute("data-server-z")
+
+
+SERVER_Z_CHANGED = "([root, old]) => root.dataset.serverZ !== old"
+SERVER_Z_HAS = "([root, v]) => root.dataset.serverZ.split(',').includes(v)"
+
+
+def _root(page):
+    return page.locator('[data-testid="live-decoder"]').element_handle()
 
 
 def test_canvas_changes_before_release(sliders_page) -> None:
     page = sliders_page
     canvas = page.locator(CANVAS)
     slider = page.locator(SLIDERS).first  # the dim with the largest KL
-    z_before = _z_code(page)
+    z_before = _server_z(page)
     before = canvas.evaluate("c => c.toDataURL()")
     frames_before = int(canvas.get_attribute("data-frames"))
     box = slider.bounding_box()
@@ -48,24 +57,20 @@ def test_canvas_changes_before_release(sliders_page) -> None:
     page.wait_for_function(CHANGED, arg=[canvas.element_handle(), before], timeout=10_000)
     # Still pressed: the browser redrew several frames, and the server has not rerun.
     assert int(canvas.get_attribute("data-frames")) > frames_before + 1
-    assert _z_code(page) == z_before
+    assert _server_z(page) == z_before
     value = float(slider.input_value())
     assert value > 1.0
+    assert f"{value:.4f}" in page.locator('[data-testid="live-z"]').inner_text()  # live readout
     screenshot(page, "sliders-dragging")
 
     page.mouse.up()
-    page.wait_for_function(
-        "(old) => [...document.querySelectorAll('[data-testid=stCode]')]"
-        ".some(e => e.innerText.includes('z = [') && e.innerText !== old)",
-        arg=z_before,
-        timeout=60_000,
-    )
+    page.wait_for_function(SERVER_Z_CHANGED, arg=[_root(page), z_before], timeout=60_000)
     page.get_by_text("Browser vs PyTorch").wait_for(timeout=60_000)
     gap = re.search(
         r"max difference ([0-9.e+-]+)", page.get_by_text("Browser vs PyTorch").inner_text()
     )
     assert gap is not None and float(gap.group(1)) < 1e-4
-    assert f"{value:.4f}" in _z_code(page)
+    assert f"{value:.4f}" in _server_z(page).split(",")
     # The rerun re-rendered the component but did not download the weights again.
     assert page.evaluate("window.__vaeLabStats.fetches") == 1
     screenshot(page, "sliders-released")
@@ -104,13 +109,9 @@ def test_burst_of_changes_reports_the_last_z(sliders_page) -> None:
     page = sliders_page
     slider = page.locator(SLIDERS).first
     slider.evaluate(BURST_JS)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stCode]')]"
-        ".some(e => e.innerText.includes('2.2500'))",
-        timeout=60_000,
-    )
+    page.wait_for_function(SERVER_Z_HAS, arg=[_root(page), "2.2500"], timeout=60_000)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    assert "2.2500" in _z_code(page)
+    assert "2.2500" in _server_z(page).split(",")
     assert float(slider.input_value()) == 2.25
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Browser vs PyTorch").count() == 1
