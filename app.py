@@ -1,103 +1,21 @@
-"""VAE Latent Lab: Home page (what the app is, pick or upload a model, the model's card).
+"""VAE Latent Lab: the Streamlit entry point, ``streamlit run app.py``.
 
-Cold start matters (the first page a visitor sees): nothing here loads a dataset or trains at
-import; the test split is read only when the card draws its dataset badge, and plotly is
-imported only when a card is drawn.
+This file has two roles. Streamlit runs it as the Home page's script (``__name__`` is
+``"__main__"`` then; the page is ``ui/home.py``). Before that, ``streamlit run`` reads it for an
+``st.App`` and, finding ``app`` below, imports it as a module and serves that app: Streamlit with
+every page as usual, plus the Latent sliders' decode route (``ui/decode_route.py``). Nothing
+heavy is imported on the server branch, so the server is up at once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-st.set_page_config(page_title="VAE Latent Lab", page_icon="🧪", layout="wide")
+if __name__ == "__main__":
+    from ui.home import render_home
 
-from ui.model_card import render_model_card  # noqa: E402 - after set_page_config by design
-from ui.models import list_models, store_upload  # noqa: E402
-from ui.page_index import page_summary  # noqa: E402
-from ui.session import current_model, select_model  # noqa: E402
-from vae_core.checkpoints import CheckpointError  # noqa: E402
+    render_home()
+else:
+    from ui.decode_route import ROUTES
 
-ROOT = Path(__file__).resolve().parent
-UPLOAD_KEY = "home_upload_result"  # (file_id, error or None): act on each upload only once
-
-ICONS = {
-    "Train": ":material/model_training:",
-    "Latent map": ":material/scatter_plot:",
-    "Latent sliders": ":material/tune:",
-    "Generate": ":material/auto_awesome:",
-    "Denoise": ":material/healing:",
-    "Interpolate": ":material/linear_scale:",
-    "Likelihood": ":material/functions:",
-    "Diagnostics": ":material/monitor_heart:",
-}
-
-INTRO = """
-A **variational autoencoder** (Kingma & Welling, *Auto-Encoding Variational Bayes*, 2013) learns
-two networks at once: an *encoder* q(z|x) that maps an image to a small Gaussian cloud in a
-**latent space**, and a *decoder* p(x|z) that turns any point z of that space back into an image.
-It is trained by maximising the **ELBO**, the reconstruction log-likelihood minus the KL divergence
-that keeps the codes close to the prior N(0, I), so that decoding random points gives plausible
-images. A **CVAE** (Sohn et al., 2015) also feeds the class label to both networks, which frees the
-latent space to encode *style*; a **β-VAE** (Higgins et al., 2017) weights the KL term by β; a plain
-**AE** drops sampling and the KL term altogether, for comparison. This lab lets you train such
-models on handwritten digits (MNIST) and clothes (Fashion-MNIST) and explore what their latent
-spaces have learned.
-"""
-
-
-def _page_links() -> None:
-    pages = sorted((ROOT / "pages").glob("*.py"), key=lambda p: (len(p.stem.split("_")[0]), p.stem))
-    cols = st.columns(2, gap="medium")
-    for i, path in enumerate(pages):
-        label, summary = page_summary(path)
-        with cols[i % 2]:
-            st.page_link(
-                f"pages/{path.name}", label=label, icon=ICONS.get(label, ":material/science:")
-            )
-            st.caption(summary)
-
-
-def _uploader() -> None:
-    """Upload a checkpoint: a bad file gets a one-line reason, a good one becomes the choice."""
-    upload = st.file_uploader(
-        "Upload a checkpoint (.safetensors, saved by this app or `python -m vae_core train`)",
-        type=["safetensors"],
-        key="home_upload",
-    )
-    if upload is None:
-        st.session_state.pop(UPLOAD_KEY, None)
-        return
-    done = st.session_state.get(UPLOAD_KEY)
-    if done is None or done[0] != upload.file_id:
-        try:
-            entry = store_upload(upload.getvalue(), upload.name)
-        except CheckpointError as exc:
-            done = (upload.file_id, str(exc))
-        else:
-            select_model(entry.path)
-            done = (upload.file_id, None)
-        st.session_state[UPLOAD_KEY] = done
-    if done[1] is not None:
-        st.error(f"Could not load this file: {done[1]}", icon=":material/error:")
-    else:
-        st.success(f"Loaded {upload.name}; it is now the chosen model (see the sidebar).")
-
-
-st.title("VAE Latent Lab")
-st.markdown(INTRO)
-with st.container(border=True):
-    st.markdown("**Pages**")
-    _page_links()
-
-st.header("Model")
-st.caption(
-    "Pick a model in the sidebar (shipped, trained here, or uploaded) or upload a checkpoint; "
-    "the other pages use the same choice."
-)
-_uploader()
-if not list_models():
-    st.info("No models yet: train one on the Train page or upload a checkpoint above.")
-ckpt = current_model()  # the sidebar picker (stops the page when there are no models)
-render_model_card(ckpt)
+    app = st.App(__file__, routes=ROUTES)

@@ -10,9 +10,10 @@ bench.env)``.
 Latent sliders:
 - ``drag_fps``: input events dispatched on a z-slider once per animation frame for a few
   seconds; counts the frames the in-browser decoder actually drew (canvas data-frames).
-- ``release_ms``: a slider "release" (input + change events) until the server's PyTorch image
-  has been replaced and loaded, p50 / p95 over 60 releases; between releases the page is let
-  settle (the traversals' follow-up run included), as a user looks before the next drag.
+- ``release_ms``: a slider "release" (input + change events) until the first animation frame
+  that shows the server's PyTorch decode of the new z (the component fetches it from the app's
+  decode route), p50 / p95 over 60 releases; between releases the page is let settle (the
+  release's rerun and its new traversals painted), as a user looks before the next drag.
 
 App:
 - ``cold_start``: ``streamlit run`` started until the home page has finished its first script
@@ -45,6 +46,7 @@ from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, 
 from vae_core.checkpoints import read_metadata  # noqa: E402
 
 CANVAS = '[data-testid="live-image"]'
+SERVER_IMAGE = '[data-testid="server-image"]'  # the component's drawing of the server's decode
 
 
 @dataclass(frozen=True)
@@ -135,20 +137,32 @@ def open_sliders(bench: Bench, model: Model) -> Any:
 
 def settle(page: Any) -> Any:
     """Let the rest of the page (server image, traversals) finish loading before measuring."""
-    page.locator(".st-key-sl_server [data-testid=stImage] img").wait_for()
+    page.locator(f'{SERVER_IMAGE}:not([data-frames="0"])').wait_for()
+    page.locator(".st-key-sl_traversals [data-testid=stImage] img").wait_for()
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
     page.wait_for_timeout(1000)
     return page
 
 
-def settle_release(page: Any) -> None:
-    """Wait until a release is fully drawn, traversals included (they follow in a second run
-    that the browser asks for after painting the first), as a user would before the next one.
+SETTLED_JS = """([root, value]) => root.dataset.serverZ.split(",").includes(value)"""
+
+
+PAINTED_JS = """async () => {
+  const img = document.querySelector(".st-key-sl_traversals [data-testid=stImage] img");
+  if (img) await img.decode().catch(() => {});
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+}"""
+
+
+def settle_release(page: Any, value: float) -> None:
+    """Wait until a release is fully drawn, as a user sees it before the next one: its rerun
+    (asked for once the server image is painted) has kept the new z and redrawn the
+    traversals, and their new picture is decoded and painted. No fixed pause after that.
     """
-    idle = '[data-testid="stStatusWidget"]'
-    page.wait_for_selector(idle, state="detached")
-    page.locator('[data-testid="live-decoder"][data-followup=""]').wait_for(state="attached")
-    page.wait_for_selector(idle, state="detached")
+    root = page.locator('[data-testid="live-decoder"]').element_handle()
+    page.wait_for_function(SETTLED_JS, arg=[root, f"{value:.4f}"])
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached")
+    page.evaluate(PAINTED_JS)
 
 
 DRAG_JS = """async (slider, [canvas, seconds]) => {
@@ -171,17 +185,15 @@ DRAG_JS = """async (slider, [canvas, seconds]) => {
   return { frames: +canvas.dataset.frames - f0, events, elapsed, decode_ms: +canvas.dataset.decodeMs };
 }"""
 
-RELEASE_JS = """async (slider, [value, timeoutMs]) => {
-  const img = () => document.querySelector(".st-key-sl_server [data-testid=stImage] img");
-  const old = img() ? img().src : null;
+RELEASE_JS = """async (slider, [server, value, timeoutMs]) => {
+  const before = server.dataset.frames;
   const t0 = performance.now();
   slider.value = String(value);
   slider.dispatchEvent(new Event("input", { bubbles: true }));
   slider.dispatchEvent(new Event("change", { bubbles: true }));
   return await new Promise((resolve, reject) => {
-    const poll = () => {
-      const el = img();
-      if (el && el.src !== old && el.complete && el.naturalWidth > 0) resolve(performance.now() - t0);
+    const poll = () => {  // once per frame: resolves at the first frame that shows the new image
+      if (server.dataset.frames !== before) resolve(performance.now() - t0);
       else if (performance.now() - t0 > timeoutMs) reject(new Error("no server image"));
       else requestAnimationFrame(poll);
     };
@@ -222,13 +234,13 @@ def measure_drag_fps(bench: Bench, model: Model) -> Row:
 def measure_release_ms(bench: Bench, model: Model) -> Row:
     page = open_sliders(bench, model)
     try:
-        page.locator(".st-key-sl_server [data-testid=stImage] img").wait_for()
         slider = page.locator('[data-testid^="z-slider-"]').first
+        server = page.locator(SERVER_IMAGE).element_handle()
         times = []
         for i in range(bench.args.releases):
             value = round(-3.0 + 6.0 * ((i * 0.37) % 1.0), 2)  # a different z every time
-            times.append(slider.evaluate(RELEASE_JS, [value, 30_000]))
-            settle_release(page)
+            times.append(slider.evaluate(RELEASE_JS, [server, value, 30_000]))
+            settle_release(page, value)
     finally:
         page.context.close()
     q = statistics.quantiles(times, n=20)

@@ -10,15 +10,11 @@ from ui.live_decoder import (
     ExportError,
     live_decoder,
     publish_decoder,
-    reported_followup,
     reported_state,
 )
 from ui.live_decoder_server import (
     Slots,
-    followup_name,
-    plan_traversals,
     result_slots,
-    show_server_decode,
     show_traversals,
 )
 from ui.session import current_model, model_test_tensors
@@ -39,7 +35,7 @@ st.caption(
     "Each slider moves one latent dimension of z; the decoder runs in your browser, so the image "
     "follows the slider while you drag. Sliders are ordered by how much information the dim "
     "carries (KL to the prior); dims marked *collapsed* are ignored by the decoder. On release "
-    "the server decodes the same z with PyTorch below."
+    "the server decodes the same z with PyTorch, shown beside the browser's image."
 )
 
 try:
@@ -99,16 +95,12 @@ def sliders_and_results(slots: Slots) -> None:
     """The live component and what depends on its z: a release reruns only this fragment."""
     remembered = st.session_state.get("sl_last")
     z_now = remembered[1] if remembered and remembered[0] == token else z_start
-    live = reported_state(token, len(z_start))  # before mounting: the server image goes first
+    live = reported_state(token, len(z_start))
     z = live.z if live.z is not None else z_now
     st.session_state["sl_last"] = (token, z)  # survives a visit to another page
-    show_server_decode(slots.server, model, z, label, live.pixels)
-    plan = plan_traversals(token, label, z, reported_followup())
-    followup = followup_name(token, label, z) if plan == "defer" else None
     with slots.live:
-        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label,
-                     followup=followup)  # fmt: skip
-    show_traversals(slots.traversals, model, z, label, dims, token, plan)
+        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label)
+    show_traversals(slots.traversals, model, z, label, dims, token)
 
 
 sliders_and_results(result_slots())

@@ -277,3 +277,14 @@ def test_canvas_payloads(reference):
         decode_canvas_png("data:text/html;base64,PGI+")
     with pytest.raises(ImageInputError, match="base64"):
         decode_canvas_png("data:image/png;base64,@@not base64@@")
+
+
+def test_jpeg_bytes_round_trips_a_grey_picture():
+    """The Latent sliders' traversal picture format: same size, grey, close to the original."""
+    from vae_core.imaging import jpeg_bytes
+
+    picture = np.zeros((90, 150), dtype=np.uint8)
+    picture[20:70, 30:120] = 200  # a block with sharp edges, as the upscaled digit tiles have
+    back = np.asarray(Image.open(io.BytesIO(jpeg_bytes(picture))))
+    assert back.shape == picture.shape and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - picture).mean() < 3

@@ -8,7 +8,6 @@ browser's part by putting a reported z into the component's session state.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,12 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+import ui.decode_route as decode_route
 import ui.live_decoder as live
 from tests.conftest import make_model, synthetic_app_env
 from ui.latent_dims import traversal_image
 from ui.live_decoder import _parse_report
-from ui.live_decoder_server import TRAVERSAL_CAPTION, followup_name
+from ui.live_decoder_server import TRAVERSAL_CAPTION
 from vae_core.checkpoints import load_checkpoint, save_checkpoint
 from vae_core.export import ExportError
 
@@ -63,16 +63,14 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
-def images_captions(at: AppTest) -> str:
-    return "\n".join(i.caption for e in at.get("image") for i in e.proto.imgs)
-
-
 def traversal_caption(at: AppTest) -> str:
-    return at.get("image")[1].proto.imgs[0].caption
+    (element,) = at.get("image")  # the server's decode is the component's (decode route)
+    return element.proto.imgs[0].caption
 
 
 def traversal_url(at: AppTest) -> str:
-    return at.get("image")[1].proto.imgs[0].url
+    (element,) = at.get("image")
+    return element.proto.imgs[0].url
 
 
 def test_sliders_follow_kl_order_and_weights_are_published(lab: Path) -> None:
@@ -89,42 +87,28 @@ def test_sliders_follow_kl_order_and_weights_are_published(lab: Path) -> None:
     assert data["url"].startswith("/app/static/generated/")
     assert weights.stat().st_size == data["nbytes"] == 4 * data["spec"]["n_floats"]
     assert "test-set KL per dim" in captions(at)
-    assert len(at.get("image")) == 2  # the PyTorch decode and the traversal strips
-    server_image = at.get("image")[0].proto.imgs[0].url
-    assert server_image.startswith("data:image/png;base64,")  # inline: no media round trip
-    assert traversal_caption(at) == TRAVERSAL_CAPTION and data["followup"] is None
+    assert traversal_caption(at) == TRAVERSAL_CAPTION
+    # The release's server decode comes from the decode route, for this very decoder.
+    assert data["decodeUrl"] == decode_route.PATH
+    assert decode_route.registered(data["hash"]) is not None
     assert not at.code  # the z readout is the component's (live while dragging), not a rerun's
 
 
-def test_browser_report_drives_the_server_decode(lab: Path) -> None:
+def test_browser_report_keeps_z_and_redraws_the_traversals(lab: Path) -> None:
     at, path = app_with(lab, "vae", latent_dim=3)
     token = component_data(at)["token"]
     z = [1.25, -0.5, 2.0]
-    model = load_checkpoint(path).model
-    with torch.no_grad():
-        pixels = model.decode(torch.tensor([z])).flatten().tolist()
     first_traversals = traversal_url(at)
-    at.session_state["live_decoder"] = {"z": {"token": token, "z": z, "y": None, "pixels": pixels}}
+    at.session_state["live_decoder"] = {"z": {"token": token, "z": z, "y": None}}
     at.run()
     assert_clean(at)
     data = component_data(at)
     assert data["z"] == z
-    gap = re.search(r"max difference ([0-9.e+-]+) per pixel", images_captions(at))
-    assert gap is not None and float(gap.group(1)) < 1e-6
-    # The release run left the traversals to a follow-up, showing the old picture meanwhile.
-    assert data["followup"] == followup_name(token, None, z)
-    assert traversal_url(at) == first_traversals
-    # The browser asks for it (its trigger); that run draws the traversals of the new z.
-    at.session_state["live_decoder"] = {
-        "z": {"token": token, "z": z, "y": None, "pixels": pixels},
-        "followup": data["followup"],
-    }
-    at.run()
-    assert_clean(at)
-    assert component_data(at)["followup"] is None
     assert traversal_caption(at) == TRAVERSAL_CAPTION and traversal_url(at) != first_traversals
+    kept = traversal_url(at)
     at.run()  # e.g. back from another page: the sliders are rebuilt where the user left them
     assert component_data(at)["z"] == z
+    assert traversal_url(at) == kept  # same z: the same picture, not computed again
 
     # A report made for another start point (stale token) is ignored.
     at.session_state["live_decoder"] = {"z": {"token": "old|mean", "z": [3.0, 3.0, 3.0]}}
@@ -142,7 +126,6 @@ def test_encoded_start_and_cvae_class(lab: Path) -> None:
     at.selectbox(key="sl_class").set_value(7).run()  # same z, new class: traversals redrawn now
     assert_clean(at)
     assert traversal_caption(at) == TRAVERSAL_CAPTION and traversal_url(at) != class_0
-    assert component_data(at)["followup"] is None
     at.radio(key="sl_start").set_value("Encoded test image").run()
     assert_clean(at)
     at.selectbox(key="sl_filter").set_value(4).run()  # "any class" comes first: 4 is class 3
@@ -201,12 +184,12 @@ def test_unsupported_decoder_is_a_clear_error(lab: Path, monkeypatch: pytest.Mon
     ],
 )
 def test_reports_for_another_start_or_shape_are_ignored(report) -> None:
-    assert _parse_report(report, "t", 2) == live.LiveState(None, None)
+    assert _parse_report(report, "t", 2) == live.LiveState(None)
 
 
-def test_report_without_pixels_keeps_z() -> None:
+def test_report_keeps_z_and_ignores_extra_fields() -> None:
     state = _parse_report({"token": "t", "z": [1, 2.5], "pixels": [0.1]}, "t", 2)
-    assert state == live.LiveState([1.0, 2.5], None)
+    assert state == live.LiveState([1.0, 2.5])
 
 
 def _traversal_image_reference(strips: torch.Tensor, labels: list[str]) -> np.ndarray:

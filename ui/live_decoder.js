@@ -10,6 +10,7 @@
 const STATES = new WeakMap(); // root element -> live state
 const SEND_GAP_MS = 40; // at most one report per 40 ms: held arrow keys fire a change each
 const SCALE = 10; // 28 px -> 280 px on screen
+const SERVER_SCALE = 4; // the server's decode, beside its status line: 112 px
 
 function decoderCache() {
   if (!window.__vaeLabDecoders) window.__vaeLabDecoders = new Map();
@@ -188,6 +189,17 @@ function build(root, data) {
   s.small.height = 28;
   s.status = el("div", { class: "vll-status", "data-testid": "live-status" }, view);
   s.status.textContent = `Loading the decoder (${(data.nbytes / 2 ** 20).toFixed(1)} MiB, once)…`;
+  const server = el("div", { class: "vll-server" }, view);
+  s.serverCanvas = el("canvas", {
+    width: 28 * SERVER_SCALE,
+    height: 28 * SERVER_SCALE,
+    class: "vll-server-image",
+    "data-testid": "server-image",
+    "data-frames": "0",
+  }, server);
+  s.serverStatus = el("div", { class: "vll-status", "data-testid": "server-status" }, server);
+  s.serverStatus.textContent = "PyTorch decode on the server: after the first release…";
+  s.serverSeq = 0;
   const side = el("div", { class: "vll-side" }, root);
   const reset = el("button", { class: "vll-reset", type: "button", text: "Reset to start" }, side);
   reset.addEventListener("click", () => {
@@ -250,9 +262,8 @@ function schedule(s) {
   if (!s.raf) s.raf = requestAnimationFrame(() => frame(s));
 }
 
-function render(s) {
-  const t0 = performance.now();
-  const img = s.decoder.decode(s.z, s.y);
+// 784 pixel means in [0, 1] onto a canvas, upscaled without smoothing (via a 28x28 canvas).
+function paint(canvas, small, img) {
   const pixels = new ImageData(28, 28);
   for (let p = 0; p < 784; p++) {
     const v = Math.floor(Math.min(1, Math.max(0, img[p])) * 255 + 0.5);
@@ -261,9 +272,17 @@ function render(s) {
     pixels.data[4 * p + 2] = v;
     pixels.data[4 * p + 3] = 255;
   }
-  s.small.getContext("2d").putImageData(pixels, 0, 0);
-  s.ctx.imageSmoothingEnabled = false;
-  s.ctx.drawImage(s.small, 0, 0, s.canvas.width, s.canvas.height);
+  small.getContext("2d").putImageData(pixels, 0, 0);
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
+
+function render(s) {
+  const t0 = performance.now();
+  const img = s.decoder.decode(s.z, s.y);
+  paint(s.canvas, s.small, img);
+  s.shown = img;
   const t1 = performance.now();
   s.frames += 1;
   s.decodeMs += t1 - t0;
@@ -309,21 +328,48 @@ function send(s) {
   if (s.raf) cancelAnimationFrame(s.raf);
   s.raf = 0;
   s.dirty = false;
-  const img = render(s);
-  s.setStateValue("z", {
-    token: s.token,
-    z: Array.from(s.z, (v) => Math.round(v * 1e4) / 1e4),
-    y: s.y,
-    pixels: Array.from(img, (v) => Math.round(v * 1e7) / 1e7),
-  });
+  for (let j = 0; j < s.z.length; j++) s.z[j] = Math.round(s.z[j] * 1e4) / 1e4; // as reported
+  render(s);
+  // The rerun (z kept, traversals redrawn) is asked for once the server image is painted: its
+  // page updates would otherwise hold the browser's main thread while that image comes in.
+  const report = { token: s.token, z: Array.from(s.z), y: s.y };
+  const rerun = () => s.setStateValue("z", report);
+  fetchServerDecode(s).finally(() => requestAnimationFrame(() => setTimeout(rerun, 0)));
 }
 
-// The server left part of a release for a second run (the traversals): ask for it once per
-// name, after this render has been painted, so that run does not delay this one's image.
-function requestFollowup(s, name, setTriggerValue) {
-  if (!name || s.followup === name) return;
-  s.followup = name;
-  requestAnimationFrame(() => setTimeout(() => setTriggerValue("followup", name), 0));
+// The exact PyTorch decode of the current z from the app's decode route (ui/decode_route.py),
+// drawn beside the browser's own with their largest pixel difference. Only the answer to the
+// latest request is drawn (a quick second release overtakes the first). Never rejects.
+function fetchServerDecode(s) {
+  const seq = ++s.serverSeq;
+  const z = Array.from(s.z);
+  const browser = s.shown;
+  const query = new URLSearchParams({ d: s.hash, z: z.join(",") });
+  if (s.y !== null && s.y !== undefined) query.set("y", String(s.y));
+  return fetch(`${s.data.decodeUrl}?${query}`, { cache: "no-store" })
+    .then(async (r) => {
+      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).slice(0, 200)}`);
+      return r.arrayBuffer();
+    })
+    .then((buf) => {
+      if (seq !== s.serverSeq) return;
+      const server = new Float32Array(buf);
+      if (server.length !== 784) throw new Error(`expected 784 values, got ${server.length}`);
+      paint(s.serverCanvas, s.small, server);
+      let gap = 0;
+      for (let p = 0; p < 784; p++) gap = Math.max(gap, Math.abs(server[p] - browser[p]));
+      s.serverCanvas.dataset.frames = String(+s.serverCanvas.dataset.frames + 1);
+      s.serverCanvas.dataset.gap = String(gap);
+      s.serverStatus.classList.remove("vll-error");
+      s.serverStatus.textContent =
+        `PyTorch decode of z on the server (E[x|z]) · Browser vs PyTorch: max difference ` +
+        `${gap.toExponential(1)} per pixel (values in [0, 1])`;
+    })
+    .catch((err) => {
+      if (seq !== s.serverSeq) return;
+      s.serverStatus.textContent = `The server decode is unavailable: ${err.message}`;
+      s.serverStatus.classList.add("vll-error");
+    });
 }
 
 export default function (component) {
@@ -338,18 +384,21 @@ export default function (component) {
     STATES.set(root, s);
   }
   s.setStateValue = setStateValue;
-  root.dataset.serverZ = data.z.map((v) => v.toFixed(4)).join(","); // test hooks: the server's
-  root.dataset.followup = data.followup || ""; // z, and the follow-up run it still owes
-  requestFollowup(s, data.followup, component.setTriggerValue);
+  root.dataset.serverZ = data.z.map((v) => v.toFixed(4)).join(","); // test hook: the server's z
   if (s.y !== data.y) {
     s.y = data.y;
-    schedule(s);
+    if (s.decoder) {
+      render(s);
+      fetchServerDecode(s);
+    }
   }
   if (!s.decoder) {
     loadDecoder(data).then(
       (dec) => {
         s.decoder = dec;
-        schedule(s);
+        s.dirty = false;
+        render(s);
+        fetchServerDecode(s); // the start point's server decode, before any release
       },
       (err) => {
         s.status.textContent = `The in-browser decoder could not load: ${err.message}`;

@@ -17,6 +17,8 @@ from typing import Any
 import streamlit as st
 from streamlit import config as st_config
 
+from ui.decode_route import PATH as DECODE_PATH
+from ui.decode_route import register_decoder
 from ui.latent_dims import LatentDims
 from ui.paths import ROOT
 from vae_core.checkpoints import Checkpoint, atomic_write
@@ -35,7 +37,6 @@ __all__ = [
     "Published",
     "live_decoder",
     "publish_decoder",
-    "reported_followup",
     "reported_state",
 ]
 
@@ -53,14 +54,17 @@ class LiveState:
     """What the browser reported on the last release (None until it reports for this start)."""
 
     z: list[float] | None
-    pixels: list[float] | None  # the browser's decoded image, 784 values, for the agreement check
+
+
+def app_url(path: str) -> str:
+    """``path`` on this server, honouring server.baseUrlPath."""
+    base = str(st_config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}{path}" if base else path
 
 
 def static_url(filename: str) -> str:
-    """URL of a file in static/generated/, honouring server.baseUrlPath."""
-    base = str(st_config.get_option("server.baseUrlPath") or "").strip("/")
-    prefix = f"/{base}" if base else ""
-    return f"{prefix}/app/static/generated/{filename}"
+    """URL of a file in static/generated/ (Streamlit's static file serving)."""
+    return app_url(f"/app/static/generated/{filename}")
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -79,6 +83,7 @@ def publish_decoder(ckpt: Checkpoint) -> Published:
     target = GENERATED_DIR / filename
     if not target.exists() or target.stat().st_size != len(weights):
         atomic_write(target, weights)  # content-addressed: concurrent writers write equal bytes
+    register_decoder(digest, ckpt.model)  # the release's server decode (ui/decode_route.py)
     return Published(digest, static_url(filename), spec, len(weights))
 
 
@@ -109,15 +114,9 @@ def live_decoder(
     z_now: list[float],
     token: str,
     label: int | None,
-    followup: str | None = None,
     key: str = "live_decoder",
 ) -> LiveState:
-    """Mount the sliders + live image; ``token`` names the start point (a new one resets z).
-
-    ``followup``: a name for work this run left for a second run (see
-    ``ui/live_decoder_server.py``); the browser asks for that run once, after it has painted
-    this one, by setting the trigger ``followup`` to this name.
-    """
+    """Mount the sliders + live image; ``token`` names the start point (a new one resets z)."""
     renderer = st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
     order = dims.order
     data = {
@@ -131,41 +130,28 @@ def live_decoder(
         "y": label,
         "dims": _dims_payload(dims),
         "pad": order[:2] if len(order) >= 2 else order,
-        "followup": followup,
+        "decodeUrl": app_url(DECODE_PATH),
     }
     result = renderer(
         data=data,
         key=key,
         on_z_change=lambda: None,
-        on_followup_change=lambda: None,
         height="content",
     )
     return _parse_report(result.get("z"), token, len(z_start))
 
 
 def reported_state(token: str, dim: int, key: str = "live_decoder") -> LiveState:
-    """The browser's last report, read before the component is mounted in this run.
-
-    A release's run can then send the server's decode before the component's ~25 kB delta
-    (its code travels with every render), so the browser renders the image first.
-    """
+    """The browser's last report (its z), read before the component is mounted in this run."""
     value = st.session_state.get(key)
     return _parse_report(value.get("z") if isinstance(value, Mapping) else None, token, dim)
-
-
-def reported_followup(key: str = "live_decoder") -> object:
-    """The follow-up the browser asked for with this run (its trigger), else None."""
-    value = st.session_state.get(key)
-    return value.get("followup") if isinstance(value, Mapping) else None
 
 
 def _parse_report(reported: Any, token: str, dim: int) -> LiveState:
     """Accept the browser's z only for the current start point and with the right length."""
     if not isinstance(reported, dict) or reported.get("token") != token:
-        return LiveState(None, None)
+        return LiveState(None)
     z = reported.get("z")
     if not (isinstance(z, list) and len(z) == dim and all(isinstance(v, int | float) for v in z)):
-        return LiveState(None, None)
-    pixels = reported.get("pixels")
-    ok = isinstance(pixels, list) and len(pixels) == 784
-    return LiveState([float(v) for v in z], [float(v) for v in pixels] if ok else None)
+        return LiveState(None)
+    return LiveState([float(v) for v in z])

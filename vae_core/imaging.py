@@ -58,6 +58,14 @@ def png_bytes(array: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(array: np.ndarray, quality: int = 90) -> bytes:
+    """A JPEG of a large grey picture: ~4x faster to encode than PNG level 1 at 1.5 megapixels
+    (the Latent sliders' traversals, redrawn on every release)."""
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(array)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def gif_bytes(frames: list[np.ndarray], duration_ms: int = 120, scale: int = 4) -> bytes:
     """An endlessly looping animated GIF of uint8 grey frames."""
     pil = [Image.fromarray(upscale(to_uint8(f), scale)) for f in frames]
