@@ -5,6 +5,8 @@ runs the decoder in the page instead (ui/live_decoder_math.js, checked against P
 tests/test_js_decoder.py). The weights travel once per decoder: they are written to
 ``static/generated/<content hash>.bin``, served by Streamlit's static file serving, fetched by
 the JS once and cached in the page, so a rerun only resends the small JSON spec and the code.
+Publishing a decoder also registers its model with the app's decode route (ui/decode_route.py),
+which the component asks for the exact PyTorch image of z on every release.
 """
 
 from __future__ import annotations
