@@ -28,7 +28,6 @@ from starlette.routing import Route
 
 PATH = "/vae-lab/decode"
 MAX_DECODERS = 16  # as many as the export cache holds (ui/live_decoder.py)
-MAX_DIM = 512
 MAX_ABS_Z = 1e3
 
 _lock = threading.Lock()
@@ -60,7 +59,7 @@ def parse_request(params: dict[str, str], model: Any) -> tuple[list[float], int 
         z = [float(v) for v in params.get("z", "").split(",")]
     except ValueError:
         raise BadRequest("z must be comma-separated numbers") from None
-    if len(z) != cfg.latent_dim or len(z) > MAX_DIM:
+    if len(z) != cfg.latent_dim:
         raise BadRequest(f"z must have {cfg.latent_dim} values, got {len(z)}")
     if not all(math.isfinite(v) and abs(v) <= MAX_ABS_Z for v in z):
         raise BadRequest(f"z values must be finite and within ±{MAX_ABS_Z:g}")
@@ -76,8 +75,7 @@ def parse_request(params: dict[str, str], model: Any) -> tuple[list[float], int 
 
 def decode_bytes(model: Any, z: list[float], label: int | None) -> bytes:
     """E[x|z] as 784 little-endian float32 (one intra-op thread: see live_decoder_server)."""
-    from ui.latent_dims import decode_one
-    from ui.live_decoder_server import one_thread
+    from ui.latent_dims import decode_one, one_thread  # here, not at import: keeps app.py light
 
     with one_thread():
         image = decode_one(model, z, label)

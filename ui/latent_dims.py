@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +124,21 @@ def encode_start(model: LatentVariableModel, image: torch.Tensor, label: int | N
     """The posterior mean of one test image (B=1): where the encoder puts it."""
     mu, _ = model.encode(image[None].to(model.device), label)
     return mu[0].tolist()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run tiny inferences on one intra-op thread, restoring the count afterwards (why: see
+    ui/live_decoder_server.py)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @torch.no_grad()

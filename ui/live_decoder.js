@@ -155,6 +155,11 @@ function drawPad(s) {
   c.fill();
 }
 
+// A canvas for one 28 x 28 image drawn ``scale`` times larger (see ``paint``).
+function imageCanvas(parent, scale, attrs) {
+  return el("canvas", { width: 28 * scale, height: 28 * scale, ...attrs }, parent);
+}
+
 function build(root, data) {
   root.replaceChildren();
   root.dataset.hash = data.hash;
@@ -177,26 +182,18 @@ function build(root, data) {
   for (const d of data.dims) s.byIndex[d.index] = d;
   const sliders = el("div", { class: "vll-sliders" }, root);
   const view = el("div", { class: "vll-view" }, root);
-  s.canvas = el("canvas", {
-    width: 28 * SCALE,
-    height: 28 * SCALE,
-    class: "vll-image",
-    "data-testid": "live-image",
-  }, view);
-  s.ctx = s.canvas.getContext("2d");
+  s.canvas = imageCanvas(view, SCALE, { class: "vll-image", "data-testid": "live-image" });
   s.small = document.createElement("canvas");
   s.small.width = 28;
   s.small.height = 28;
   s.status = el("div", { class: "vll-status", "data-testid": "live-status" }, view);
   s.status.textContent = `Loading the decoder (${(data.nbytes / 2 ** 20).toFixed(1)} MiB, once)…`;
   const server = el("div", { class: "vll-server" }, view);
-  s.serverCanvas = el("canvas", {
-    width: 28 * SERVER_SCALE,
-    height: 28 * SERVER_SCALE,
+  s.serverCanvas = imageCanvas(server, SERVER_SCALE, {
     class: "vll-server-image",
     "data-testid": "server-image",
     "data-frames": "0",
-  }, server);
+  });
   s.serverStatus = el("div", { class: "vll-status", "data-testid": "server-status" }, server);
   s.serverStatus.textContent = "PyTorch decode on the server: after the first release…";
   s.serverSeq = 0;

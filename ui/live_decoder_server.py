@@ -19,15 +19,12 @@ bench/ui_latency.py), so:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
-import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from ui.latent_dims import LatentDims, traversal_image, traversals
+from ui.latent_dims import LatentDims, one_thread, traversal_image, traversals
 from vae_core.imaging import jpeg_bytes
 from vae_core.model import LatentVariableModel
 
@@ -68,20 +65,6 @@ TRAVERSAL_CAPTION = (
     "Each row decodes the current z with one dim swept across its slider range (left to right), "
     "in the same order as the sliders."
 )
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run tiny inferences on one intra-op thread, restoring the count afterwards."""
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def show_traversals(
