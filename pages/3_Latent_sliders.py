@@ -6,17 +6,8 @@ import numpy as np
 import streamlit as st
 
 from ui.latent_dims import encode_start, latent_dims, random_start
-from ui.live_decoder import (
-    ExportError,
-    live_decoder,
-    publish_decoder,
-    reported_state,
-)
-from ui.live_decoder_server import (
-    Slots,
-    result_slots,
-    show_traversals,
-)
+from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
+from ui.live_decoder_server import Slots, result_slots, show_traversals
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
 from vae_core.imaging import image_grid, upscale

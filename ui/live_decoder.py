@@ -134,17 +134,12 @@ def live_decoder(
         "pad": order[:2] if len(order) >= 2 else order,
         "decodeUrl": app_url(DECODE_PATH),
     }
-    result = renderer(
-        data=data,
-        key=key,
-        on_z_change=lambda: None,
-        height="content",
-    )
+    result = renderer(data=data, key=key, on_z_change=lambda: None, height="content")
     return _parse_report(result.get("z"), token, len(z_start))
 
 
 def reported_state(token: str, dim: int, key: str = "live_decoder") -> LiveState:
-    """The browser's last report (its z), read before the component is mounted in this run."""
+    """The browser's last report (its z), readable before the component is mounted."""
     value = st.session_state.get(key)
     return _parse_report(value.get("z") if isinstance(value, Mapping) else None, token, dim)
 
