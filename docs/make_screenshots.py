@@ -160,7 +160,7 @@ SHOTS = [
 
 def model_titles() -> dict[str, str]:
     """Checkpoint file stem -> the title the sidebar picker shows (before its " · source")."""
-    from ui.models import list_models
+    from ui.model_list import list_models
 
     return {Path(e.path).stem: e.title for e in list_models() if e.source == "shipped"}
 

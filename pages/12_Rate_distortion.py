@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import eval_cache as ec
-from ui.models import list_models, load_model
+from ui.model_list import list_models
+from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 
 N_CHOICES = (250, 500, 1000, 2000, 5000, 10000)

@@ -13,9 +13,10 @@ import streamlit as st
 st.set_page_config(page_title="Train · VAE Latent Lab", page_icon="🧪", layout="wide")
 
 from ui import training_jobs as jobs  # noqa: E402 - after set_page_config by design
-from ui.models import list_models  # noqa: E402
+from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
-from ui.session import current_model, select_model  # noqa: E402
+from ui.picker import select_model  # noqa: E402
+from ui.session import current_model  # noqa: E402
 from vae_core.config import ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import device_label, pick_device  # noqa: E402

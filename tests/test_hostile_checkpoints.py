@@ -22,7 +22,8 @@ import torch
 
 from tests.conftest import make_model, synthetic_app_env
 from tests.hostile_checkpoints import BY_NAME, CORPUS, PAYLOAD_FILES, MiB, valid_bytes, write_corpus
-from vae_core.checkpoints import MAX_REASON_CHARS, CheckpointError, load_checkpoint
+from vae_core.checkpoint_header import MAX_REASON_CHARS
+from vae_core.checkpoints import CheckpointError, load_checkpoint
 from vae_core.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

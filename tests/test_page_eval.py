@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui.data
-import ui.models
+import ui.model_list
 import ui.paths
 from tests.conftest import make_model
 from vae_core.checkpoints import save_checkpoint
@@ -53,7 +53,7 @@ def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(ui.paths, "SHIPPED_DIR", shipped)
-    monkeypatch.setattr(ui.models, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(ui.model_list, "SHIPPED_DIR", shipped)
     st.cache_data.clear()
     st.cache_resource.clear()
     yield tmp_path

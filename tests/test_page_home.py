@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import make_model
 from ui.model_card import NOT_EVALUATED, architecture_text, card_facts, metric_values
 from ui.models import store_upload
-from ui.session import MODEL_KEY
+from ui.picker import MODEL_KEY
 from vae_core.checkpoints import CheckpointError, checkpoint_bytes, save_checkpoint
 from vae_core.config import ModelConfig
 from vae_core.data.idx import write_idx
@@ -170,7 +170,7 @@ def test_a_listed_file_that_fails_to_load_gets_a_message(runs: Path) -> None:
 
 
 def test_the_classic_2d_mnist_vae_is_the_default_shipped_model() -> None:
-    from ui.models import DEFAULT_SHIPPED, list_models
+    from ui.model_list import DEFAULT_SHIPPED, list_models
 
     shipped = [e for e in list_models() if e.source == "shipped"]
     assert shipped and Path(shipped[0].path).name == DEFAULT_SHIPPED

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ui import training_jobs
-from ui.session import MODEL_KEY
+from ui.picker import MODEL_KEY
 from vae_core.checkpoints import load_checkpoint
 from vae_core.data.idx import write_idx
 

@@ -1,14 +1,19 @@
 """Test sets for the pages: real files when present, a visible download, else the offline sample.
 
 Arrays are cached process-wide (``st.cache_resource``) and shared read-only by all sessions.
+No PyTorch import here: the Home page's dataset badge reads a split before PyTorch is loaded.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
-import torch
 
 from vae_core.data.datasets import DatasetUnavailable, ImageSet, load_split
+
+if TYPE_CHECKING:
+    import torch
 
 _FAILED_DOWNLOADS: set[tuple[str, str]] = set()  # do not retry a dead network on every rerun
 
@@ -66,3 +71,14 @@ def dataset_banner(images: ImageSet) -> None:
             f"{images.note} Set VAE_LAB_DATA or connect to the internet for the full test set.",
             icon="📦",
         )
+
+
+def split_or_error(dataset: str, split: str = "test") -> ImageSet | None:
+    """The split, with the offline-sample banner when that is what it is; else an error, None."""
+    try:
+        images = get_split(dataset, split)
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+        return None
+    dataset_banner(images)
+    return images

@@ -353,7 +353,7 @@ def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n
 
 def gaussian_vaes(dataset: str, latent_dim: int) -> list:
     """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
-    from ui.models import list_models
+    from ui.model_list import list_models
     from vae_core.checkpoints import CheckpointError, read_metadata
 
     out = []

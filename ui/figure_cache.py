@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from vae_core.checkpoints import Checkpoint
+if TYPE_CHECKING:
+    from vae_core.checkpoints import Checkpoint
 
 MAX_SHARED_FIGURES = 64  # ~200 KB each at most (the latent map): ~13 MB in the worst case
 
@@ -31,9 +32,14 @@ def shared_figure(key: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
     return go.Figure(_spec(key, build), _validate=False)
 
 
+def file_stamp(path: Path) -> str:
+    """'path@mtime' of a saved checkpoint: a retrained file gets new figures."""
+    return f"{Path(path).resolve()}@{Path(path).stat().st_mtime_ns}"
+
+
 def checkpoint_stamp(ckpt: Checkpoint) -> str:
-    """'path@mtime' of a saved checkpoint (a retrained file gets new figures), else its id."""
+    """``file_stamp`` of a saved checkpoint, else the in-memory model's id."""
     path = ckpt.path
     if path is not None and Path(path).is_file():
-        return f"{Path(path).resolve()}@{Path(path).stat().st_mtime_ns}"
+        return file_stamp(path)
     return f"mem-{id(ckpt.model):x}"

@@ -1,20 +1,24 @@
 """The Home page (what the app is, pick or upload a model, the model's card), drawn by app.py.
 
-Cold start matters (the first page a visitor sees): nothing here loads a dataset or trains at
-import; the test split is read only when the card draws its dataset badge, and plotly is
-imported only when a card is drawn.
+Cold start matters (the first page a visitor sees), and ``import torch`` was most of it: so the
+first run imports no PyTorch. The picker and the card come from checkpoint metadata, the test
+split is read with numpy (dataset badge), and ``ui.torch_warmup`` imports PyTorch in the
+background once the browser has drawn the page (see ``ui.model_card``); once it is in, the page
+reruns, shows the device and the card's charts, and checks the weights too (NaN weights in a
+file dropped into checkpoints/ are refused there, as on every other page).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from ui import torch_warmup
 from ui.model_card import render_model_card
-from ui.models import list_models, store_upload
+from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
 from ui.page_index import page_summary
 from ui.paths import ROOT
-from ui.session import current_model, select_model
-from vae_core.checkpoints import CheckpointError
+from ui.picker import chosen_entry, select_model, sidebar_model_caption, sidebar_training_status
+from vae_core.checkpoint_header import CheckpointError
 
 UPLOAD_KEY = "home_upload_result"  # (file_id, error or None): act on each upload only once
 
@@ -67,6 +71,8 @@ def _uploader() -> None:
         return
     done = st.session_state.get(UPLOAD_KEY)
     if done is None or done[0] != upload.file_id:
+        from ui.models import store_upload  # full validation needs PyTorch: only on upload
+
         try:
             entry = store_upload(upload.getvalue(), upload.name)
         except CheckpointError as exc:
@@ -79,6 +85,27 @@ def _uploader() -> None:
         st.error(f"Could not load this file: {done[1]}", icon=":material/error:")
     else:
         st.success(f"Loaded {upload.name}; it is now the chosen model (see the sidebar).")
+
+
+def _chosen_model(entry: ModelEntry) -> tuple[ModelInfo, str | None]:
+    """The chosen model's metadata and the device (None while PyTorch loads); once PyTorch is
+    loaded, the model's weights are checked as well.
+
+    Stops the page with a one-line reason for a file that cannot be loaded.
+    """
+    try:
+        info = model_info(entry.path)
+        device = torch_warmup.device_text()
+        if device is not None:
+            from ui.models import load_model  # PyTorch is in memory by now
+
+            load_model(entry.path)  # cached: the next page gets it without waiting
+    except (CheckpointError, OSError) as exc:
+        st.error(f"This model cannot be loaded: {exc}. Pick another one in the sidebar.")
+        st.stop()
+    sidebar_training_status()
+    sidebar_model_caption(info.config, info.meta, device)
+    return info, device
 
 
 def render_home() -> None:
@@ -98,5 +125,5 @@ def render_home() -> None:
     _uploader()
     if not list_models():
         st.info("No models yet: train one on the Train page or upload a checkpoint above.")
-    ckpt = current_model()  # the sidebar picker (stops the page when there are no models)
-    render_model_card(ckpt)
+    entry = chosen_entry()  # the sidebar picker (stops the page when there are no models)
+    render_model_card(*_chosen_model(entry))

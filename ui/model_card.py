@@ -2,7 +2,9 @@
 
 Everything shown comes from the checkpoint's own metadata (see BRIEF's key list), so a card for
 an uploaded file is as honest as one for a shipped model; missing figures say "not evaluated"
-rather than being recomputed behind the user's back.
+rather than being recomputed behind the user's back. It is drawn from the metadata alone (no
+PyTorch import: it is the first thing a visitor sees); the device badge follows once the PyTorch
+warm-up (``ui.torch_warmup``) has found the device.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from typing import Any
 
 import streamlit as st
 
-from vae_core.checkpoints import Checkpoint
+from ui import torch_warmup
+from ui.data import split_or_error
+from ui.model_list import ModelInfo
 from vae_core.config import N_PIXELS, ModelConfig
 from vae_core.data.sources import get_source
-from vae_core.device import device_label, pick_device
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
+DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
+POLLS_KEY = "card_device_polls"  # runs of the pending badge in this session
 
 
 def architecture_text(config: ModelConfig) -> str:
@@ -102,10 +107,8 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
     ]
 
 
-def _dataset_badge(ckpt: Checkpoint) -> tuple[str, str]:
-    from ui.session import model_test_set  # loads the test split (cached) only when drawn
-
-    images = model_test_set(ckpt)
+def _dataset_badge(meta: dict[str, Any]) -> tuple[str, str]:
+    images = split_or_error(str(meta.get("dataset", "mnist")))  # cached after the first read
     if images is None:
         return "test set unavailable", "red"
     full = get_source(images.dataset).test.count
@@ -114,6 +117,30 @@ def _dataset_badge(ckpt: Checkpoint) -> tuple[str, str]:
     if len(images) < full:
         return f"test subset ({len(images):,} of {full:,})", "orange"
     return f"full test set ({len(images):,})", "green"
+
+
+def _device_badge(device: str | None) -> None:
+    """The compute device, or a pending badge that reruns the page once PyTorch is loaded.
+
+    The full rerun (not just this fragment) also puts the device in the sidebar, draws the
+    card's charts and lets the Home page check the weights; the pending fragment is not drawn
+    again after it, so the polling stops.
+    """
+    if device is not None:
+        st.badge(f"compute: {device}", icon=":material/memory:", color="gray")
+        return
+
+    @st.fragment(run_every=DEVICE_POLL_S)
+    def pending() -> None:
+        polls = st.session_state.get(POLLS_KEY, 0) + 1
+        st.session_state[POLLS_KEY] = polls
+        if polls > 1:  # the browser's first poll: it has drawn the page, the import may start
+            torch_warmup.start()  # (before that, it would take a core from the browser)
+        if torch_warmup.ready():
+            st.rerun(scope="app")
+        st.badge("compute: loading PyTorch…", icon=":material/hourglass_top:", color="gray")
+
+    pending()
 
 
 def _download(path: Path | None) -> None:
@@ -130,20 +157,23 @@ def _download(path: Path | None) -> None:
     )
 
 
-def render_model_card(ckpt: Checkpoint) -> None:
-    """Draw the card of the chosen model (facts, test metrics, curves, KL per dim, download)."""
-    from ui.charts import kl_per_dim_bars, training_curves  # plotly: only when a card is drawn
-    from ui.figure_cache import checkpoint_stamp, shared_figure
+def render_model_card(info: ModelInfo, device: str | None) -> None:
+    """Draw the card of the chosen model (facts, test metrics, curves, KL per dim, download).
 
-    meta, config = ckpt.meta, ckpt.config
-    st.subheader(str(meta.get("name") or (ckpt.path.stem if ckpt.path else "Model")))
-    label, color = _dataset_badge(ckpt)
-    badges = st.container(horizontal=True)
-    with badges:
+    ``device`` is ``ui.torch_warmup.device_text()``. None means the server has just started
+    and PyTorch is still loading: the card is drawn without its two plotly charts, and the
+    pending device badge reruns the page once PyTorch is in, which draws them. The first page
+    after a cold start stays light that way (the browser's plotly bundle is 4.7 MB, and the
+    PyTorch import holds one of the server's cores meanwhile); later visits get it all at once.
+    """
+    meta, config = info.meta, info.config
+    st.subheader(str(meta.get("name") or info.path.stem))
+    label, color = _dataset_badge(meta)
+    with st.container(horizontal=True):
         st.badge(config.display_name, color="violet")
         st.badge(f"{config.latent_dim}-D latent", color="blue")
-        st.badge(f"compute: {device_label(pick_device())}", icon=":material/memory:", color="gray")
         st.badge(label, icon=":material/dataset:", color=color)
+        _device_badge(device)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -165,10 +195,26 @@ def render_model_card(ckpt: Checkpoint) -> None:
                 "Not evaluated: this checkpoint carries no test metrics (ELBO, NLL, active units).",
                 icon=":material/info:",
             )
-        _download(ckpt.path)
+        _download(info.path)
 
+    if device is None:
+        st.caption(
+            "Training curves and KL per dimension follow in a moment (the server has just "
+            "started and is loading PyTorch).",
+            help="They are drawn as soon as the compute badge above shows the device.",
+        )
+    else:
+        _card_charts(info)
+
+
+def _card_charts(info: ModelInfo) -> None:
+    """The training curves and the KL-per-dimension bars, when the checkpoint has them."""
+    from ui.charts import kl_per_dim_bars, training_curves  # plotly: only when a card is drawn
+    from ui.figure_cache import file_stamp, shared_figure
+
+    meta = info.meta
     history = meta.get("history") or []
-    stamp = checkpoint_stamp(ckpt)  # the figures depend only on the checkpoint's metadata
+    stamp = file_stamp(info.path)  # the figures depend only on the checkpoint's metadata
     st.markdown("**Training curves**")
     if history:
         curves = shared_figure(("card-curves", stamp), lambda: training_curves(history))

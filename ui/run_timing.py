@@ -113,7 +113,7 @@ class _RunListener:
 def install() -> bool:
     """Start timing all runs in this process if ``VAE_LAB_TIMING_LOG`` is set (idempotent).
 
-    Returns whether timing is active. Called from ``ui.session`` (imported by every page), so
+    Returns whether timing is active. Called from ``ui.picker`` (imported by every page), so
     the run that first imports it is not timed; every later run, on any page, is.
     """
     global _original

@@ -378,7 +378,7 @@ def sidebar_status() -> None:
     """While this session trains, show its progress in the sidebar of every page and keep the
     heartbeat going, so the training survives the user looking at other pages meanwhile.
 
-    Called by ``ui.session.current_model``; draws nothing (and polls nothing) otherwise.
+    Called by ``ui.picker.sidebar_training_status``; draws nothing (and polls nothing) otherwise.
     """
     import streamlit as st
 

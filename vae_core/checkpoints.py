@@ -1,5 +1,7 @@
 """Checkpoints: safetensors weights with the JSON metadata stored in the same file's header.
 
+The container and metadata checks are in ``checkpoint_header`` (no PyTorch needed for them).
+
 Loading treats the file as hostile (it may be an upload): nothing is unpickled, sizes are checked
 before anything is allocated, the config is validated field by field, the other metadata fields
 by type, length and depth (``checkpoint_meta``), and every tensor's name, shape and dtype must
@@ -14,7 +16,6 @@ import io
 import json
 import math
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,31 +26,35 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from vae_core.checkpoint_meta import MetadataError, check_metadata
-from vae_core.config import ConfigError, ModelConfig
+from vae_core.checkpoint_header import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_CHECKPOINT_BYTES,
+    METADATA_KEY,
+    CheckpointError,
+    check_container,
+    parse_header,
+    parse_metadata,
+    read_metadata,
+    read_source,
+)
+from vae_core.config import ModelConfig
 from vae_core.model import LatentVariableModel
 
-FORMAT_NAME = "vae-latent-lab"
-FORMAT_VERSION = 1
-METADATA_KEY = "vae_lab"
-MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-MAX_HEADER_BYTES = 4 * 1024 * 1024
+__all__ = [  # the header half is re-exported: callers need one module for checkpoints
+    "MAX_CHECKPOINT_BYTES",
+    "Checkpoint",
+    "CheckpointError",
+    "atomic_write",
+    "checkpoint_bytes",
+    "load_checkpoint",
+    "load_resume_state",
+    "read_metadata",
+    "save_checkpoint",
+    "save_resume_state",
+]
+
 FLOAT_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype names accepted for weights
-MAX_REASON_CHARS = 300
-
-
-class CheckpointError(ValueError):
-    """A file that is not a loadable VAE Latent Lab checkpoint; the message says why.
-
-    The message is forced onto one short line: it quotes file names, config keys and parser
-    errors that an uploader controls, and it is shown in one ``st.error`` or ``error:`` line.
-    """
-
-    def __init__(self, message: str) -> None:
-        text = " ".join(str(message).split())
-        if len(text) > MAX_REASON_CHARS:
-            text = text[: MAX_REASON_CHARS - 1] + "…"
-        super().__init__(text)
 
 
 @dataclass
@@ -109,115 +114,6 @@ def save_checkpoint(model: LatentVariableModel, path: str | Path, meta: dict[str
     return atomic_write(path, checkpoint_bytes(model, meta))
 
 
-def _read_source(source: str | Path | bytes) -> tuple[bytes, str]:
-    """(bytes, name for messages); the size is checked from stat before anything is read."""
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), "upload"
-    path = Path(source)
-    if not path.is_file():  # also refuses folders, FIFOs and devices such as /dev/zero
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(
-                f"{path.name}: {size / 2**20:.0f} MiB is larger than the 256 MiB limit"
-            )
-        return path.read_bytes(), path.name
-    except OSError as exc:  # e.g. no read permission: a reason, like any other bad file
-        raise CheckpointError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
-
-
-def _check_container(data: bytes, name: str) -> None:
-    """Cheap structural checks before the safetensors parser sees the bytes."""
-    if len(data) == 0:
-        raise CheckpointError(f"{name}: the file is empty")
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"{name}: larger than the 256 MiB limit")
-    # A safetensors header is a JSON object, so byte 8 is "{" whatever the (little-endian)
-    # header length in bytes 0-7 is; a zip (.pt) starts with "PK", a raw pickle with 0x80.
-    looks_pickled = data[:2] == b"PK" or data[:1] == b"\x80"
-    if looks_pickled and data[8:9] != b"{":
-        raise CheckpointError(
-            f"{name}: this is a PyTorch/pickle file (.pt), not safetensors; pickles can run code, "
-            "so it is refused. Convert it with safetensors.torch.save_file."
-        )
-    if len(data) < 8:
-        raise CheckpointError(f"{name}: truncated (only {len(data)} bytes)")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > len(data) - 8:
-        raise CheckpointError(
-            f"{name}: the header claims {header_len:,} bytes but the file has {len(data):,}: "
-            "not a valid or complete safetensors file"
-        )
-    if header_len > MAX_HEADER_BYTES:
-        raise CheckpointError(
-            f"{name}: the header (metadata) is {header_len / 2**20:.1f} MiB, more than the "
-            f"{MAX_HEADER_BYTES // 2**20} MiB limit"
-        )
-
-
-def _parse_header(data: bytes, name: str) -> dict[str, Any]:
-    """The safetensors header as a dict (after ``_check_container``).
-
-    RecursionError (JSON nested thousands deep) and ValueError (bad UTF-8, an integer of more
-    than 4,300 digits) must become a reason, not an exception the app or CLI cannot explain.
-    """
-    (header_len,) = struct.unpack("<Q", data[:8])
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{name}: the safetensors header is not valid JSON") from exc
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{name}: the safetensors header is not a JSON object")
-    return header
-
-
-def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
-    """The checkpoint's JSON metadata, validated, without building the model."""
-    data, name = _read_source(source)
-    _check_container(data, name)
-    return _parse_metadata(_parse_header(data, name), name)
-
-
-def _parse_metadata(header: dict[str, Any], name: str) -> dict[str, Any]:
-    raw = _metadata_string(header, name)
-    try:
-        meta = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{name}: the model metadata is not valid JSON") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{name}: the metadata is not in the {FORMAT_NAME} format")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise CheckpointError(
-            f"{name}: format version {str(version)[:20]!r} is not supported "
-            f"(this app reads 1..{FORMAT_VERSION})"
-        )
-    try:  # first: its depth check protects the recursive dataclasses.asdict below
-        check_metadata(meta)
-    except MetadataError as exc:
-        raise CheckpointError(f"{name}: invalid metadata: {exc}") from exc
-    try:
-        meta["model"] = ModelConfig.from_dict(meta.get("model")).to_dict()
-    except ConfigError as exc:
-        raise CheckpointError(f"{name}: invalid model config: {exc}") from exc
-    return meta
-
-
-def _metadata_string(header: dict[str, Any], name: str) -> str:
-    """Our JSON string from the header's ``__metadata__`` (a str -> str map in safetensors)."""
-    table = header.get("__metadata__")
-    raw = table.get(METADATA_KEY) if isinstance(table, dict) else None
-    if raw is None:
-        raise CheckpointError(
-            f"{name}: a safetensors file without VAE Latent Lab metadata (no model config); "
-            "only checkpoints saved by this app or `python -m vae_core train` can be loaded"
-        )
-    if not isinstance(raw, str):
-        raise CheckpointError(f"{name}: the model metadata is not a JSON string")
-    return raw
-
-
 def load_checkpoint(source: str | Path | bytes, device: str | torch.device = "cpu") -> Checkpoint:
     """Load and validate a checkpoint from a path or raw bytes (an upload).
 
@@ -225,10 +121,10 @@ def load_checkpoint(source: str | Path | bytes, device: str | torch.device = "cp
     tensor table before any tensor is read or any real model is allocated, so a config that
     describes gigabytes of weights costs nothing.
     """
-    data, name = _read_source(source)
-    _check_container(data, name)
-    header = _parse_header(data, name)
-    meta = _parse_metadata(header, name)
+    data, name = read_source(source)
+    check_container(data, name)
+    header = parse_header(data, name)
+    meta = parse_metadata(header, name)
     config = ModelConfig.from_dict(meta["model"])
     expected = _expected_shapes(config)
     _check_tensor_table(config, expected, _tensor_table(header, name), name)

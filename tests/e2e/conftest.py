@@ -88,7 +88,7 @@ def open_page(pg, app_url: str, path: str = "") -> None:
 
 def shipped_title(*wanted: str) -> str:
     """The title of the first shipped model starting with one of ``wanted`` (in that order)."""
-    from ui.models import list_models
+    from ui.model_list import list_models
 
     titles = [e.title for e in list_models() if e.source == "shipped"]
     for w in wanted:

@@ -13,14 +13,16 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .binarize import to_unit_float
 from .download import DownloadError, ProgressFactory, fetch_dataset_files
 from .idx import IdxFormatError, read_idx
 from .sources import DATASET_NAMES, SplitSpec, check_split, get_source
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "DATASET_NAMES",
@@ -72,7 +74,15 @@ class ImageSet:
     def tensors(
         self, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, y)``: float32 (N, 1, 28, 28) in [0, 1] and int64 (N,), on ``device``."""
+        """``(x, y)``: float32 (N, 1, 28, 28) in [0, 1] and int64 (N,), on ``device``.
+
+        PyTorch is imported here, not with the module: the Home page reads a split (its size and
+        provenance, for the dataset badge) before anything has needed PyTorch.
+        """
+        import torch
+
+        from .binarize import to_unit_float
+
         x = to_unit_float(self.images)
         y = torch.from_numpy(self.labels.copy())
         return x.to(device), y.to(device)

@@ -1,0 +1,83 @@
+"""The model picker in the sidebar and the chosen model's path, carried across pages.
+
+The choice is kept in ``st.session_state[MODEL_KEY]`` (a plain key, not a widget key), because
+Streamlit drops widget state when the user switches to a page that does not draw that widget.
+No PyTorch here (the Home page draws the picker before PyTorch is loaded); ``ui.session``
+turns the choice into a loaded model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.model_list import ModelEntry, list_models
+from ui.run_timing import install as install_run_timing
+from vae_core.config import ModelConfig
+
+MODEL_KEY = "vae_lab_model_path"
+PICKER_KEY = "vae_lab_model_picker"
+
+install_run_timing()  # every page imports this module: opt-in run timing (VAE_LAB_TIMING_LOG)
+
+
+def _remember(widget_key: str) -> None:
+    st.session_state[MODEL_KEY] = st.session_state[widget_key]
+
+
+def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
+    """Sidebar selectbox over all models; returns the chosen entry (None if there are none).
+
+    Options are checkpoint paths, not list positions, so a model that appears mid-session
+    (trained or uploaded) never shifts the choice onto another model.
+    """
+    entries = list_models() if entries is None else entries
+    if not entries:
+        st.sidebar.error("No models found: the checkpoints/ folder is empty.")
+        return None
+    by_path = {e.path: e for e in entries}
+    current = st.session_state.get(MODEL_KEY)
+    if current not in by_path:
+        current = entries[0].path
+        st.session_state[MODEL_KEY] = current
+    st.session_state[PICKER_KEY] = current  # the widget shows the remembered choice on every page
+    st.sidebar.selectbox(
+        "Model",
+        list(by_path),
+        format_func=lambda path: by_path[path].label,
+        key=PICKER_KEY,
+        on_change=_remember,
+        args=(PICKER_KEY,),
+    )
+    return by_path[st.session_state[MODEL_KEY]]
+
+
+def chosen_entry() -> ModelEntry:
+    """Draw the picker and return the chosen entry; stops the page when there are no models."""
+    entry = model_picker()
+    if entry is None:
+        st.stop()
+    return entry
+
+
+def sidebar_training_status() -> None:
+    """This session's running training in the sidebar (progress + heartbeat), if there is one.
+
+    ``ui.training_jobs`` is imported only then (PyTorch is loaded anyway while one trains).
+    """
+    if st.session_state.get("train_job_ids"):
+        from ui.training_jobs import sidebar_status
+
+        sidebar_status()
+
+
+def select_model(path: str) -> None:
+    """Make ``path`` the chosen model (after training or upload)."""
+    st.session_state[MODEL_KEY] = path
+
+
+def sidebar_model_caption(config: ModelConfig, meta: dict[str, Any], device: str | None) -> None:
+    """One line under the picker: model, dataset, latent size and (once known) the device."""
+    parts = [config.display_name, str(meta.get("dataset", "?")), f"{config.latent_dim}-D latent"]
+    st.sidebar.caption(" · ".join(parts + ([device] if device else [])))
