@@ -139,7 +139,7 @@ def act_train(pg: Page) -> None:
 
 
 SHOTS = [
-    Shot("home", "", (), None, "text=Test metrics"),
+    Shot("home", "", (), None, '[data-testid="stPlotlyChart"]'),  # charts: after the warm-up
     Shot("train", "Train", (), act_train),
     Shot("latent-map", "Latent_map", ("mnist-vae-16d",), act_latent_map),
     Shot("latent-sliders", "Latent_sliders", ("mnist-vae-16d",), act_sliders),

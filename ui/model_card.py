@@ -3,8 +3,8 @@
 Everything shown comes from the checkpoint's own metadata (see BRIEF's key list), so a card for
 an uploaded file is as honest as one for a shipped model; missing figures say "not evaluated"
 rather than being recomputed behind the user's back. It is drawn from the metadata alone (no
-PyTorch import: it is the first thing a visitor sees); the device badge follows once the PyTorch
-warm-up (``ui.torch_warmup``) has found the device.
+PyTorch import: it is the first thing a visitor sees); on a cold server the device badge and the
+charts follow once the PyTorch warm-up (``ui.torch_warmup``) has found the device.
 """
 
 from __future__ import annotations
