@@ -353,13 +353,13 @@ def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n
 
 def gaussian_vaes(dataset: str, latent_dim: int) -> list:
     """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
-    from ui.model_list import list_models
-    from vae_core.checkpoints import CheckpointError, read_metadata
+    from ui.model_list import list_models, model_info
+    from vae_core.checkpoint_header import CheckpointError
 
     out = []
     for entry in list_models():
         try:
-            meta = read_metadata(entry.path)
+            meta = model_info(entry.path).meta  # cached per file version, like the picker's
         except CheckpointError:
             continue
         spec = meta.get("model", {})

@@ -47,15 +47,22 @@ def _version(path: str) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
+@functools.lru_cache(maxsize=MAX_DESCRIBED)
+def _info(path: str, mtime_ns: int, size: int) -> ModelInfo:
+    meta = read_metadata(path)
+    return ModelInfo(Path(path), meta, ModelConfig.from_dict(meta["model"]))
+
+
 @functools.lru_cache(maxsize=MAX_LISTED)
 def _title(path: str, mtime_ns: int, size: int) -> str | None:
     """The picker title of one file, read once per version (None: not a valid checkpoint).
 
     Every page draws the picker on every rerun; parsing and checking each file's metadata each
     time cost ~5 ms per file, per rerun, per session. A rewritten file has a new mtime/size.
+    The header is read through ``_info``, so the card of a listed model reads it no second time.
     """
     try:
-        meta = read_metadata(path)
+        meta = _info(path, mtime_ns, size).meta
     except CheckpointError:
         return None  # a half-written or foreign file is not offered
     return str(meta.get("name") or Path(path).stem)
@@ -86,12 +93,6 @@ def list_models() -> list[ModelEntry]:
         + _entries(user_models_dir(), "trained")
         + _entries(uploads_dir(), "uploaded")
     )
-
-
-@functools.lru_cache(maxsize=MAX_DESCRIBED)
-def _info(path: str, mtime_ns: int, size: int) -> ModelInfo:
-    meta = read_metadata(path)
-    return ModelInfo(Path(path), meta, ModelConfig.from_dict(meta["model"]))
 
 
 def model_info(path: str) -> ModelInfo:
