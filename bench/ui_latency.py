@@ -131,7 +131,7 @@ def open_sliders(bench: Bench, model: Model) -> Any:
     """A fresh page on Latent sliders with ``model`` chosen and its first frame drawn."""
     page = bench.new_page()
     page.goto(f"{bench.url}/Latent_sliders")
-    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    picker = page.locator(PICKER)
     ready = f'[data-testid="live-decoder"] {CANVAS}[data-ready="1"]'
     page.locator(ready).wait_for()
     picker.click()

@@ -178,6 +178,7 @@ function build(root, data) {
     recent: [],
     sendTimer: 0,
     lastSend: -Infinity,
+    sendSeq: 0, // sends so far: only the latest one reports its z
   };
   for (const d of data.dims) s.byIndex[d.index] = d;
   const sliders = el("div", { class: "vll-sliders" }, root);
@@ -329,8 +330,13 @@ function send(s) {
   render(s);
   // The rerun (z kept, traversals redrawn) is asked for once the server image is painted: its
   // page updates would otherwise hold the browser's main thread while that image comes in.
+  // Only the latest send reports: the decode route answers from a thread pool, so an earlier
+  // z's answer can arrive after a later one's, and its report would then undo the later z.
   const report = { token: s.token, z: Array.from(s.z), y: s.y };
-  const rerun = () => s.setStateValue("z", report);
+  const seq = ++s.sendSeq;
+  const rerun = () => {
+    if (seq === s.sendSeq) s.setStateValue("z", report);
+  };
   fetchServerDecode(s).finally(() => requestAnimationFrame(() => setTimeout(rerun, 0)));
 }
 

@@ -104,6 +104,37 @@ BURST_JS = """(slider) => {
 }"""
 
 
+SLOW_FIRST_DECODE_JS = """() => {  // the next server decode answers 1.5 s late
+  const fetchNow = window.fetch;
+  let delayed = false;
+  window.__lateAnswered = false;
+  window.fetch = (url, opts) => {
+    const answer = fetchNow(url, opts);
+    if (delayed || !String(url).includes("/vae-lab/decode")) return answer;
+    delayed = true;
+    return answer.then((r) => new Promise((ok) => setTimeout(() => {
+      window.__lateAnswered = true;
+      ok(r);
+    }, 1500)));
+  };
+}"""
+
+
+def test_a_late_server_answer_does_not_undo_a_later_release(sliders_page) -> None:
+    """The decode route answers from a thread pool, so answers can come back out of order: the
+    z the server keeps must still be the last one released, not the one answered last."""
+    page = sliders_page
+    slider = page.locator(SLIDERS).first
+    page.evaluate(SLOW_FIRST_DECODE_JS)
+    slider.evaluate(BURST_JS)  # first release: -2.0 (answered late); the last: 2.25
+    page.wait_for_function("() => window.__lateAnswered", timeout=30_000)
+    page.wait_for_timeout(1000)  # time for a report of -2.0 to reach the server, if it is sent
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    page.wait_for_function(SERVER_Z_HAS, arg=[_root(page), "2.2500"], timeout=30_000)
+    assert "-2.0000" not in _server_z(page).split(",")
+    assert float(slider.input_value()) == 2.25
+
+
 def test_burst_of_changes_reports_the_last_z(sliders_page) -> None:
     """Releases are sent at once but throttled: a burst ends on the server with its last z."""
     page = sliders_page
