@@ -24,10 +24,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae_core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
-from vae_core.data.binarize import binarize_static  # noqa: E402
 from vae_core.data.datasets import load_split  # noqa: E402
-from vae_core.fast_likelihood import iwae_nll_fast  # noqa: E402
+from vae_core.evaluation.iwae import iwae_nll_fast  # noqa: E402
+from vae_core.evaluation.scoring import model_inputs, uses_binary_test_data  # noqa: E402
+from vae_core.io.checkpoint_file import load_checkpoint, read_metadata  # noqa: E402
 
 
 def shipped_mlp_models() -> list[Path]:
@@ -65,8 +65,8 @@ def main() -> int:
         ckpt = load_checkpoint(path)
         dataset = str(ckpt.meta.get("dataset", "mnist"))  # each model on its own test set
         x_grey, y = load_split(dataset, "test").tensors()
-        binary = str(ckpt.meta.get("binarize", "none")) != "none"
-        x = (binarize_static(x_grey, seed=0) if binary else x_grey)[: args.n]
+        binary = uses_binary_test_data(str(ckpt.meta.get("binarize", "none")))
+        x = model_inputs(x_grey, binary, args.n)
         labels = y[: args.n]
         load_before = os.getloadavg()[0]
         fast_s, fast_cpu, fast = time_one(ckpt.model, x, labels, args.k, generic=False)

@@ -2,7 +2,7 @@
 
 Probabilistic PCA (Tipping & Bishop 1999) is a VAE with a linear decoder and a Gaussian
 likelihood: its log-likelihood and true posterior p(z|x) have closed forms, so it is the
-yardstick for what a deep decoder and an amortised encoder buy. Thin UI: ``vae_core.ppca``.
+yardstick for what a deep decoder and an amortised encoder buy. Thin UI: ``vae_core.evaluation.ppca``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
-from vae_core.ellipse import ellipse_points
-from vae_core.embeddings import fit_pca
-from vae_core.imaging import image_grid, png_bytes
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.latent.ellipse import ellipse_points
+from vae_core.latent.maps import fit_pca
 
 M_CHOICES = (1, 2, 3, 4, 8, 16, 32, 64, 128)
 MAP_POINTS = 2000

@@ -2,7 +2,7 @@
 
 The shipped CNN classifier (checkpoints/classifiers/) labels generated samples; per class we show
 the share it reads as the requested class and how varied the samples are (a generator that draws
-one perfect digit per class would score 100% with no diversity). Math: ``vae_core.classifier``.
+one perfect digit per class would score 100% with no diversity). Math: ``vae_core.evaluation.classifier``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import streamlit as st
 
 from ui import eval_cache as ec
 from ui.session import current_model, model_test_tensors
-from vae_core.imaging import image_grid
+from vae_core.io.pictures import image_grid
 
 TARGET = 0.95
 N_CHOICES = (10, 20, 50, 100, 200, 500, 1000)

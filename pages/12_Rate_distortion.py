@@ -3,7 +3,7 @@
 The negative ELBO is distortion D = −E log p(x|z) plus rate R = KL(q(z|x) ‖ p(z)); a β-VAE
 minimises D + βR (Higgins et al. 2017), and sweeping β traces the R-D curve (Alemi et al. 2018).
 Shipped sweeps come from ``python -m vae_core sweep-beta``; the chosen and shipped models are
-measured live with ``vae_core.rate_distortion``. Thin UI over ``ui.eval_cache``.
+measured live with ``vae_core.evaluation.rate_distortion``. Thin UI over ``ui.eval_cache``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Train: fit a VAE, CVAE, AE or β-VAE and watch its ELBO, reconstruction and KL curves live.
 
 The finished model joins the model picker and becomes the chosen one. Thin UI: the job manager
-(``ui.training_jobs``) runs ``vae_core.training.train`` in a thread that never touches Streamlit;
+(``ui.training_jobs``) runs ``vae_core.training.trainer.train`` in a thread that never touches Streamlit;
 this page only builds the configs, starts/stops jobs and polls their snapshots from a fragment
 (which also sends the heartbeat that keeps the job alive).
 """
@@ -20,8 +20,8 @@ from ui.session import current_model  # noqa: E402
 from vae_core.config import ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import device_label, pick_device  # noqa: E402
-from vae_core.metadata import default_name  # noqa: E402
-from vae_core.training import TrainConfig  # noqa: E402
+from vae_core.training.run_metadata import default_name  # noqa: E402
+from vae_core.training.trainer import TrainConfig  # noqa: E402
 
 JOBS_KEY = jobs.SESSION_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice

@@ -23,8 +23,11 @@ from ui.latent_data import (
 )
 from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
 from ui.session import current_model, model_test_tensors
-from vae_core.ellipse import axis_lengths, ellipse_points
-from vae_core.embeddings import (
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.io.uploads import ImageInputError, load_user_image
+from vae_core.latent.ellipse import axis_lengths, ellipse_points
+from vae_core.latent.manifold import GRID_MODES, grid_bounds, plane_grid
+from vae_core.latent.maps import (
     DEFAULT_PARAMS,
     METHODS,
     Embedding,
@@ -33,9 +36,6 @@ from vae_core.embeddings import (
     latent_table_csv,
     place_by_neighbours,
 )
-from vae_core.image_io import ImageInputError, load_user_image
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.manifold import GRID_MODES, grid_bounds, plane_grid
 
 CHART_KEY = "lm_chart"
 SELECTION_KEY = "lm_selection"  # survives the chart being re-keyed when its figure changes

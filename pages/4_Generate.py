@@ -10,8 +10,8 @@ import torch
 from ui.figure_cache import checkpoint_stamp, shared_figure
 from ui.session import current_model
 from vae_core.data.sources import get_source
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.interpolation import class_morph
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.latent.interpolation import class_morph
 
 st.set_page_config(page_title="Generate · VAE Latent Lab", page_icon="🎲", layout="wide")
 ckpt = current_model()

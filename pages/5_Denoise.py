@@ -12,11 +12,11 @@ import torch
 from ui.draw_canvas import draw_digit
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
-from vae_core.image_io import ImageInputError, load_user_image
-from vae_core.imaging import png_bytes
-from vae_core.inpainting import inpaint
-from vae_core.noise import NOISE_KINDS, NOISE_LABELS, corrupt
-from vae_core.quality import denoising_curve, format_psnr, psnr, ssim
+from vae_core.evaluation.quality import denoising_curve, format_psnr, psnr, ssim
+from vae_core.io.pictures import png_bytes
+from vae_core.io.uploads import ImageInputError, load_user_image
+from vae_core.latent.inpainting import inpaint
+from vae_core.latent.noise import NOISE_KINDS, NOISE_LABELS, corrupt
 
 st.set_page_config(page_title="Denoising · VAE Latent Lab", page_icon="🧽", layout="wide")
 ckpt = current_model()

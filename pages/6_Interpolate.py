@@ -12,9 +12,9 @@ import torch
 from ui.latent_plot import latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
-from vae_core.evaluation import posterior_means
-from vae_core.imaging import gif_bytes, image_grid, png_bytes
-from vae_core.interpolation import PlaneProjection, class_morph, latent_path
+from vae_core.evaluation.scoring import posterior_means
+from vae_core.io.pictures import gif_bytes, image_grid, png_bytes
+from vae_core.latent.interpolation import PlaneProjection, class_morph, latent_path
 
 st.set_page_config(page_title="Interpolation · VAE Latent Lab", page_icon="🌈", layout="wide")
 ckpt = current_model()

@@ -15,8 +15,8 @@ import torch
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.session import current_model, model_test_tensors
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.objectives import active_units
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.models.objectives import active_units
 
 N_CHOICES = (500, 1000, 2000, 5000, 10000)
 SCALE = 3

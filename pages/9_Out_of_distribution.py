@@ -2,7 +2,7 @@
 
 Scores the model's test split, the other dataset, uniform noise and inverted / rotated copies by
 their IWAE NLL, shows the histograms and the AUROC of in- vs out-of-distribution per set, then the
-published remedy from ``vae_core.ood`` beside it. Thin UI over ``ui.eval_cache``.
+published remedy from ``vae_core.evaluation.ood`` beside it. Thin UI over ``ui.eval_cache``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ui import eval_cache as ec
 from ui.data import get_split
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
-from vae_core.imaging import image_grid, png_bytes
+from vae_core.io.pictures import image_grid, png_bytes
 
 N_CHOICES = (100, 250, 500, 1000, 2000, 5000)
 K_CHOICES = (1, 10, 100, 1000)
@@ -91,7 +91,7 @@ if any(not ec.ood_cached(ckpt, ev, s.name, n, k, seed) for s in available):
     st.info("Press **Score** to compute the NLL of every set.")
     st.stop()
 
-from vae_core import ood  # noqa: E402 - the library module is only needed once scores exist
+from vae_core.evaluation import ood  # noqa: E402 - the library module is only needed once scores exist
 
 scores = {s.name: torch.tensor(ec.ood_nll(ckpt, ev, s, n, k, seed)) for s in available}
 remedy = {s.name: ood.complexity_corrected(scores[s.name], s.x) for s in available}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.model import LatentVariableModel
+from vae_core.models.model import LatentVariableModel
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def app_with_model(page: str, runs: Path, **cfg):
     """Run ``page`` in AppTest with a freshly saved tiny model (``cfg``) chosen in the picker."""
     from streamlit.testing.v1 import AppTest
 
-    from vae_core.checkpoints import save_checkpoint
+    from vae_core.io.checkpoint_file import save_checkpoint
 
     path = runs / "model.safetensors"
     save_checkpoint(make_model(**cfg), path, {"dataset": "mnist", "name": "tiny"})

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import make_model
-from vae_core.classifier import (
+from vae_core.evaluation.classifier import (
     DigitClassifier,
     accuracy,
     faithfulness,

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
 from vae_core.cli import main
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = {"train": ("train", 80), "test": ("t10k", 30)}
@@ -199,8 +199,8 @@ def test_real_ppca_and_ood(lab: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL, reason="VAE_LAB_DATA is not set")
 def test_real_classifier_and_faithfulness(lab: dict) -> None:
-    from vae_core.classifier import accuracy, load_classifier
     from vae_core.data.datasets import load_split
+    from vae_core.evaluation.classifier import accuracy, load_classifier
 
     path = SHIPPED / "classifiers" / "mnist-classifier.safetensors"
     cvae = SHIPPED / "mnist-cvae-2d.safetensors"

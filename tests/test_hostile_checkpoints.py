@@ -22,9 +22,9 @@ import torch
 
 from tests.conftest import make_model, synthetic_app_env
 from tests.hostile_checkpoints import BY_NAME, CORPUS, PAYLOAD_FILES, MiB, valid_bytes, write_corpus
-from vae_core.checkpoint_header import MAX_REASON_CHARS
-from vae_core.checkpoints import CheckpointError, load_checkpoint
 from vae_core.cli import main
+from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint
+from vae_core.io.header import MAX_REASON_CHARS
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -194,7 +194,7 @@ def test_app_upload_refuses_each_file_and_keeps_serving(
 ) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from vae_core.checkpoints import save_checkpoint
+    from vae_core.io.checkpoint_file import save_checkpoint
 
     paths, marker = corpus
     runs = synthetic_app_env(monkeypatch, tmp_path, 30)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.interpolation import PlaneProjection, class_morph, latent_path, lerp, slerp
+from vae_core.latent.interpolation import PlaneProjection, class_morph, latent_path, lerp, slerp
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ import ui.data
 import ui.model_list
 import ui.paths
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
-from vae_core.classifier import DigitClassifier, save_classifier
 from vae_core.data.idx import write_idx
+from vae_core.evaluation.classifier import DigitClassifier, save_classifier
+from vae_core.io.checkpoint_file import save_checkpoint
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 N_IMAGES = 300

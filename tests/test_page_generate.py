@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
+from vae_core.io.checkpoint_file import save_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
 

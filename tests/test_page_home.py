@@ -13,9 +13,9 @@ from tests.conftest import make_model
 from ui.model_card import NOT_EVALUATED, architecture_text, card_facts, metric_values
 from ui.models import store_upload
 from ui.picker import MODEL_KEY
-from vae_core.checkpoints import CheckpointError, checkpoint_bytes, save_checkpoint
 from vae_core.config import ModelConfig
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import CheckpointError, checkpoint_bytes, save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 N_TEST = 60

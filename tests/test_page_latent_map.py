@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import make_model, synthetic_app_env
 from ui.latent_plot import add_ellipse, add_path, latent_scatter, selected_rows
-from vae_core.checkpoints import save_checkpoint
+from vae_core.io.checkpoint_file import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Latent_map.py")

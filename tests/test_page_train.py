@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from ui import training_jobs
 from ui.picker import MODEL_KEY
-from vae_core.checkpoints import load_checkpoint
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import load_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "1_Train.py")
 

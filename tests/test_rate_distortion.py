@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import make_model
 from vae_core.config import ModelConfig
-from vae_core.rate_distortion import rate_distortion_point, sweep_beta
-from vae_core.training import TrainConfig
+from vae_core.evaluation.rate_distortion import rate_distortion_point, sweep_beta
+from vae_core.training.trainer import TrainConfig
 
 
 def test_point_splits_the_negative_elbo(tiny_images) -> None:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import vae_core.data.datasets as datasets
-import vae_core.training as training
+import vae_core.training.trainer as training
 from ui import training_jobs
 from ui.training_jobs import JobSpec, TrainingJob, start_job
-from vae_core.checkpoints import load_checkpoint
 from vae_core.config import ModelConfig
-from vae_core.training import TrainConfig
+from vae_core.io.checkpoint_file import load_checkpoint
+from vae_core.training.trainer import TrainConfig
 
 N_IMAGES = 96
 

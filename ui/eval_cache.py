@@ -22,12 +22,15 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae_core.checkpoints import Checkpoint
-from vae_core.data.binarize import binarize_static
 from vae_core.data.datasets import ImageSet
-from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.fast_likelihood import bits_per_dim  # noqa: F401 - re-exported for the pages
-from vae_core.metadata import uses_binary_test_data
+from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.evaluation.scoring import (
+    evaluate_elbo,
+    model_inputs,
+    posterior_means,
+    uses_binary_test_data,
+)
+from vae_core.io.checkpoint_file import Checkpoint
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None
@@ -123,7 +126,7 @@ class EvalSet:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _binarized(dataset: str, split: str, source: str, n: int, _x: torch.Tensor) -> torch.Tensor:
-    return binarize_static(_x, seed=0)
+    return model_inputs(_x, binary=True)
 
 
 def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor) -> EvalSet:
@@ -193,8 +196,8 @@ def iwae_nll(
 
 
 def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
-    """Uncached per-image IWAE NLL (nats) by vae_core.fast_likelihood (generic path inside)."""
-    from vae_core.fast_likelihood import iwae_nll_fast
+    """Uncached per-image IWAE NLL (nats) by vae_core.evaluation.iwae (generic path inside)."""
+    from vae_core.evaluation.iwae import iwae_nll_fast
 
     return iwae_nll_fast(model, x, y, k=k, seed=seed, progress=progress).double().numpy()
 
@@ -204,7 +207,7 @@ def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating q(z) and p(z) on a grid…")
 def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict:
-    from vae_core import aggregate_posterior as ap
+    from vae_core.evaluation import aggregate_posterior as ap
 
     mu_np, logvar_np = posteriors(_ckpt, _ev, n)
     mu, logvar = torch.from_numpy(mu_np.copy()), torch.from_numpy(logvar_np.copy())
@@ -246,7 +249,7 @@ def diagnostic_codes(
     ckpt: Checkpoint, ev: EvalSet, n: int, count: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` codes from the prior and from the aggregate posterior q(z) (seeded)."""
-    from vae_core.aggregate_posterior import sample_aggregate
+    from vae_core.evaluation.aggregate_posterior import sample_aggregate
 
     mu, logvar = posteriors(ckpt, ev, n)
     g = torch.Generator().manual_seed(int(seed))
@@ -265,7 +268,7 @@ NOISE_SEED_OFFSET = 1_000_003
 
 @dataclass(frozen=True)
 class OodSet:
-    name: str  # one of vae_core.ood.OOD_SETS
+    name: str  # one of vae_core.evaluation.ood.OOD_SETS
     title: str
     x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
     in_distribution: bool
@@ -275,9 +278,9 @@ class OodSet:
 def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
     """The scored sets: the model's own test split, the other dataset, and transformed copies.
 
-    Every set gets the model's test protocol (``vae_core.ood.model_inputs``).
+    Every set gets the model's test protocol (``vae_core.evaluation.scoring.model_inputs``).
     """
-    from vae_core.ood import OOD_SETS, SET_TITLES, make_ood_set, model_inputs, set_name_for
+    from vae_core.evaluation.ood import OOD_SETS, SET_TITLES, make_ood_set, set_name_for
 
     own = set_name_for(ev.dataset)
     other_set = set_name_for(OTHER_DATASET[ev.dataset])
@@ -313,8 +316,8 @@ def ood_nll(
     seed: int,
     progress: Progress = None,
 ) -> np.ndarray:
-    """Per-image IWAE NLL of one OOD set (``vae_core.ood.score_sets``; unconditional models)."""
-    from vae_core.ood import score_sets
+    """Per-image IWAE NLL of one OOD set (``vae_core.evaluation.ood.score_sets``; unconditional models)."""
+    from vae_core.evaluation.ood import score_sets
 
     assert s.x is not None
 
@@ -329,7 +332,7 @@ def ood_nll(
 
 @st.cache_resource(max_entries=8, show_spinner="Fitting pPCA in closed form…")
 def _ppca(dataset: str, source: str, n: int, m: int, _x: torch.Tensor):
-    from vae_core.ppca import fit_ppca
+    from vae_core.evaluation.ppca import fit_ppca
 
     return fit_ppca(_x.reshape(len(_x), -1), m)
 
@@ -354,7 +357,7 @@ def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n
 def gaussian_vaes(dataset: str, latent_dim: int) -> list:
     """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
     from ui.model_list import list_models, model_info
-    from vae_core.checkpoint_header import CheckpointError
+    from vae_core.io.header import CheckpointError
 
     out = []
     for entry in list_models():
@@ -384,7 +387,7 @@ def classifier_path(dataset: str) -> Path:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
 def _classifier(path: str, mtime_ns: int):
-    from vae_core.classifier import load_classifier
+    from vae_core.evaluation.classifier import load_classifier
 
     model, meta = load_classifier(path)
     model.eval().requires_grad_(False)  # shared by all sessions: read-only
@@ -401,7 +404,7 @@ def classifier_for(dataset: str):
 
 @st.cache_data(max_entries=32, show_spinner="Generating and classifying samples…")
 def _faithfulness(key: str, clf_key: str, n: int, temp: float, seed: int, _ckpt, _clf, _ev):
-    from vae_core.classifier import faithfulness
+    from vae_core.evaluation.classifier import faithfulness
 
     ref = (_ev.grey, _ev.labels)
     return faithfulness(_ckpt.model, _clf, n, temp, seed, reference=ref)
@@ -410,7 +413,7 @@ def _faithfulness(key: str, clf_key: str, n: int, temp: float, seed: int, _ckpt,
 def faithfulness_report(
     ckpt: Checkpoint, ev: EvalSet, n_per_class: int, temperature: float, seed: int
 ) -> dict[str, Any]:
-    """``vae_core.classifier.faithfulness`` with real test images as the diversity reference."""
+    """``vae_core.evaluation.classifier.faithfulness`` with real test images as the diversity reference."""
     clf, _ = classifier_for(ev.dataset)
     path = classifier_path(ev.dataset)
     clf_key = f"{path}@{path.stat().st_mtime_ns}"
@@ -423,7 +426,7 @@ def faithfulness_report(
 
 @st.cache_data(max_entries=64, show_spinner="Measuring rate and distortion…")
 def _rd_point(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
-    from vae_core.rate_distortion import rate_distortion_point
+    from vae_core.evaluation.rate_distortion import rate_distortion_point
 
     x, y, labels = _ev.head(n)
     return rate_distortion_point(_ckpt.model, x, labels)

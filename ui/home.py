@@ -18,7 +18,7 @@ from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
 from ui.page_index import page_summary
 from ui.paths import ROOT
 from ui.picker import chosen_entry, select_model, sidebar_model_caption, sidebar_training_status
-from vae_core.checkpoint_header import CheckpointError
+from vae_core.io.header import CheckpointError
 
 UPLOAD_KEY = "home_upload_result"  # (file_id, error or None): act on each upload only once
 

@@ -20,10 +20,10 @@ import streamlit as st
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from vae_core.checkpoints import Checkpoint
-from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.imaging import to_uint8
-from vae_core.model import LatentVariableModel
+from vae_core.evaluation.scoring import evaluate_elbo, posterior_means
+from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.io.pictures import to_uint8
+from vae_core.models.model import LatentVariableModel
 
 COLLAPSED_NATS = 0.01  # KL (or encoded variance, for an AE) below this marks a collapsed dim
 PRIOR_RANGE = 3.5  # slider half-width in prior standard deviations

@@ -140,7 +140,7 @@ def add_path(
 def add_ellipse(
     fig: go.Figure, points: np.ndarray, name: str = "2σ ellipse", color: str = OVERLAY_COLOR
 ) -> go.Figure:
-    """A closed outline (from ``vae_core.ellipse.ellipse_points``)."""
+    """A closed outline (from ``vae_core.latent.ellipse.ellipse_points``)."""
     return _overlay(fig, points, name, mode="lines", line={"color": color, "width": 2.5})
 
 

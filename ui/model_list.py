@@ -1,7 +1,7 @@
 """The model picker's catalogue: shipped, trained and uploaded checkpoints, from metadata alone.
 
 Nothing here imports PyTorch: the picker and the Home page's card need only each file's header
-(``vae_core.checkpoint_header``), so the first page a visitor opens does not wait for it.
+(``vae_core.io.header``), so the first page a visitor opens does not wait for it.
 Loading a model's weights is ``ui.models``' job.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ui.paths import SHIPPED_DIR, uploads_dir, user_models_dir
-from vae_core.checkpoint_header import CheckpointError, read_metadata
 from vae_core.config import ModelConfig
+from vae_core.io.header import CheckpointError, read_metadata
 
 DEFAULT_SHIPPED = "mnist-vae-2d.safetensors"  # what a first visit opens on
 MAX_LISTED = 512  # remembered picker titles (one per file version; tiny strings)

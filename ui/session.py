@@ -10,9 +10,9 @@ import streamlit as st
 from ui.data import split_or_error, split_tensors
 from ui.models import load_model
 from ui.picker import chosen_entry, sidebar_model_caption, sidebar_training_status
-from vae_core.checkpoints import Checkpoint, CheckpointError
 from vae_core.data.datasets import ImageSet
 from vae_core.device import device_label, pick_device
+from vae_core.io.checkpoint_file import Checkpoint, CheckpointError
 
 
 def current_model(training_status: bool = True) -> Checkpoint | None:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.training import TrainConfig
+from vae_core.training.trainer import TrainConfig
 
 HEARTBEAT_TIMEOUT_S = 30.0  # no poll for this long: the tab is gone, stop training
 MAX_STEP_POINTS = 2000  # live curve points kept per job (older ones are thinned)
@@ -200,7 +200,7 @@ class TrainingJob:
         self._check_alive()
 
     def _on_epoch(self, info: Any) -> None:
-        from vae_core.metadata import epoch_record
+        from vae_core.training.run_metadata import epoch_record
 
         with self.lock:
             self.history.append(epoch_record(info))
@@ -235,7 +235,7 @@ class TrainingJob:
             )
         except Exception as exc:  # noqa: BLE001 - every failure must reach the page, not a log
             from vae_core.data.datasets import DatasetUnavailable
-            from vae_core.training import TrainingDiverged
+            from vae_core.training.trainer import TrainingDiverged
 
             known = isinstance(exc, TrainingDiverged | DatasetUnavailable | ValueError)
             text = str(exc) if known else f"{type(exc).__name__}: {exc}"
@@ -247,12 +247,12 @@ class TrainingJob:
             _TRAINER_SLOT.release()
 
     def _run(self) -> None:
-        from vae_core.checkpoints import save_checkpoint
         from vae_core.data.datasets import load_split
         from vae_core.device import device_label, pick_device
-        from vae_core.metadata import build_metadata, dataset_note
-        from vae_core.model import LatentVariableModel
-        from vae_core.training import train
+        from vae_core.io.checkpoint_file import save_checkpoint
+        from vae_core.models.model import LatentVariableModel
+        from vae_core.training.run_metadata import build_metadata, dataset_note
+        from vae_core.training.trainer import train
 
         spec, config = self.spec, self.spec.train_config
         self._set(state="loading", message=f"Loading the {config.dataset} training and test sets…")
@@ -309,13 +309,11 @@ class TrainingJob:
 
     def _evaluate(self, model: Any, test_set: Any, device_type: str) -> dict[str, Any]:
         """Test ELBO / IWAE NLL / active units on (a prefix of) the test split."""
-        from vae_core.data.binarize import binarize_static
-        from vae_core.evaluation import evaluate_model
+        from vae_core.evaluation.scoring import evaluate_model, model_inputs, uses_binary_test_data
 
         spec = self.spec
         x, y = test_set.tensors()
-        if spec.train_config.binarize != "none":  # binarize the whole split once, then slice
-            x = binarize_static(x)
+        x = model_inputs(x, uses_binary_test_data(spec.train_config.binarize))
         n = spec.test_images if spec.test_images is not None else default_test_images(device_type)
         if n is not None:
             x, y = x[:n], y[:n]

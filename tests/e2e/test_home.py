@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import ROOT, open_page, screenshot
-from vae_core.checkpoints import load_checkpoint
+from vae_core.io.checkpoint_file import load_checkpoint
 
 pytestmark = pytest.mark.browser
 

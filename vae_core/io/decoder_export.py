@@ -5,7 +5,7 @@ frame would be far too slow), so the browser needs the decoder's weights once an
 of the layers to run. The spec lists layers in order with the offsets (in float32 units) of their
 parameters inside the blob; ``ui/live_decoder_math.js`` implements exactly these layer types.
 
-Only the layers ``vae_core.networks.build_decoder`` uses are supported; anything else raises
+Only the layers ``vae_core.models.networks.build_decoder`` uses are supported; anything else raises
 ``ExportError`` instead of silently producing a decoder that disagrees with PyTorch.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vae_core.model import LatentVariableModel
+from vae_core.models.model import LatentVariableModel
 
 SPEC_FORMAT = "vae-lab-decoder"
 SPEC_VERSION = 1

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vae_core.likelihoods import N_LEVELS, Categorical
-from vae_core.model import LatentVariableModel
+from vae_core.models.likelihoods import N_LEVELS, Categorical
+from vae_core.models.model import LatentVariableModel
 
 EPS = 1e-3  # keeps logit(mean) finite for pixels that are always 0 (MNIST's borders)
 

@@ -1,9 +1,9 @@
 """Importance-weighted NLL (Burda et al. 2015) fast enough for K = 1000 on 10,000 images on a CPU.
 
-The estimator is exactly ``vae_core.objectives.iwae_log_likelihood``: per image,
+The estimator is exactly ``vae_core.models.objectives.iwae_log_likelihood``: per image,
 log p(x) ~ logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k = mu + sigma eps_k,
 with the noise drawn in the same order (``torch.randn(k, b, d)`` per batch of images after
-``torch.manual_seed(seed)``), so it matches ``vae_core.evaluation.iwae_nll`` sample for sample.
+``torch.manual_seed(seed)``), so it matches ``vae_core.evaluation.scoring.iwae_nll`` sample for sample.
 
 Why it is faster for a Bernoulli MLP decoder: log p(x|z) = sum_d x_d l_d - softplus(l_d) with
 logits l = W h + b (h the last hidden layer). The data term needs no 784-wide product per sample:
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vae_core.model import LatentVariableModel
-from vae_core.objectives import LOG_2PI, gaussian_kl, iwae_log_likelihood
+from vae_core.models.model import LatentVariableModel
+from vae_core.models.objectives import LOG_2PI, gaussian_kl, iwae_log_likelihood
 
 Progress = Callable[[int, int], None]
 MAX_K = 100_000
@@ -117,7 +117,7 @@ def iwae_nll_fast(
 ) -> torch.Tensor:
     """Per-image IWAE NLL estimate -log p(x) (N,), positive nats, float64 on the CPU.
 
-    Same estimator and noise as ``vae_core.evaluation.iwae_nll(model, x, y, k, batch_size, seed)``.
+    Same estimator and noise as ``vae_core.evaluation.scoring.iwae_nll(model, x, y, k, batch_size, seed)``.
     ``progress(done_images, total_images)`` is called after every batch. ``y`` is used only for
     a CVAE (pass the labels; they are ignored otherwise).
     """
@@ -164,7 +164,7 @@ def elbo_per_image(
     seed: int = 0,
 ) -> torch.Tensor:
     """Per-image ELBO (N,) in nats: one reparameterised sample for the reconstruction term and
-    the analytic KL, as in ``vae_core.objectives.elbo_terms`` (K&W 2013, eq. 10)."""
+    the analytic KL, as in ``vae_core.models.objectives.elbo_terms`` (K&W 2013, eq. 10)."""
     labels = y if model.config.conditional else None
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)

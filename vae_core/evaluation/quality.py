@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from vae_core.inpainting import inpaint
-from vae_core.model import LatentVariableModel
-from vae_core.noise import corrupt
+from vae_core.latent.inpainting import inpaint
+from vae_core.latent.noise import corrupt
+from vae_core.models.model import LatentVariableModel
 
 PSNR_CAP_DB = 60.0  # 8-bit quantisation noise alone gives ~59 dB
 

@@ -3,7 +3,7 @@
 The picker lists every model, and the Home page draws a model's card, from the metadata alone;
 neither should wait for PyTorch to import (about 2 s of a cold start). So the container checks,
 the header parse and the metadata validation live here, with no PyTorch import; building the
-model from the weights is ``vae_core.checkpoints``' job. A file is treated as hostile either way.
+model from the weights is ``vae_core.io.checkpoint_file``' job. A file is treated as hostile either way.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from vae_core.checkpoint_meta import MetadataError, check_metadata
 from vae_core.config import ConfigError, ModelConfig
+from vae_core.io.metadata_checks import MetadataError, check_metadata
 
 FORMAT_NAME = "vae-latent-lab"
 FORMAT_VERSION = 1

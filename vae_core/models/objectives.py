@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vae_core.model import LatentVariableModel
+from vae_core.models.model import LatentVariableModel
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.model import LatentVariableModel
-from vae_core.objectives import active_units
-from vae_core.training import TrainConfig, train
+from vae_core.evaluation.scoring import evaluate_elbo, posterior_means
+from vae_core.models.model import LatentVariableModel
+from vae_core.models.objectives import active_units
+from vae_core.training.trainer import TrainConfig, train
 
 
 def rate_distortion_point(

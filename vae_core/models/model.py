@@ -1,6 +1,6 @@
 """The latent-variable model: VAE, CVAE and deterministic AE behind one API.
 
-q(z|x[,y]) = N(mu, diag sigma^2), p(z) = N(0, I), p(x|z[,y]) from ``vae_core.likelihoods``
+q(z|x[,y]) = N(mu, diag sigma^2), p(z) = N(0, I), p(x|z[,y]) from ``vae_core.models.likelihoods``
 (Kingma & Welling 2013; the CVAE of Sohn et al. 2015 keeps p(z|y) = p(z)).
 All public methods take images (B,1,28,28) in [0,1] and integer labels (B,) or a single int.
 """
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from vae_core.config import ModelConfig
-from vae_core.likelihoods import make_likelihood
-from vae_core.networks import Encoder, build_decoder
+from vae_core.models.likelihoods import make_likelihood
+from vae_core.models.networks import Encoder, build_decoder
 
 AE_LOGVAR = -30.0  # an AE's "posterior" is a point: sigma ~ 3e-7, reported but never sampled
 

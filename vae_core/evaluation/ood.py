@@ -28,9 +28,8 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from vae_core.data.binarize import binarize_static
-from vae_core.fast_likelihood import iwae_nll_fast
-from vae_core.model import LatentVariableModel
+from vae_core.evaluation.iwae import iwae_nll_fast
+from vae_core.models.model import LatentVariableModel
 
 OOD_SETS = ("mnist-test", "fashion-test", "uniform-noise", "inverted", "rotated")
 DATASET_SETS = {"mnist-test": "mnist", "fashion-test": "fashion-mnist"}
@@ -86,12 +85,6 @@ def make_ood_set(
     if name == "rotated":
         return torch.rot90(base_x, 1, dims=(2, 3)).contiguous()
     raise ValueError(f"unknown OOD set {name!r}; valid: {', '.join(OOD_SETS)}")
-
-
-def model_inputs(x: torch.Tensor, binary: bool, seed: int = 0) -> torch.Tensor:
-    """The images as the model is scored on them: one fixed binarization for models trained on
-    binarized digits (same protocol as the test NLL), grey pixels otherwise."""
-    return binarize_static(x, seed=seed) if binary else x
 
 
 def score_sets(

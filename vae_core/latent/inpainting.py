@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vae_core.model import LatentVariableModel
+from vae_core.models.model import LatentVariableModel
 
 
 @dataclass(frozen=True)

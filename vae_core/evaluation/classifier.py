@@ -26,8 +26,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from vae_core.checkpoints import atomic_write
-from vae_core.model import LatentVariableModel
+from vae_core.io.atomic import atomic_write
+from vae_core.models.model import LatentVariableModel
 
 META_KEY = "classifier"
 

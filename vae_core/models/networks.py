@@ -1,7 +1,7 @@
 """Encoder and decoder networks for 28x28x1 images, built only from simple layers.
 
 Decoders are a plain ``nn.Sequential`` of Linear / ReLU / Unflatten / ConvTranspose2d / Conv2d so
-that ``vae_core.export`` can walk them and ship the weights to the in-browser decoder.
+that ``vae_core.io.decoder_export`` can walk them and ship the weights to the in-browser decoder.
 The label of a CVAE enters as a one-hot vector concatenated to the input of each network.
 """
 
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from vae_core.config import IMAGE_SIZE, N_PIXELS, ModelConfig
-from vae_core.likelihoods import N_LEVELS
+from vae_core.models.likelihoods import N_LEVELS
 
 
 class Encoder(nn.Module):

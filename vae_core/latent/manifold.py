@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-from vae_core.embeddings import LinearProjection
-from vae_core.model import LatentVariableModel
+from vae_core.latent.maps import LinearProjection
+from vae_core.models.model import LatentVariableModel
 
 GRID_MODES: dict[str, str] = {"inverse-cdf": "inverse-CDF (K&W)", "linear": "linear range"}
 

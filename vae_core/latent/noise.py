@@ -2,7 +2,7 @@
 
 Every function is deterministic given ``seed`` (its own ``torch.Generator``, so the global RNG
 of the app is never touched) and returns values in [0, 1]. Occlusions also report which pixels
-are still observed, because latent optimisation (``vae_core.inpainting``) fits only those.
+are still observed, because latent optimisation (``vae_core.latent.inpainting``) fits only those.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from vae_core.config import ModelConfig
 from vae_core.data.datasets import ImageSet
 from vae_core.data.sources import get_source
-from vae_core.training import EpochInfo, TrainConfig, TrainResult
+from vae_core.training.trainer import EpochInfo, TrainConfig, TrainResult
 
 
 def default_name(config: ModelConfig, dataset: str) -> str:
@@ -46,11 +46,6 @@ def dataset_note(train_set: ImageSet, val_fraction: float = 0.0) -> str:
     if n_val:
         text += f"; {n_val:,} of them were held out for validation"
     return text + "."
-
-
-def uses_binary_test_data(binarize: str) -> bool:
-    """Models trained on binarized pixels are scored on one fixed binarization of the test set."""
-    return binarize != "none"
 
 
 def epoch_record(info: EpochInfo) -> dict[str, Any]:

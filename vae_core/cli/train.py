@@ -16,14 +16,23 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vae_core.checkpoints import save_checkpoint
-from vae_core.cli import CliError
-from vae_core.cli_commands import format_metrics, load_data, score
-from vae_core.config import ModelConfig
+from vae_core.cli.common import (
+    CliError,
+    add_data_args,
+    format_metrics,
+    int_list,
+    load_data,
+    non_negative_int,
+    positive_int,
+    score,
+)
+from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
+from vae_core.data.binarize import BINARIZATIONS
 from vae_core.device import device_label, pick_device
-from vae_core.metadata import build_metadata, dataset_note, default_name
-from vae_core.model import LatentVariableModel
-from vae_core.training import (
+from vae_core.io.checkpoint_file import save_checkpoint
+from vae_core.models.model import LatentVariableModel
+from vae_core.training.run_metadata import build_metadata, dataset_note, default_name
+from vae_core.training.trainer import (
     EpochInfo,
     StepInfo,
     TrainConfig,
@@ -31,6 +40,48 @@ from vae_core.training import (
     TrainResult,
     train,
 )
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model and write a checkpoint")
+    m = p.add_argument_group("model")
+    m.add_argument("--kind", choices=MODEL_KINDS, default="vae")
+    m.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
+    m.add_argument("--latent-dim", type=int, default=2)
+    m.add_argument("--hidden", type=int_list, default=(512, 256), help="e.g. 512,256")
+    m.add_argument("--conv-channels", type=int_list, default=(32, 64), help="e.g. 32,64")
+    m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
+    m.add_argument("--gaussian-std", type=float, default=0.1)
+    m.add_argument("--learn-variance", action="store_true", help="Gaussian: learn sigma per pixel")
+    m.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when != 1)")
+    d = p.add_argument_group("data and optimisation")
+    add_data_args(d, "mnist")
+    d.add_argument("--epochs", type=positive_int, default=10)
+    d.add_argument("--batch-size", type=positive_int, default=128)
+    d.add_argument("--lr", type=float, default=1e-3)
+    d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default="constant")
+    d.add_argument(
+        "--binarize",
+        choices=BINARIZATIONS,
+        default=None,
+        help="default: dynamic for a Bernoulli model on MNIST, none otherwise",
+    )
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    d.add_argument("--compile", action="store_true", help="torch.compile (CUDA only)")
+    d.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--iw-samples",
+        type=non_negative_int,
+        default=100,
+        help="importance samples for the final test NLL (0 skips it)",
+    )
+    o.add_argument("--name", default=None, help="short title stored in the checkpoint")
+    o.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
+    o.add_argument("--json", action="store_true", help="one JSON line per epoch on stdout")
+    p.set_defaults(run=run_train)
 
 
 def model_config_from_args(args: argparse.Namespace) -> ModelConfig:

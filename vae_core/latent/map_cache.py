@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from vae_core.checkpoints import atomic_write
 from vae_core.data.datasets import default_cache_dir
+from vae_core.io.atomic import atomic_write
 
 RUNS_ENV_VAR = "VAE_LAB_RUNS"
 

@@ -19,15 +19,13 @@ from typing import Any
 
 import torch
 
-from vae_core.checkpoints import save_checkpoint
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
-from vae_core.evaluation import evaluate_elbo
-from vae_core.model import LatentVariableModel
-from vae_core.objectives import elbo_terms
-from vae_core.output_bias import init_output_bias
-
-VALIDATION_SEED = 1234  # the fixed binarization of validation and test images
+from vae_core.evaluation.scoring import evaluate_elbo, model_inputs, uses_binary_test_data
+from vae_core.io.checkpoint_file import save_checkpoint
+from vae_core.models.model import LatentVariableModel
+from vae_core.models.objectives import elbo_terms
+from vae_core.models.output_bias import init_output_bias
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,7 +46,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile, CUDA only
     val_fraction: float = 0.05
     log_every: int = 25
-    init_output_bias: bool = True  # start the decoder at the mean image (vae_core.output_bias)
+    init_output_bias: bool = (
+        True  # start the decoder at the mean image (vae_core.models.output_bias)
+    )
     adam_betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self) -> None:
@@ -152,7 +152,7 @@ def train(
     x_tr, y_tr, x_val, y_val = split_validation(x, y, config.val_fraction, config.seed)
     x_tr, y_tr = x_tr.to(device), y_tr.to(device)
     if len(x_val):
-        x_val = prepare_inputs(x_val, "static" if config.binarize != "none" else "none", None)
+        x_val = model_inputs(x_val, uses_binary_test_data(config.binarize))
     cond = model.config.conditional
     gen = torch.Generator(device=device).manual_seed(config.seed)
     if config.init_output_bias:

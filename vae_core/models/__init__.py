@@ -1,0 +1,2 @@
+"""The models: encoder and decoder networks, the decoder's p(x|z), the latent-variable model
+(VAE, CVAE, β-VAE, AE) and its objectives (ELBO, KL, the IWAE bound)."""
