@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from vae_core.latent.maps import fit_pca
+
 CHUNK = 512  # mixture components evaluated at once on the grid
 
 
@@ -166,9 +168,8 @@ def pca_components(mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The top-2 principal directions (2, D) (orthonormal rows) and the center (D,) of codes mu."""
     if mu.dim() != 2 or mu.shape[1] < 2:
         raise ValueError("need codes (N, D) with D >= 2")
-    center = mu.double().mean(0)
-    _, _, vh = torch.linalg.svd(mu.double() - center, full_matrices=False)
-    return vh[:2], center
+    pca = fit_pca(mu.detach().cpu().double().numpy())  # the Latent map's plane
+    return torch.from_numpy(pca.components), torch.from_numpy(pca.mean)
 
 
 def project_gaussians(

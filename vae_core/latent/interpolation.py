@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vae_core.latent.maps import fit_pca
+
 METHODS = ("slerp", "lerp")
 _PARALLEL_EPS = 1e-6
 
@@ -75,11 +77,10 @@ class PlaneProjection:
         if self.dim <= 2:
             self.components = np.eye(self.dim, 2) if self.dim == 2 else np.eye(1, 2)
             self.explained = np.ones(2)
-        else:
-            _, s, vt = np.linalg.svd(ref - self.mean, full_matrices=False)
-            self.components = vt[:2].T  # (D, 2)
-            var = s**2
-            self.explained = var[:2] / var.sum()
+        else:  # the Latent map's PCA, so the path is drawn on the same plane as the map
+            pca = fit_pca(ref)
+            self.components = pca.components.T  # (D, 2)
+            self.explained = pca.explained
 
     @property
     def axis_labels(self) -> tuple[str, str]:
