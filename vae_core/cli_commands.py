@@ -1,8 +1,10 @@
 """``evaluate``, ``sample`` and ``info`` commands, plus the data/scoring helpers ``train`` shares.
 
 Scores are nats per image on the test split. Models trained on binarized pixels are scored on
-one fixed binarization of the whole split (``binarize_static(x, seed=0)``, then sliced), so every
+one fixed binarization of the whole split (``binarize_static(x, seed=0)``, then indexed), so every
 run and device sees the same bits (Burda et al. 2015 protocol); others are scored on grey pixels.
+``--limit N`` scores the split's seeded class-stratified subset of N (``vae_core.data.subsets``),
+the very images the app's figures on N use.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from vae_core.cli import CliError
 from vae_core.data.binarize import binarize_static
 from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
+from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation import evaluate_model
 from vae_core.imaging import image_grid, png_bytes
 from vae_core.metadata import uses_binary_test_data
@@ -78,15 +81,20 @@ def score(
     iw_samples: int,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """evaluate_model on a split (first ``limit`` images), with a tqdm bar for the IWAE pass."""
+    """evaluate_model on a split (its stratified subset of ``limit``), with a tqdm bar for IWAE.
+
+    ``metrics["scored_on"]`` says which images, e.g. "1,000 of the 10,000 MNIST test images
+    (random within each class ...; seed 0), binarized once with seed 0".
+    """
     if iw_samples > MAX_IW_SAMPLES:
         raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
     x, y = image_set.tensors()
     binary = uses_binary_test_data(binarize)
     if binary:
-        x = binarize_static(x, seed=0)  # whole split first, then slice: same bits for any limit
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
+        x = binarize_static(x, seed=0)  # whole split first, then index: same bits for any limit
+    if limit is not None and limit < len(x):
+        idx = torch.from_numpy(subset_of(image_set, limit))
+        x, y = x[idx], y[idx]
     labels = y if model.config.conditional else None
     bar = tqdm(
         total=len(x),
@@ -106,6 +114,8 @@ def score(
     metrics["binarized"] = binary
     metrics["split"] = image_set.split
     metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
+    processing = "binarized once with seed 0" if binary else "grey pixels"
+    metrics["scored_on"] = describe_images(image_set, limit, processing=processing)
     return metrics
 
 
