@@ -147,6 +147,7 @@ def test_cli_model_trained_offline_is_scored_on_digits_it_did_not_train_on(
     assert not _rows(trained[0]) & _rows(scored[0])  # grey pixels: the very same floats
     tm = load_checkpoint(out).meta["test_metrics"]
     assert "held-out offline-sample digits" in tm["scored_on"]
+    assert "held out from the ones this model was trained on" in tm["scored_on"]
 
 
 def test_app_training_job_offline_is_scored_on_digits_it_did_not_train_on(
@@ -177,3 +178,4 @@ def test_app_training_job_offline_is_scored_on_digits_it_did_not_train_on(
     meta = json.loads(json.dumps(snap.test_metrics))
     assert "200 of the 1,000 held-out offline-sample digits" in meta["scored_on"]
     assert "20 per class" in meta["scored_on"]
+    assert "held out from the ones this model was trained on" in meta["scored_on"]
