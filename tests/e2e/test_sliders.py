@@ -152,7 +152,7 @@ def test_burst_of_changes_reports_the_last_z(sliders_page) -> None:
 
 # Laptop, desktop and phone windows. The page scrolls inside stMain, beside a 300 px sidebar on
 # the wider ones, so a component too wide for the page overflows stMain, not the document.
-VIEWPORTS = [(1920, 1080), (1280, 800), (1024, 768), (390, 844)]
+VIEWPORTS = [(1920, 1080), (1280, 800), (1152, 864), (1024, 768), (390, 844)]
 MIN_TRACK_PX = 160
 LAYOUT_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
