@@ -32,6 +32,7 @@ _EXPORTS = {
     "evaluate_model": "vae_core.evaluation.scoring",
     "evaluate_elbo": "vae_core.evaluation.scoring",
     "model_inputs": "vae_core.evaluation.scoring",
+    "scored_images": "vae_core.evaluation.scoring",
     "uses_binary_test_data": "vae_core.evaluation.scoring",
     "iwae_nll_fast": "vae_core.evaluation.iwae",
     "likelihood_report": "vae_core.evaluation.iwae",
@@ -54,6 +55,7 @@ __all__ = [  # the same names as _EXPORTS, spelled out for static analysers
     "pick_device",
     "read_metadata",
     "save_checkpoint",
+    "scored_images",
     "train",
     "uses_binary_test_data",
 ]
@@ -67,6 +69,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
         evaluate_elbo,
         evaluate_model,
         model_inputs,
+        scored_images,
         uses_binary_test_data,
     )
     from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint, save_checkpoint

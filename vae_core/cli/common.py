@@ -21,7 +21,8 @@ from tqdm import tqdm
 from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
 from vae_core.data.sources import DATASET_NAMES
-from vae_core.evaluation.scoring import evaluate_model, model_inputs, uses_binary_test_data
+from vae_core.data.subsets import describe_images
+from vae_core.evaluation.scoring import evaluate_model, scored_images, uses_binary_test_data
 from vae_core.models.model import LatentVariableModel
 
 T = TypeVar("T")
@@ -164,14 +165,18 @@ def score(
     binarize: str,
     iw_samples: int,
     limit: int | None = None,
+    seen: bool | None = False,
 ) -> dict[str, Any]:
-    """evaluate_model on a split (first ``limit`` images), with a tqdm bar for the IWAE pass."""
+    """evaluate_model on a split (its stratified subset of ``limit``), with a tqdm bar for IWAE.
+
+    ``metrics["scored_on"]`` says which images, e.g. "1,000 of the 10,000 MNIST test images
+    (random within each class ...; seed 0), binarized once with seed 0"; ``seen`` (see
+    ``vae_core.data.datasets.seen_in_training``) adds whether the model trained on them.
+    """
     if iw_samples > MAX_IW_SAMPLES:
         raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
-    x, y = image_set.tensors()
     binary = uses_binary_test_data(binarize)
-    x = model_inputs(x, binary, limit)
-    y = y[:limit] if limit is not None else y
+    x, y = scored_images(image_set, binary, limit)
     labels = y if model.config.conditional else None
     bar = tqdm(
         total=len(x),
@@ -191,7 +196,15 @@ def score(
     metrics["binarized"] = binary
     metrics["split"] = image_set.split
     metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
+    metrics["scored_on"] = describe_images(
+        image_set, limit, processing=pixels_note(binary), seen=seen
+    )
     return metrics
+
+
+def pixels_note(binary: bool) -> str:
+    """How the scored images were processed, for ``describe_images`` captions."""
+    return "binarized once with seed 0" if binary else "grey pixels"
 
 
 def format_metrics(m: dict[str, Any]) -> str:
@@ -204,10 +217,14 @@ def format_metrics(m: dict[str, Any]) -> str:
     nll = num("nll") if m.get("nll") is not None else "n/a (skipped, or an AE: no density)"
     bits = " (fixed binarization, seed 0)" if m.get("binarized") else ""
     n = m.get("n")
+    if isinstance(m.get("scored_on"), str):
+        head = f"scored on {m['scored_on']}; nats per image:"
+    elif isinstance(n, int):
+        head = f"{m.get('split', 'test')} set, {n:,} images{bits}, nats per image:"
+    else:
+        head = "test metrics, nats per image:"
     lines = [
-        f"{m.get('split', 'test')} set, {n:,} images{bits}, nats per image:"
-        if isinstance(n, int)
-        else "test metrics, nats per image:",
+        head,
         f"  ELBO {num('elbo')}   recon {num('recon')}   KL {num('kl')}",
         f"  NLL (IWAE, K={m.get('iw_samples', '?')}) {nll}   active units "
         f"{m.get('active_units', '?')}/{len(m.get('kl_per_dim') or []) or '?'}",

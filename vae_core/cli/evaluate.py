@@ -2,8 +2,10 @@
 out-of-distribution AUROCs) and ``nll`` (the IWAE NLL in detail: ELBO gap, bits/dim, per class).
 
 Scores are nats per image, on the inputs the scoring protocol prescribes
-(``vae_core.evaluation.scoring.model_inputs``): one fixed binarization of the whole split for
-models trained on binarized pixels, grey pixels otherwise.
+(``vae_core.evaluation.scoring``): one fixed binarization of the whole split for models trained
+on binarized pixels, grey pixels otherwise. ``--limit N`` scores the split's seeded
+class-stratified subset of N (``vae_core.data.subsets``), the very images the app's figures on
+N use.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from vae_core.cli.common import (
     format_metrics,
     load_data,
     non_negative_int,
+    pixels_note,
     positive_int,
     score,
 )
-from vae_core.data.datasets import ImageSet
+from vae_core.data.datasets import ImageSet, seen_in_training
+from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
-from vae_core.evaluation.scoring import model_inputs, uses_binary_test_data
+from vae_core.evaluation.scoring import model_inputs, scored_images, uses_binary_test_data
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 OOD_CHOICES = {
@@ -47,7 +51,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_args(p, None)
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--iw-samples", type=non_negative_int, default=100)
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
@@ -64,7 +73,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     add_data_args(p, None)
     p.add_argument("--k", type=positive_int, default=1000, help="importance samples (1..100000)")
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true")
@@ -114,7 +128,12 @@ def evaluation_report(
         )
     image_set = load_data(dataset, args.split, args.data_dir)
     metrics = score(
-        ckpt.model, image_set, str(meta.get("binarize", "none")), args.iw_samples, args.limit
+        ckpt.model,
+        image_set,
+        str(meta.get("binarize", "none")),
+        args.iw_samples,
+        args.limit,
+        seen=seen_in_training(image_set, meta),
     )
     config = ckpt.config
     report = {
@@ -142,7 +161,8 @@ def ood_scores(ckpt: Checkpoint, args: argparse.Namespace) -> dict[str, Any]:
     _check_ood_model(ckpt)
     image_set, _, _, binary = scored_test_split(ckpt, args.dataset, args.data_dir)
     grey, _ = image_set.tensors()
-    grey = grey[: args.limit] if args.limit else grey
+    if args.limit:  # the same stratified subset as ``evaluate --limit``
+        grey = grey[torch.from_numpy(subset_of(image_set, args.limit))]
     in_name = set_name_for(image_set.dataset)
     names = [in_name] + [OOD_CHOICES[n] for n in args.ood if OOD_CHOICES[n] != in_name]
     sets = {}
@@ -164,16 +184,17 @@ def ood_scores(ckpt: Checkpoint, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def scored_test_split(
-    ckpt: Checkpoint, dataset: str | None, data_dir: str | None
+    ckpt: Checkpoint, dataset: str | None, data_dir: str | None, limit: int | None = None
 ) -> tuple[ImageSet, torch.Tensor, torch.Tensor, bool]:
-    """(image set, model inputs x, labels y, binary?) of the checkpoint's test split, as scored."""
+    """(image set, model inputs x, labels y, binary?) of the checkpoint's test split as scored:
+    its stratified subset of ``limit`` images (all of them for None)."""
     dataset = dataset or ckpt.meta.get("dataset")
     if dataset not in ("mnist", "fashion-mnist"):
         raise CliError("no known training dataset in the checkpoint metadata; pass --dataset")
     image_set = load_data(dataset, "test", data_dir)
-    x, y = image_set.tensors()
     binary = uses_binary_test_data(str(ckpt.meta.get("binarize", "none")))
-    return image_set, model_inputs(x, binary), y, binary
+    x, y = scored_images(image_set, binary, limit)
+    return image_set, x, y, binary
 
 
 # --- nll -------------------------------------------------------------------------------------
@@ -185,9 +206,7 @@ def run_nll(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if not ckpt.config.stochastic:
         raise CliError("an AE defines no density; nll needs a VAE or CVAE checkpoint")
-    image_set, x, y, binary = scored_test_split(ckpt, args.dataset, args.data_dir)
-    if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
+    image_set, x, y, binary = scored_test_split(ckpt, args.dataset, args.data_dir, args.limit)
     r = likelihood_report(ckpt.model, x, y, k=args.k, seed=args.seed)
     r.pop("nll_per_image")
     r.update(
@@ -195,13 +214,14 @@ def run_nll(args: argparse.Namespace) -> int:
         dataset=image_set.dataset,
         binarized=binary,
         fast_path=fast_path_available(ckpt.model),
+        scored_on=describe_images(image_set, args.limit, processing=pixels_note(binary)),
     )
     per = "  ".join(f"{c}:{v:.1f}" for c, v in enumerate(r["per_class_nll"]) if v is not None)
     return emit(
         r,
         args.json,
         [
-            f"{r['n']:,} test images, IWAE K={r['k']}:",
+            f"{r['scored_on']}, IWAE K={r['k']}:",
             f"  NLL {r['nll']:.2f} nats ({r['nll_bpd']:.4f} bits/dim)",
             f"  -ELBO {r['neg_elbo']:.2f} nats; gap {r['gap_nats']:.2f} nats "
             f"({r['gap_bpd']:.4f} bits/dim)",

@@ -12,16 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from vae_core.cli.common import (
     CliError,
     add_data_args,
     command_line,
     emit,
     load_data,
+    pixels_note,
     positive_float_list,
     positive_int,
 )
 from vae_core.config import ModelConfig
+from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.classifier import (
     accuracy,
     faithfulness,
@@ -31,7 +35,7 @@ from vae_core.evaluation.classifier import (
 )
 from vae_core.evaluation.ppca import fit_ppca
 from vae_core.evaluation.rate_distortion import sweep_beta
-from vae_core.evaluation.scoring import model_inputs, uses_binary_test_data
+from vae_core.evaluation.scoring import scored_images, uses_binary_test_data
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint
 from vae_core.training.run_metadata import dataset_note
@@ -45,7 +49,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ppca", help="fit probabilistic PCA in closed form; exact train/test NLL")
     add_data_args(p, "mnist")
     p.add_argument("--latent-dim", type=positive_int, default=16)
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_ppca)
 
@@ -92,8 +101,9 @@ def run_ppca(args: argparse.Namespace) -> int:
     test_set = load_data(args.dataset, "test", args.data_dir)
     x_tr, _ = train_set.tensors()
     x_te, _ = test_set.tensors()
-    if args.limit:
-        x_tr, x_te = x_tr[: args.limit], x_te[: args.limit]
+    if args.limit:  # each split's own stratified subset
+        x_tr = x_tr[torch.from_numpy(subset_of(train_set, args.limit))]
+        x_te = x_te[torch.from_numpy(subset_of(test_set, args.limit))]
     d = x_tr[0].numel()
     if not 1 <= args.latent_dim < min(d, len(x_tr)):
         raise CliError(f"--latent-dim must be in 1..{min(d, len(x_tr)) - 1}, got {args.latent_dim}")
@@ -194,12 +204,9 @@ def run_sweep_beta(args: argparse.Namespace) -> int:
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
     x, y = train_set.tensors()
-    xt, yt = test_set.tensors()
     binarize = "dynamic" if args.dataset == "mnist" else "none"
-    xt, yt = (
-        model_inputs(xt, uses_binary_test_data(binarize), args.eval_limit),
-        yt[: args.eval_limit],
-    )
+    binary = uses_binary_test_data(binarize)
+    xt, yt = scored_images(test_set, binary, args.eval_limit)  # the subset every --limit uses
     mc = ModelConfig(latent_dim=args.latent_dim, hidden=(args.hidden,))
     tc = TrainConfig(
         dataset=args.dataset,
@@ -225,8 +232,7 @@ def run_sweep_beta(args: argparse.Namespace) -> int:
         "command": command_line(),
         "dataset": args.dataset,
         "dataset_note": dataset_note(train_set),
-        "eval": f"first {len(xt):,} test images"
-        + (", fixed binarization seed 0" if binarize != "none" else ""),
+        "eval": describe_images(test_set, args.eval_limit, processing=pixels_note(binary)),
         "model": mc.to_dict(),
         "train_config": tc.to_dict(),
         "points": points,

@@ -28,6 +28,7 @@ from vae_core.cli.common import (
 )
 from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
 from vae_core.data.binarize import BINARIZATIONS
+from vae_core.data.datasets import seen_in_training
 from vae_core.device import device_label, pick_device
 from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.models.model import LatentVariableModel
@@ -226,7 +227,14 @@ def run_train(args: argparse.Namespace) -> int:
         ) from exc
     finally:
         reporter.close()
-    metrics = score(model, test_set, config.binarize, args.iw_samples)
+    trained_on = {"dataset": args.dataset, "data_source": train_set.source, "train_size": len(x)}
+    metrics = score(
+        model,
+        test_set,
+        config.binarize,
+        args.iw_samples,
+        seen=seen_in_training(test_set, trained_on),
+    )
     save_checkpoint(model, out, meta(result, metrics))
     summary = {
         "event": "test",

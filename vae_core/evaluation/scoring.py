@@ -2,10 +2,10 @@
 parts, IWAE NLL and active units.
 
 All figures are nats per image. A model trained on binarized pixels is scored on one fixed,
-seeded binarization of the whole split, sliced afterwards (Burda et al. 2015), so every run,
+seeded binarization of the whole split, subset afterwards (Burda et al. 2015), so every run,
 device and image count sees the same bits; other models are scored on grey pixels. The CLI,
 the Train page, the evaluation pages and the OOD sets all take their inputs from
-``model_inputs``.
+``model_inputs`` (``scored_images`` adds the stratified subset of ``n`` images).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from vae_core.data.binarize import binarize_static
+from vae_core.data.datasets import ImageSet
+from vae_core.data.subsets import subset_of
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import active_units, elbo_terms, iwae_log_likelihood
 
@@ -26,17 +28,31 @@ def uses_binary_test_data(binarize: str) -> bool:
     return binarize != "none"
 
 
-def model_inputs(
-    x: torch.Tensor, binary: bool, limit: int | None = None, *, seed: int = SCORING_SEED
-) -> torch.Tensor:
-    """The images as the model is scored on them, the first ``limit`` of them.
+def model_inputs(x: torch.Tensor, binary: bool, *, seed: int = SCORING_SEED) -> torch.Tensor:
+    """The images as the model is scored on them: one fixed binarization for models trained on
+    binarized pixels, grey pixels otherwise.
 
-    The whole split is binarized before it is sliced: a subset binarized on its own would get
-    other bits, and a figure on 1,000 images would not be the first 1,000 of the full one.
+    Pass the whole split and index it afterwards: a subset binarized on its own would get other
+    bits, so a figure on 1,000 images would not score the same images as the full one.
     """
-    if binary:
-        x = binarize_static(x, seed=seed)
-    return x if limit is None else x[:limit]
+    return binarize_static(x, seed=seed) if binary else x
+
+
+def scored_images(
+    images: ImageSet, binary: bool, n: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, labels) of the ``n`` images a score on ``n`` uses, as the model sees them.
+
+    The whole split binarized once (``model_inputs``), then its seeded class-stratified subset
+    of ``n`` (``vae_core.data.subsets``; all of it, in order, for ``n`` None or >= N): the
+    images ``--limit n`` and the app's figures on ``n`` use.
+    """
+    x, y = images.tensors()
+    x = model_inputs(x, binary)
+    if n is not None and n < len(x):
+        idx = torch.from_numpy(subset_of(images, n))
+        x, y = x[idx], y[idx]
+    return x, y
 
 
 @torch.no_grad()
