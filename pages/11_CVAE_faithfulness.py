@@ -62,38 +62,38 @@ temperature = c2.slider(
 seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0))
 report = ec.faithfulness_report(ckpt, ev, n_per_class, temperature, seed)
 acc = float(report["accuracy"])
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3 = st.columns(3)
 m1.metric(
-    "Mean accuracy of 'generate class k'",
+    "Samples drawn as asked",
     f"{acc:.1%}",
     delta=f"{acc - TARGET:+.1%} vs the {TARGET:.0%} target",
     delta_color="normal",
+    help="Mean over the classes of the share of samples for class k that the judge reads as k.",
 )
 m2.metric(
-    "Classifier on this model's reconstructions",
+    "Judge on reconstructions",
     f"{report['reconstruction_accuracy']:.1%}",
     help=(
-        f"How often the classifier reads this model's reconstructions of the "
+        f"How often the judge reads this model's reconstructions of the "
         f"{report['reference_size']:,} test images (encoded, then decoded with their true "
         "label) as that label. Samples are decoded means too, blurrier than real images and "
-        "misread more often, so this is the fairer reference for the accuracy on the left."
+        "misread more often, so this is the fairer reference for the score on the left."
     ),
 )
 test_size = clf_meta.get("test_size")
 m3.metric(
-    "Classifier's test accuracy",
-    f"{clf_meta.get('test_accuracy', float('nan')):.2%}",
-    help=f"On {test_size:,} real {ev.dataset} test images."
+    "Judge on real test images",
+    f"{clf_meta.get('test_accuracy', float('nan')):.1%}",
+    help=f"The judge's test accuracy on {test_size:,} real {ev.dataset} test images."
     if isinstance(test_size, int)
-    else f"On real {ev.dataset} test images.",
+    else f"The judge's test accuracy on real {ev.dataset} test images.",
 )
-m4.metric("Samples judged", f"{n_per_class * cfg.n_classes:,}")
 judge = f"Judge: `{ec.classifier_file(ev.dataset).name}`"
 if isinstance(clf_meta.get("train_size"), int):
     judge += f", a small CNN trained on {clf_meta['train_size']:,} {ev.dataset} training images"
 st.caption(
-    f"{judge}. Samples: {n_per_class} per class, z ~ N(0, T² I) at T = {temperature:g}, "
-    "decoded means."
+    f"{judge}. Samples: {n_per_class} per class ({n_per_class * cfg.n_classes:,} judged), "
+    f"z ~ N(0, T² I) at T = {temperature:g}, decoded means."
 )
 if acc >= TARGET:
     st.success(f"The CVAE meets the {TARGET:.0%} target at T = {temperature:g}.")

@@ -149,13 +149,14 @@ if cfg.conditional:
         ),
         key="gen_matrix_chart",
     )
+    radius = typical_radius(cfg.latent_dim, matrix_t)
+    prior = "" if matrix_t == 1 else f" (at T = 1: {typical_radius(cfg.latent_dim):.1f})"
     st.caption(
-        f"Codes drawn at T = {matrix_t:g}: |z| ≈ T·√D = {typical_radius(cfg.latent_dim, matrix_t):.1f}"
-        f" (at T = 1: {typical_radius(cfg.latent_dim):.1f}). When a row shows the same {noun} "
-        "under every label at high T, that is the model, not a bug: far beyond the region where "
-        "the encoder puts real images, the code's pull on the decoder outweighs the label's, so "
-        "z rather than y decides the class (the CVAE faithfulness page measures how often y "
-        "still wins)."
+        f"Codes drawn at T = {matrix_t:g}: |z| ≈ T·√D = {radius:.1f}{prior}. When a row shows "
+        f"the same {noun} under every label at high T, that is the model, not a bug: such codes "
+        "lie beyond most codes the encoder gives real images, and the longer z is, the more its "
+        "pull on the decoder outweighs the label's, so z rather than y decides the class (the "
+        "CVAE faithfulness page measures how often y still wins)."
     )
     st.download_button(
         "Download PNG",
