@@ -74,10 +74,10 @@ m2.metric(
     "Judge on reconstructions",
     f"{report['reconstruction_accuracy']:.1%}",
     help=(
-        f"How often the judge reads this model's reconstructions of the "
-        f"{report['reference_size']:,} test images (encoded, then decoded with their true "
-        "label) as that label. Samples are decoded means too, blurrier than real images and "
-        "misread more often, so this is the fairer reference for the score on the left."
+        "How often the judge reads this model's reconstructions of real images (encoded, "
+        "then decoded with their true label) as that label. Samples are decoded means too, "
+        "blurrier than real images and misread more often, so this is the fairer reference "
+        "for the score on the left."
     ),
 )
 test_size = clf_meta.get("test_size")
@@ -93,7 +93,8 @@ if isinstance(clf_meta.get("train_size"), int):
     judge += f", a small CNN trained on {clf_meta['train_size']:,} {ev.dataset} training images"
 st.caption(
     f"{judge}. Samples: {n_per_class} per class ({n_per_class * cfg.n_classes:,} judged), "
-    f"z ~ N(0, T² I) at T = {temperature:g}, decoded means."
+    f"z ~ N(0, T² I) at T = {temperature:g}, decoded means. Reconstructions: "
+    f"{ev.describe(ev.n, grey=True)}."
 )
 if acc >= TARGET:
     st.success(f"The CVAE meets the {TARGET:.0%} target at T = {temperature:g}.")

@@ -243,6 +243,7 @@ def _class_sample(x: torch.Tensor, y: torch.Tensor, c: int, n: int, seed: int) -
     return x[members[torch.from_numpy(stratified_subset(y[members].numpy(), n, seed))]]
 
 
+@torch.inference_mode()
 def faithfulness(
     cvae: LatentVariableModel,
     classifier: DigitClassifier,
