@@ -134,7 +134,7 @@ def test_card_text_helpers() -> None:
     assert facts["Dataset"] == "Fashion-MNIST"
     assert facts["Model"] == "β-VAE (β=4)"
     assert facts["Likelihood p(x|z)"] == "Gaussian (fixed σ=0.1)"
-    assert facts["Epochs"] == "3 of 9 (stopped early)"
+    assert facts["Trained for"] == "3 of 9 epochs (stopped early)"
     ae = metric_values({"test_metrics": {"elbo": -90.0, "nll": None}}, ModelConfig(kind="ae"))
     assert ae["NLL (IWAE)"] == "n/a (AE)" and ae["Active units"] == NOT_EVALUATED
 

@@ -1,4 +1,4 @@
-"""The Home page (what the app is, pick or upload a model, the model's card), drawn by app.py.
+"""The Home page (what the app is, pick or upload a model, the model's card); app.py routes to it.
 
 Cold start matters (the first page a visitor sees), and ``import torch`` was most of it: so the
 first run imports no PyTorch. The picker and the card come from checkpoint metadata, the test
@@ -15,8 +15,7 @@ import streamlit as st
 from ui import torch_warmup
 from ui.model_card import render_model_card
 from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
-from ui.page_index import page_summary
-from ui.paths import ROOT
+from ui.page_index import page_files, page_summary
 from ui.picker import chosen_entry, select_model, sidebar_model_caption, sidebar_training_status
 from vae_core.checkpoint_header import CheckpointError
 
@@ -48,7 +47,7 @@ spaces have learned.
 
 
 def _page_links() -> None:
-    pages = sorted((ROOT / "pages").glob("*.py"), key=lambda p: (len(p.stem.split("_")[0]), p.stem))
+    pages = page_files()
     cols = st.columns(2, gap="medium")
     for i, path in enumerate(pages):
         label, summary = page_summary(path)

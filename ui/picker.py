@@ -8,6 +8,8 @@ turns the choice into a loaded model.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -24,6 +26,12 @@ install_run_timing()  # every page imports this module: opt-in run timing (VAE_L
 
 def _remember(widget_key: str) -> None:
     st.session_state[MODEL_KEY] = st.session_state[widget_key]
+
+
+def _full_name(entry: ModelEntry) -> str:
+    """The chosen model's whole label and file, for the picker's tooltip (markdown)."""
+    label = re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", entry.label)  # names may come from uploads
+    return f"**{label}**\n\nFile: `{Path(entry.path).name}`"
 
 
 def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
@@ -49,6 +57,7 @@ def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
         key=PICKER_KEY,
         on_change=_remember,
         args=(PICKER_KEY,),
+        help=_full_name(by_path[current]),  # the box cuts long labels; this shows all of it
     )
     return by_path[st.session_state[MODEL_KEY]]
 
