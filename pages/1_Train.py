@@ -180,26 +180,6 @@ def _form() -> jobs.JobSpec | None:
     return jobs.JobSpec(name.strip() or default_name(config, dataset), config, train_config)
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return (
-        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
-    )
-
-
-def progress_text(snap: jobs.JobSnapshot) -> str:
-    """The progress bar's line. After a stop it says exactly what the kept checkpoint holds, in
-    the words of the stop message and the model picker (``JobSnapshot.extent``)."""
-    steps = f"step {snap.step:,} of {snap.total_steps:,}"
-    if snap.state == "stopped":
-        return f"Stopped at {steps}: {snap.extent.long(say_stopped=False)} trained"
-    text = f"S{steps[1:]}{_eta(snap.eta) if snap.state == 'training' else ''}"
-    if snap.history:  # while it runs, every recorded epoch is a whole one
-        text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
-    return text
-
-
 def _draw(snap: jobs.JobSnapshot) -> None:
     """Progress, live curves and KL bars of one job snapshot."""
     from ui.charts import kl_per_dim_bars, training_curves
@@ -214,7 +194,7 @@ def _draw(snap: jobs.JobSnapshot) -> None:
     elif snap.state == "training" and not snap.total_steps:
         st.info("Training started; the first figures arrive after a few batches.")
     elif snap.total_steps:
-        st.progress(min(1.0, snap.progress), text=progress_text(snap))
+        st.progress(min(1.0, snap.progress), text=jobs.progress_text(snap))
     if snap.state == "evaluating":
         frac = snap.eval_done / snap.eval_total if snap.eval_total else 0.0
         st.progress(frac, text=snap.message)

@@ -174,3 +174,31 @@ def test_the_classic_2d_mnist_vae_is_the_default_shipped_model() -> None:
 
     shipped = [e for e in list_models() if e.source == "shipped"]
     assert shipped and Path(shipped[0].path).name == DEFAULT_SHIPPED
+
+
+def test_picker_tells_apart_same_settings_and_marks_partial_runs(runs: Path) -> None:
+    """Two runs with the same settings (same default name) get distinct labels; a run stopped
+    after 4 of 20 epochs says so; the tooltip carries the whole label (the box cuts it)."""
+    from ui.model_list import list_models
+
+    history = [{**META["history"][0], "epoch": e, "steps": 30 if e < 5 else 12,
+                "steps_per_epoch": 30} for e in range(1, 6)]  # fmt: skip
+    stopped = {**META, "name": "MNIST VAE, 2-D latent", "epoch": 5, "epochs": 20,
+               "stopped_early": True, "history": history}  # fmt: skip
+    same = {**META, "name": "MNIST VAE, 2-D latent"}
+    save_checkpoint(make_model(), runs / "mnist-vae-a.safetensors", same)
+    save_checkpoint(make_model(), runs / "mnist-vae-b.safetensors", same)  # same minute, too
+    save_checkpoint(make_model(), runs / "mnist-vae-c.safetensors", stopped)
+    labels = [e.label for e in list_models() if e.source == "trained"]
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert all(label.startswith("MNIST VAE, 2-D latent · ") for label in labels)
+    assert sum("partial" in label for label in labels) == 1
+    partial = next(label for label in labels if "partial" in label)
+    assert "partial: 4.4 of 20 epochs" in partial, partial
+    at = _home(runs / "mnist-vae-c.safetensors")
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.sidebar.selectbox[0]
+    assert picker.format_func(picker.value) == partial
+    assert "partial: 4.4 of 20 epochs" in picker.help and "mnist-vae-c.safetensors" in picker.help
+    facts = "\n".join(m.value for m in at.markdown)
+    assert "4 full epochs and 12 of 30 steps of epoch 5, of 20 planned (stopped early)" in facts

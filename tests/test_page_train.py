@@ -136,3 +136,30 @@ def test_settings_survive_a_visit_to_another_page(runs: Path) -> None:
     _by_label(at.selectbox, "Model").set_value("β-VAE")
     at.run()
     assert _by_label(at.number_input, "β (KL weight)").value == 2.5
+
+
+def test_the_device_line_shows_the_threads_the_training_uses(runs: Path, monkeypatch) -> None:
+    """The training sets its own CPU thread count: the line above the form must say that one,
+    the same as the finished run's message (not the app's current setting)."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("trains on a GPU here")
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(os, "cpu_count", lambda: threads + 2)  # the training uses threads + 1
+    want = f"CPU ({threads + 1} threads)"
+    at = _page()
+    assert any(f"Trains on {want}" in c.value for c in at.caption), [c.value for c in at.caption]
+    _by_label(at.text_input, "Hidden layer sizes").set_value("16")
+    _by_label(at.number_input, "Epochs").set_value(1)
+    at.button[0].click().run()
+    job = training_jobs.get_job(at.session_state["train_job_ids"][0])
+    deadline = time.monotonic() + 120
+    while job.snapshot().active and time.monotonic() < deadline:
+        job.beat()
+        time.sleep(0.1)
+    snap = job.snapshot()
+    assert snap.state == "done" and snap.device == want, (snap.state, snap.device)
+    assert want in snap.message

@@ -96,6 +96,26 @@ class JobSnapshot:
         return training_extent({**meta, "stopped_early": self.state == "stopped"})
 
 
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return (
+        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
+    )
+
+
+def progress_text(snap: JobSnapshot) -> str:
+    """The Train page's progress line. After a stop it says exactly what the kept checkpoint
+    holds, in the words of the stop message and of the model picker (``JobSnapshot.extent``)."""
+    steps = f"{snap.step:,} of {snap.total_steps:,}"
+    if snap.state == "stopped":
+        return f"Stopped at step {steps}: {snap.extent.long(say_stopped=False)} trained"
+    text = f"Step {steps}{_eta(snap.eta) if snap.state == 'training' else ''}"
+    if snap.history:  # while it runs, every recorded epoch is a whole one
+        text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
+    return text
+
+
 def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "model"
 
