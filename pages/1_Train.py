@@ -241,7 +241,7 @@ def _outcome(snap: jobs.JobSnapshot) -> None:
             if snap.checkpoint
             else ""
         )
-        st.error(f"Training failed: {snap.error}.{saved}")
+        st.error(f"Training failed: {(snap.error or '').rstrip('.')}.{saved}")
     if snap.checkpoint and snap.state != "done":
         st.caption(f"Checkpoint: {snap.checkpoint}")
     _draw(snap)

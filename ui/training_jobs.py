@@ -279,6 +279,8 @@ class TrainingJob:
 
             known = isinstance(exc, TrainingDiverged | DatasetUnavailable | ValueError)
             text = str(exc) if known else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, DatasetUnavailable):
+                text = exc.for_app  # worded for the app: no command-line flags
             if not known:
                 traceback.print_exc()
             self._set(state="error", error=text, message="Training failed.")
