@@ -36,8 +36,6 @@ def _app_words(text: str) -> None:
 
 
 def _page() -> None:
-    import streamlit as st
-
     from ui.data import split_or_error
 
     split_or_error("mnist")  # the offline sample, with its banner
