@@ -202,3 +202,29 @@ def test_picker_tells_apart_same_settings_and_marks_partial_runs(runs: Path) -> 
     assert "partial: 4.4 of 20 epochs" in picker.help and "mnist-vae-c.safetensors" in picker.help
     facts = "\n".join(m.value for m in at.markdown)
     assert "4 full epochs and 12 of 30 steps of epoch 5, of 20 planned (stopped early)" in facts
+
+
+def test_upload_errors_are_worded_for_students(runs: Path) -> None:
+    """First what the file is and what the app expects; the exact reason after it."""
+    import io
+
+    import torch
+
+    save_checkpoint(make_model(), runs / "good.safetensors", META)
+    at = _home(runs / "good.safetensors")
+    pt = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, pt)
+    claims = (5 * 2**30).to_bytes(8, "little") + b"{" + bytes(4000)  # header "claims" 5 GiB
+    for data, lead, detail in (
+        (claims, "This file is not a model checkpoint saved by VAE Latent Lab (.safetensors)",
+         "the header claims 5,368,709,120 bytes"),
+        (pt.getvalue(), "This is a PyTorch .pt (pickle) file, not a VAE Latent Lab checkpoint",
+         "this is a PyTorch/pickle file (.pt), not safetensors"),
+        (b"", "This file is empty (0 bytes)", "the file is empty"),
+    ):  # fmt: skip
+        at.file_uploader(key="home_upload").set_value(("x.safetensors", data, "application/x"))
+        at.run()
+        (error,) = [e.value for e in at.error]
+        assert error.startswith(lead), error
+        assert "expects a .safetensors checkpoint saved by the Train page" in error or not data
+        assert f"Technical detail: `upload: {detail}" in error, error

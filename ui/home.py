@@ -14,7 +14,14 @@ import streamlit as st
 
 from ui import torch_warmup
 from ui.model_card import render_model_card
-from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
+from ui.model_list import (
+    UNLOADABLE,
+    ModelEntry,
+    ModelInfo,
+    checkpoint_problem,
+    list_models,
+    model_info,
+)
 from ui.page_index import page_files, page_summary
 from ui.picker import chosen_entry, select_model, sidebar_model_caption, sidebar_training_status
 from vae_core.checkpoint_header import CheckpointError
@@ -75,13 +82,13 @@ def _uploader() -> None:
         try:
             entry = store_upload(upload.getvalue(), upload.name)
         except CheckpointError as exc:
-            done = (upload.file_id, str(exc))
+            done = (upload.file_id, checkpoint_problem(exc))
         else:
             select_model(entry.path)
             done = (upload.file_id, None)
         st.session_state[UPLOAD_KEY] = done
     if done[1] is not None:
-        st.error(f"Could not load this file: {done[1]}", icon=":material/error:")
+        st.error(done[1], icon=":material/error:")
     else:
         st.success(f"Loaded {upload.name}; it is now the chosen model (see the sidebar).")
 
@@ -100,7 +107,7 @@ def _chosen_model(entry: ModelEntry) -> tuple[ModelInfo, str | None]:
 
             load_model(entry.path)  # cached: the next page gets it without waiting
     except (CheckpointError, OSError) as exc:
-        st.error(f"This model cannot be loaded: {exc}. Pick another one in the sidebar.")
+        st.error(checkpoint_problem(exc, UNLOADABLE))
         st.stop()
     sidebar_training_status()
     sidebar_model_caption(info.config, info.meta, device)

@@ -153,5 +153,22 @@ def model_info(path: str) -> ModelInfo:
     try:
         version = _version(path)
     except OSError as exc:
-        raise CheckpointError(f"{Path(path).name}: cannot be read ({exc.strerror or exc})") from exc
+        raise CheckpointError(
+            f"{Path(path).name}: cannot be read ({exc.strerror or exc})", "missing"
+        ) from exc
     return _info(path, *version)
+
+
+UNLOADABLE = "This model cannot be loaded; pick another one in the sidebar. "
+
+
+def checkpoint_problem(exc: CheckpointError | OSError, lead: str = "") -> str:
+    """Markdown for ``st.error``: ``lead``, the student's summary (what the file is, what the app
+    expects), then the exact reason, as code: it quotes names an uploader chose.
+
+    An OSError (the file vanished between listing and loading) reads as an unreadable file.
+    """
+    if not isinstance(exc, CheckpointError):
+        exc = CheckpointError(f"cannot be read ({exc.strerror or exc})", "missing")
+    detail = str(exc).replace("`", "'")
+    return f"{lead}{exc.summary}\n\nTechnical detail: `{detail}`"
