@@ -194,12 +194,14 @@ def test_picker_tells_apart_same_settings_and_marks_partial_runs(runs: Path) -> 
     assert all(label.startswith("MNIST VAE, 2-D latent · ") for label in labels)
     assert sum("partial" in label for label in labels) == 1
     partial = next(label for label in labels if "partial" in label)
-    assert "partial: 4.4 of 20 epochs" in partial, partial
+    assert "partial (4.4 of 20 epochs)" in partial, partial
     at = _home(runs / "mnist-vae-c.safetensors")
     assert not at.exception, [e.message for e in at.exception]
     picker = at.sidebar.selectbox[0]
     assert picker.format_func(picker.value) == partial
-    assert "partial: 4.4 of 20 epochs" in picker.help and "mnist-vae-c.safetensors" in picker.help
+    assert "partial (4.4 of 20 epochs)" in picker.help and "mnist-vae-c.safetensors" in picker.help
+    sidebar = [c.value for c in at.sidebar.caption]
+    assert any("Partly trained: 4 full epochs and 12 of 30 steps" in c for c in sidebar), sidebar
     facts = "\n".join(m.value for m in at.markdown)
     assert "4 full epochs and 12 of 30 steps of epoch 5, of 20 planned (stopped early)" in facts
 

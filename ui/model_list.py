@@ -25,7 +25,7 @@ MAX_LISTED = 512  # remembered picker titles (one per file version; tiny strings
 MAX_DESCRIBED = 32  # remembered metadata of chosen models (a few KB to ~1 MB of history each)
 
 
-SOURCE_TAGS = {"shipped": "shipped", "trained": "trained here", "uploaded": "uploaded"}
+SOURCE_TAGS = {"shipped": "shipped", "trained": "trained", "uploaded": "uploaded"}
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,12 @@ class ModelEntry:
     title: str
     source: str  # "shipped" | "trained" | "uploaded"
     created: str = ""  # local time the model was saved, e.g. "21 Nov 14:03" ("" if unknown)
-    partial: str | None = None  # e.g. "partial: 4.2 of 20 epochs" (None: trained to the end)
+    partial: str | None = None  # e.g. "partial (4.2 of 20 epochs)" (None: trained to the end)
     file_id: str = ""  # "#1a2b3c", only where the label alone would not be unique
 
     @property
     def label(self) -> str:
-        """'MNIST VAE, 2-D latent · partial: 4.2 of 20 epochs · trained here 21 Nov 14:03'.
+        """'MNIST VAE, 2-D latent · partial (4.2 of 20 epochs) · trained 21 Nov 14:03'.
 
         What tells models apart comes before the source: the picker cuts long labels at the end.
         """

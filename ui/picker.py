@@ -17,6 +17,7 @@ import streamlit as st
 from ui.model_list import ModelEntry, list_models
 from ui.run_timing import install as install_run_timing
 from vae_core.config import ModelConfig
+from vae_core.metadata import training_extent
 
 MODEL_KEY = "vae_lab_model_path"
 PICKER_KEY = "vae_lab_model_picker"
@@ -87,6 +88,10 @@ def select_model(path: str) -> None:
 
 
 def sidebar_model_caption(config: ModelConfig, meta: dict[str, Any], device: str | None) -> None:
-    """One line under the picker: model, dataset, latent size and (once known) the device."""
+    """One line under the picker: model, dataset, latent size, (once known) the device, and for
+    a model whose training did not run to its end, how much it got (the picker may cut it)."""
     parts = [config.display_name, str(meta.get("dataset", "?")), f"{config.latent_dim}-D latent"]
     st.sidebar.caption(" · ".join(parts + ([device] if device else [])))
+    extent = training_extent(meta)
+    if not extent.complete:
+        st.sidebar.caption(f":orange[Partly trained: {extent.long()}]")

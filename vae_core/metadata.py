@@ -97,11 +97,11 @@ class TrainingExtent:
         return self.full_epochs + self.partial_steps / self.steps_per_epoch
 
     def short(self) -> str | None:
-        """For the model picker: None when complete, else e.g. 'partial: 4.2 of 20 epochs'."""
+        """For the model picker: None when complete, else e.g. 'partial (4.2 of 20 epochs)'."""
         if self.complete:
             return None
         done = f"{self.epochs:.1f}".removesuffix(".0")
-        return f"partial: {done} of {self.planned if self.planned is not None else '?'} epochs"
+        return f"partial ({done} of {self.planned if self.planned is not None else '?'} epochs)"
 
     def long(self, say_stopped: bool = True) -> str:
         """'5 of 20 epochs', or '4 full epochs and 65 of 300 steps of epoch 5, of 20 planned',
