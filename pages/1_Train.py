@@ -8,6 +8,8 @@ this page only builds the configs, starts/stops jobs and polls their snapshots f
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 st.set_page_config(page_title="Train · VAE Latent Lab", page_icon="🧪", layout="wide")
@@ -255,12 +257,14 @@ else:
     st.sidebar.info("No models yet: the one you train here will appear in this picker.")
 
 st.title("Train a model")
+_device = pick_device()
+_spare = _device.type == "cpu" and jobs.cpu_threads() < (os.cpu_count() or 1)
 st.caption(
-    f"Trains on {jobs.training_device_label(pick_device())} in the background; per-epoch "
-    f"checkpoints go to "
-    f"{user_models_dir()}. You may look at other pages meanwhile (progress shows in the "
-    f"sidebar); closing the tab stops the training after ~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s "
-    "(the last checkpoint is kept)."
+    f"Trains on {jobs.training_device_label(_device)}"
+    f"{', leaving a core to the other pages' if _spare else ''} in the background; per-epoch "
+    f"checkpoints go to {user_models_dir()}. You may look at other pages meanwhile (progress "
+    "shows in the sidebar); closing the tab stops the training after "
+    f"~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s (the last checkpoint is kept)."
 )
 spec = _form()
 if spec is not None:

@@ -190,8 +190,8 @@ def test_progress_text_of_a_run_cut_inside_an_epoch() -> None:
         test_metrics=None,
     )  # fmt: skip
     assert training_jobs.progress_text(snap) == (
-        "Stopped at step 1,265 of 6,000: 4 full epochs and 65 of 300 steps of epoch 5, "
-        "of 20 planned trained"
+        "Stopped at step 1,265 of 6,000; trained: 4 full epochs and 65 of 300 steps of epoch 5, "
+        "of 20 planned"
     )
     running = dataclasses.replace(snap, state="training", history=history[:4], eta=30.0)
     assert training_jobs.progress_text(running) == (

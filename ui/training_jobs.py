@@ -109,7 +109,7 @@ def progress_text(snap: JobSnapshot) -> str:
     holds, in the words of the stop message and of the model picker (``JobSnapshot.extent``)."""
     steps = f"{snap.step:,} of {snap.total_steps:,}"
     if snap.state == "stopped":
-        return f"Stopped at step {steps}: {snap.extent.long(say_stopped=False)} trained"
+        return f"Stopped at step {steps}; trained: {snap.extent.long(say_stopped=False)}"
     text = f"Step {steps}{_eta(snap.eta) if snap.state == 'training' else ''}"
     if snap.history:  # while it runs, every recorded epoch is a whole one
         text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
