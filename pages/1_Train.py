@@ -260,8 +260,8 @@ st.title("Train a model")
 _device = pick_device()
 _spare = _device.type == "cpu" and jobs.cpu_threads() < (os.cpu_count() or 1)
 st.caption(
-    f"Trains on {jobs.training_device_label(_device)}"
-    f"{', leaving a core to the other pages' if _spare else ''} in the background; per-epoch "
+    f"Trains in the background on {jobs.training_device_label(_device)}"
+    f"{', with a core left to the other pages' if _spare else ''}; per-epoch "
     f"checkpoints go to {user_models_dir()}. You may look at other pages meanwhile (progress "
     "shows in the sidebar); closing the tab stops the training after "
     f"~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s (the last checkpoint is kept)."

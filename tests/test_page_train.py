@@ -151,7 +151,8 @@ def test_the_device_line_shows_the_threads_the_training_uses(runs: Path, monkeyp
     monkeypatch.setattr(os, "cpu_count", lambda: threads + 2)  # the training uses threads + 1
     want = f"CPU ({threads + 1} threads)"
     at = _page()
-    assert any(f"Trains on {want}" in c.value for c in at.caption), [c.value for c in at.caption]
+    captions = [c.value for c in at.caption]
+    assert any(f"Trains in the background on {want}" in c for c in captions), captions
     _by_label(at.text_input, "Hidden layer sizes").set_value("16")
     _by_label(at.number_input, "Epochs").set_value(1)
     at.button[0].click().run()
