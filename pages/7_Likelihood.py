@@ -53,7 +53,7 @@ ks = sorted(set(ks))
 cost = n * sum(ks)
 run = c3.button("Compute", type="primary", disabled=not ks)
 st.caption(
-    f"Scored on the {ev.describe(n)}. Work: {cost:,} decoder passes"
+    f"Scored on {ev.describe(n)}. Work: {cost:,} decoder passes"
     + (" (runs on its own)." if cost <= AUTO_RUN_BUDGET else "; press Compute.")
     + (" For a CVAE this is log p(x | y), the label given." if cfg.conditional else "")
 )
@@ -143,7 +143,7 @@ left.caption(
     "far more precise than the ± s.e. column, which measures how much images differ."
 )
 nll = results[best_k]
-labels = ev.head(n)[2].numpy()
+labels = ev.subset(n)[2].numpy()
 per_class = (
     pd.DataFrame({"class": labels, "nll": nll}).groupby("class")["nll"].agg(["mean", "count"])
 )
