@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from ui.figure_cache import checkpoint_stamp, shared_figure
+from ui.images import show_image
 from ui.model_switch import offer_cvae
 from ui.session import current_model
 from vae_core.data.sources import get_source
@@ -113,7 +114,7 @@ images = decode(codes(n_samples, seed, temperature), digit)
 grid = image_grid(images, nrow=min(8, n_samples))
 what = f"class {class_label(digit)}" if digit is not None else "the prior"
 samples_png = png_bytes(grid, SCALE)
-st.image(samples_png, caption=f"{n_samples} samples of {what}, T = {temperature:g}")
+show_image(samples_png, f"{n_samples} samples of {what}, T = {temperature:g}")
 st.download_button("Download PNG", samples_png, file_name="samples.png", mime="image/png")
 
 if cfg.conditional:
