@@ -28,7 +28,10 @@ from vae_core.config import ModelConfig
 from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.classifier import (
     accuracy,
+    check_fits,
+    classifier_path,
     faithfulness,
+    find_classifier,
     load_classifier,
     save_classifier,
     train_classifier,
@@ -142,13 +145,13 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         raise CliError(f"--temperature must be in [0, 10], got {args.temperature}")
     if args.n_per_class > 2000:
         raise CliError(f"--n-per-class must be at most 2000, got {args.n_per_class}")
-    dataset = ckpt.meta.get("dataset", "mnist")
-    path = (
-        Path(args.classifier)
-        if args.classifier
-        else CLASSIFIER_DIR / f"{dataset}-classifier.safetensors"
-    )
+    dataset = ckpt.meta.get("dataset")
+    path = Path(args.classifier) if args.classifier else find_classifier(CLASSIFIER_DIR, dataset)
     clf, clf_meta = load_classifier(path)
+    if (
+        dataset
+    ):  # a checkpoint that names no dataset can still be judged by an explicit --classifier
+        check_fits(clf_meta, dataset, ckpt.config.n_classes, path)
     r = faithfulness(ckpt.model, clf, args.n_per_class, args.temperature, args.seed)
     r.pop("examples")
     r.update(
@@ -182,7 +185,7 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         x, y, args.epochs, args.batch_size, args.lr, args.seed, on_epoch=on_epoch
     )
     acc = accuracy(model, xt, yt)
-    out = Path(args.out or CLASSIFIER_DIR / f"{args.dataset}-classifier.safetensors")
+    out = Path(args.out) if args.out else classifier_path(CLASSIFIER_DIR, args.dataset)
     meta = {
         "dataset": args.dataset,
         "dataset_note": dataset_note(train_set),
