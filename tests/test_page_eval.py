@@ -115,6 +115,12 @@ def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
     assert_clean(at)
     assert list(at.dataframe[0].value["K"]) == [1000, 5000]
     assert "NLL, K = 5,000" in metrics(at)
+    assert "press Compute" not in text_of(at)  # the text follows the state
+    assert "All 2 estimates computed (600,000 decoder passes)" in text_of(at)
+    assert at.button[0].disabled  # nothing left to compute
+    at.multiselect[0].set_value([10, 1000, 5000]).run()  # one K added: only it is left to do
+    assert "Work: 1,000 decoder passes for K = 10" not in text_of(at)  # it ran on its own
+    assert "All 3 estimates computed" in text_of(at)
 
 
 def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
@@ -152,6 +158,48 @@ def test_ood_scores_every_set(lab: Path) -> None:
     assert len(aurocs) == 4 and ((aurocs >= 0) & (aurocs <= 1)).all()
     assert table["AUROC, complexity-corrected"].dropna().between(0, 1).all()
     assert len(at.get("plotly_chart")) == 2
+
+
+def displayed(at: AppTest, index: int = 0):
+    """The table as the browser shows it: the Styler's display strings where it has them."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    arrow = at.dataframe[index].proto.arrow_data
+    if not arrow.styler.display_values:
+        return at.dataframe[index].value.astype(str)  # a missing value shows as "None"
+    return convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+
+
+def test_ood_table_shows_no_none(lab: Path) -> None:
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    shown = displayed(at)
+    cells = {str(v) for v in shown.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>"}, shown
+    reference = shown[shown["set"].str.contains("in-distribution")].iloc[0]
+    assert "reference" in reference["AUROC, NLL"]
+    assert "no AUROC of its own" in text_of(at)
+
+
+def fashion_vae(lab: Path, folder: str = "shipped") -> Path:
+    path = lab / folder / "fashion-vae.safetensors"
+    meta = {"dataset": "fashion-mnist", "name": "Fashion-MNIST VAE", "binarize": "none"}
+    save_checkpoint(make_model(latent_dim=2), path, meta)
+    return path
+
+
+def test_ood_offers_the_fashion_vae_in_one_click(lab: Path) -> None:
+    shipped = fashion_vae(lab)
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert "Nalisnick et al. (2019) found" in text_of(at)
+    switch = at.button(key="ood_switch_fashion")
+    assert switch.label == "Switch to Fashion-MNIST VAE"
+    switch.click().run()
+    assert_clean(at)
+    assert at.session_state["vae_lab_model_path"] == str(shipped)
+    assert "fashion-mnist test images" in text_of(at)
+    assert not [b for b in at.button if b.key == "ood_switch_fashion"]  # no switch to itself
 
 
 def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
