@@ -266,19 +266,57 @@ def test_rate_distortion_places_models_on_the_sweep(lab: Path) -> None:
         {"beta": b, "rate": r, "distortion": d, "elbo": -(r + d), "active_units": 2}
         for b, r, d in ((0.5, 20.0, 90.0), (1.0, 12.0, 100.0), (4.0, 4.0, 130.0))
     ]
-    sweep = {"dataset": "mnist", "points": points, "train_config": {"epochs": 1}, "command": "x"}
+    sweep = {
+        "dataset": "mnist",
+        "points": points,
+        "model": {"latent_dim": 16, "hidden": [256]},
+        "train_config": {"epochs": 1, "binarize": "dynamic"},
+        "command": "x",
+    }
     (lab / "shipped/rate_distortion/mnist-16d.json").write_text(json.dumps(sweep))
     (lab / "shipped/rate_distortion/broken.json").write_text("{not json")
     model(lab, "shipped-vae", folder="shipped", latent_dim=2)
+    gauss = dict(binarize="none", likelihood="gaussian", learn_variance=True, latent_dim=2)
+    model(lab, "shipped-gauss", folder="shipped", **gauss)
+    model(lab, "shipped-grey", folder="shipped", binarize="none", latent_dim=2)
     at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert {"Rate R (KL)", "Distortion D", "Active units"} <= set(metrics(at))
     assert list(at.dataframe[0].value["β"]) == [0.5, 1.0, 4.0]
     assert "broken.json" in text_of(at)
-    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    names = [t.get("name", "") for t in fig["data"]]
+    names = rd_trace_names(at)
     assert any(n.startswith("β sweep") for n in names)
     assert "shipped-vae" in names and any(n.startswith("chosen") for n in names)
+    # a Gaussian density and a grey-pixel cross-entropy are other quantities: listed, not drawn
+    assert "shipped-gauss" not in names and "shipped-grey" not in names
+    text = text_of(at)
+    assert "only models of the chosen model's data kind, **binarized pixels" in text
+    assert "- shipped-gauss: grey pixels · Gaussian density" in text
+    assert "- shipped-grey: grey pixels · Bernoulli cross-entropy" in text
+
+    at = page("12_Rate_distortion.py", lab / "shipped" / "shipped-gauss.safetensors")
+    assert_clean(at)
+    names = rd_trace_names(at)
+    assert [n for n in names if not n.startswith("D + R")] == ["chosen: shipped-gauss"]
+    text = text_of(at)
+    assert "- β sweep mnist-16d: binarized pixels · Bernoulli log-likelihood" in text
+    assert "- shipped-vae: binarized pixels · Bernoulli log-likelihood" in text
+    assert "No shipped β sweep of mnist scored as grey pixels · Gaussian density" in text
+
+
+def rd_trace_names(at: AppTest) -> list[str]:
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [t.get("name", "") for t in fig["data"]]
+
+
+def test_rate_distortion_skips_a_sweep_of_unknown_kind(lab: Path) -> None:
+    point = {"beta": 1.0, "rate": 1.0, "distortion": 2.0, "elbo": -3.0}
+    sweep = {"dataset": "mnist", "points": [point], "train_config": {"epochs": 1}}
+    (lab / "shipped/rate_distortion/old.json").write_text(json.dumps(sweep))
+    at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
+    assert not at.exception
+    assert "Skipped the β sweep old: it does not record its model" in text_of(at)
+    assert not [n for n in rd_trace_names(at) if n.startswith("β sweep")]
 
 
 def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:
