@@ -91,10 +91,36 @@ def test_likelihood(tall, app_url) -> None:
     assert charts(tall) == 2
 
 
+# The activity chart's y tick labels (value on the log axis, box) and the threshold line and
+# its label, as drawn.
+ACTIVITY_AXIS = """(gd) => {
+  const box = e => { const r = e.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const ticks = [...gd.querySelectorAll('g.ytick')].map(g => ({
+    log: g.__data__ ? g.__data__.x : null, text: g.textContent, ...box(g) }));
+  const line = gd.querySelector('.shapelayer path');
+  const label = [...gd.querySelectorAll('g.annotation')]
+    .find(a => a.textContent.includes('0.01'));
+  return {ticks, line: line && box(line), label: label && box(label),
+          labelText: label && label.textContent};
+}"""
+
+
 def test_diagnostics(tall, app_url) -> None:
     visit(tall, app_url, "Diagnostics", VAE_BIG(), '[data-testid="stImage"]', "eval-diagnostics")
     assert charts(tall) == 3
     assert tall.locator('[data-testid="stImage"]').count() == 2
+    drawn = tall.locator(".st-key-diag_au_chart .js-plotly-plot").evaluate(ACTIVITY_AXIS)
+    ticks = drawn["ticks"]
+    assert len(ticks) >= 2
+    # one label per decade (10^k), none overlapping the next
+    assert all(abs(t["log"] - round(t["log"])) < 1e-9 for t in ticks), ticks
+    ordered = sorted(ticks, key=lambda t: t["top"])
+    assert all(a["bottom"] <= b["top"] for a, b in zip(ordered, ordered[1:], strict=False))
+    # the threshold's label sits on its dashed line, not a decade away
+    line_y = (drawn["line"]["top"] + drawn["line"]["bottom"]) / 2
+    assert "0.01" in drawn["labelText"]
+    assert abs(drawn["label"]["bottom"] - line_y) <= 4, (drawn["label"], line_y)
 
 
 def test_out_of_distribution(tall, app_url) -> None:
