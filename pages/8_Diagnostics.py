@@ -58,7 +58,7 @@ au_fig = go.Figure(
 # One labelled tick per decade; the threshold's decade is always in range, with room below it.
 positive = [v for v in var.tolist() if v > 0]
 lo = math.floor(math.log10(min([THRESHOLD, *positive]))) - 0.3
-hi = math.ceil(math.log10(max([THRESHOLD, *positive]))) + 0.15
+hi = math.log10(max([THRESHOLD, *positive])) + 0.25
 au_fig.add_hline(y=THRESHOLD, line_dash="dash", line_color="#333")
 au_fig.add_annotation(  # add_hline's own label is misplaced on a log axis (it skips the log10)
     x=1,

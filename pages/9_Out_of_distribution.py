@@ -188,25 +188,22 @@ def histograms(values: dict[str, torch.Tensor], xlabel: str, auc_key: str) -> go
 
 
 st.subheader(f"NLL per set (K = {k})")
-auroc_columns = ["AUROC, NLL", "AUROC, complexity-corrected"]
-st.dataframe(  # the Styler's formats, since a column_config format would override its na_rep
-    table.style.format(
-        {"mean NLL (nats)": "{:.1f}", **dict.fromkeys(auroc_columns, "{:.3f}")},
+# st.table, not st.dataframe: the data grid draws every missing value as "None" whatever the
+# Styler says, while the table shows the Styler's text, here what the blank cell means.
+shown = table.rename(
+    columns={"AUROC, NLL": "AUROC (NLL)", "AUROC, complexity-corrected": "AUROC (corrected)"}
+)
+st.table(
+    shown.style.format(
+        {"mean NLL (nats)": "{:.1f}", "AUROC (NLL)": "{:.3f}", "AUROC (corrected)": "{:.3f}"},
         na_rep=REFERENCE,
-    ),
-    column_config={
-        "set": st.column_config.TextColumn(width="large"),
-        "mean NLL (nats)": st.column_config.NumberColumn("mean NLL"),
-        "AUROC, NLL": st.column_config.NumberColumn("AUROC (NLL)"),
-        "AUROC, complexity-corrected": st.column_config.NumberColumn("AUROC (corrected)"),
-    },
-    hide_index=True,
-    key="ood_table",
+    ).hide(axis="index")
 )
 st.caption(
     "AUROC of telling the in-distribution test images from each set, using the score as the "
     "'out-of-distribution' signal (sklearn's roc_auc_score); the in-distribution row is the "
-    "reference every other set is compared with, so it has no AUROC of its own. Below: each set's scores (colour) "
+    "reference every other set is compared with, so it has no AUROC of its own. Below: each "
+    "set's scores (colour) "
     "over the in-distribution test images' (blue), each panel on its own scale."
 )
 st.plotly_chart(histograms(scores, "NLL (nats)", "AUROC, NLL"), key="ood_nll_hist")

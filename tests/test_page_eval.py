@@ -152,21 +152,21 @@ def test_diagnostics_kl_units_and_aggregate(lab: Path, dim: int) -> None:
 def test_ood_scores_every_set(lab: Path) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert len(table) == 5
-    aurocs = table["AUROC, NLL"].dropna()
+    aurocs = table["AUROC (NLL)"].dropna()
     assert len(aurocs) == 4 and ((aurocs >= 0) & (aurocs <= 1)).all()
-    assert table["AUROC, complexity-corrected"].dropna().between(0, 1).all()
+    assert table["AUROC (corrected)"].dropna().between(0, 1).all()
     assert len(at.get("plotly_chart")) == 2
 
 
 def displayed(at: AppTest, index: int = 0):
-    """The table as the browser shows it: the Styler's display strings where it has them."""
+    """An st.table as the browser shows it: the Styler's display strings where it has them."""
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-    arrow = at.dataframe[index].proto.arrow_data
+    arrow = at.table[index].proto.arrow_data
     if not arrow.styler.display_values:
-        return at.dataframe[index].value.astype(str)  # a missing value shows as "None"
+        return at.table[index].value.astype(str)  # a missing value shows as "None"
     return convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
 
 
@@ -177,7 +177,7 @@ def test_ood_table_shows_no_none(lab: Path) -> None:
     cells = {str(v) for v in shown.to_numpy().ravel()}
     assert not cells & {"None", "nan", "NaN", "<NA>"}, shown
     reference = shown[shown["set"].str.contains("in-distribution")].iloc[0]
-    assert "reference" in reference["AUROC, NLL"]
+    assert reference["AUROC (NLL)"] == reference["AUROC (corrected)"] == "— (the reference)"
     assert "no AUROC of its own" in text_of(at)
 
 
@@ -209,7 +209,7 @@ def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert "Fashion-MNIST test: Skipped" in text_of(at)
-    assert len(at.dataframe[0].value) == 4
+    assert len(at.table[0].value) == 4
 
 
 def test_ood_refuses_a_cvae(lab: Path) -> None:

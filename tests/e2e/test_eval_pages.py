@@ -126,7 +126,22 @@ def test_diagnostics(tall, app_url) -> None:
 def test_out_of_distribution(tall, app_url) -> None:
     visit(tall, app_url, "Out_of_distribution", VAE_2D(), ".st-key-ood_remedy_hist", "eval-ood")
     assert charts(tall) == 2
-    assert tall.locator('[data-testid="stDataFrame"]').count() == 1  # the AUROC table
+    table = tall.locator('[data-testid="stTable"]')  # the AUROC table, as drawn
+    assert table.count() == 1
+    cells = [c.strip() for c in table.locator("td").all_inner_texts()]
+    assert "None" not in cells and "nan" not in cells
+    assert cells.count("— (the reference)") == 2  # the in-distribution row's two AUROCs
+    # one click to the model that shows the famous failure (Nalisnick et al. 2019)
+    fashion = shipped_title("Fashion-MNIST VAE")
+    tall.get_by_role("button", name=f"Switch to {fashion}").click()
+    wait_done(tall, ".st-key-ood_remedy_hist")
+    assert chosen(tall).startswith(f"{fashion} · ")
+    assert tall.get_by_text("fashion-mnist test images").count() >= 1
+    assert (
+        tall.get_by_text(re.compile(r"this model rates MNIST test \(AUROC 0\.[0-4]")).count() == 1
+    )
+    assert tall.get_by_role("button", name=re.compile("^Switch to")).count() == 0
+    screenshot(tall, "eval-ood-fashion")
 
 
 def test_ppca(tall, app_url) -> None:
