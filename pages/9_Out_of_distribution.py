@@ -50,19 +50,18 @@ def offer_the_famous_failure() -> None:
         return
     path, title = found
     with st.container(border=True):
-        text, button = st.columns([3, 1], vertical_alignment="center")
-        text.markdown(
+        st.markdown(
             "**See the famous failure.** Nalisnick et al. (2019) found that a model of "
             "Fashion-MNIST gives MNIST digits a *higher* likelihood than its own test clothes. "
             "This model was trained on MNIST; the shipped Fashion-MNIST VAE shows that failure "
             "on this page."
         )
-        button.button(
-            f"Switch to {title}",
+        st.button(
+            "Switch to the Fashion-MNIST VAE",
             on_click=select_model,
             args=(path,),
             key="ood_switch_fashion",
-            width="stretch",
+            help=f"Chooses “{title}” in the sidebar; every page then uses it.",
         )
 
 

@@ -194,7 +194,7 @@ def test_ood_offers_the_fashion_vae_in_one_click(lab: Path) -> None:
     assert_clean(at)
     assert "Nalisnick et al. (2019) found" in text_of(at)
     switch = at.button(key="ood_switch_fashion")
-    assert switch.label == "Switch to Fashion-MNIST VAE"
+    assert switch.label == "Switch to the Fashion-MNIST VAE"
     switch.click().run()
     assert_clean(at)
     assert at.session_state["vae_lab_model_path"] == str(shipped)

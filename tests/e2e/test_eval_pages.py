@@ -133,7 +133,7 @@ def test_out_of_distribution(tall, app_url) -> None:
     assert cells.count("— (the reference)") == 2  # the in-distribution row's two AUROCs
     # one click to the model that shows the famous failure (Nalisnick et al. 2019)
     fashion = shipped_title("Fashion-MNIST VAE")
-    tall.get_by_role("button", name=f"Switch to {fashion}").click()
+    tall.get_by_role("button", name="Switch to the Fashion-MNIST VAE").click()
     wait_done(tall, ".st-key-ood_remedy_hist")
     assert chosen(tall).startswith(f"{fashion} · ")
     assert tall.get_by_text("fashion-mnist test images").count() >= 1
