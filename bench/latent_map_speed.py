@@ -79,8 +79,11 @@ def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | Non
         raise ValueError(f"{Path(checkpoint).name} has a 2-D latent: it is its own map")
     dataset = str(ckpt.meta.get("dataset", "mnist"))
     images = load_split(dataset, "test", download=False, allow_offline_sample=False)
+    from vae_core.data.subsets import subset_of  # noqa: PLC0415
+
     x, y = images.tensors()
-    x, y = x[:n], y[:n]
+    idx = subset_of(images, n)
+    x, y = x[idx], y[idx]
     t = time.perf_counter()
     mu, _ = posterior_means(ckpt.model, x, y)
     return mu.numpy(), Path(checkpoint).name, time.perf_counter() - t

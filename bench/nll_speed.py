@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from vae_core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
 from vae_core.data.binarize import binarize_static  # noqa: E402
 from vae_core.data.datasets import load_split  # noqa: E402
+from vae_core.data.subsets import subset_of  # noqa: E402
 from vae_core.fast_likelihood import iwae_nll_fast  # noqa: E402
 
 
@@ -50,7 +51,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", action="append", default=None)
     ap.add_argument("--k", type=int, default=1000)
-    ap.add_argument("--n", type=int, default=10_000, help="first N test images")
+    ap.add_argument(
+        "--n", type=int, default=10_000, help="N test images (the stratified subset --limit N uses)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-generic", action="store_true", help="time only the fast path")
     ap.add_argument("--json", action="store_true")
@@ -64,10 +67,12 @@ def main() -> int:
     for path in paths:
         ckpt = load_checkpoint(path)
         dataset = str(ckpt.meta.get("dataset", "mnist"))  # each model on its own test set
-        x_grey, y = load_split(dataset, "test").tensors()
+        test_set = load_split(dataset, "test")
+        x_grey, y = test_set.tensors()
         binary = str(ckpt.meta.get("binarize", "none")) != "none"
-        x = (binarize_static(x_grey, seed=0) if binary else x_grey)[: args.n]
-        labels = y[: args.n]
+        idx = torch.from_numpy(subset_of(test_set, args.n))  # the app's and CLI's subset of n
+        x = (binarize_static(x_grey, seed=0) if binary else x_grey)[idx]
+        labels = y[idx]
         load_before = os.getloadavg()[0]
         fast_s, fast_cpu, fast = time_one(ckpt.model, x, labels, args.k, generic=False)
         row = {

@@ -12,6 +12,8 @@ import torch
 from ui.draw_canvas import draw_digit
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
+from vae_core.data.datasets import seen_in_training
+from vae_core.data.subsets import describe_images, subset_of
 from vae_core.image_io import ImageInputError, load_user_image
 from vae_core.imaging import png_bytes
 from vae_core.inpainting import inpaint
@@ -149,16 +151,20 @@ if corruption.is_occlusion:
 def _curve(
     path: str, mtime: int, data_source: str, kind: str, n: int, inpaint_steps: int
 ) -> dict[str, list[float]]:
-    """Mean quality over the first n test images at each level (cached per model file)."""
+    """Mean quality over the test split's stratified subset of n at each level (cached per
+    model file)."""
     curve_model = load_model(path).model
-    xs, ys = x_test[:n], y_test[:n]
+    idx = torch.from_numpy(subset_of(test_set, n))
+    xs, ys = x_test[idx], y_test[idx]
     return denoising_curve(curve_model, xs, ys, kind, CURVE_LEVELS, 0, inpaint_steps)
 
 
 st.subheader("4 · Quality against noise level")
+curve_images = describe_images(
+    test_set, CURVE_IMAGES, processing="grey pixels", seen=seen_in_training(test_set, ckpt.meta)
+)
 st.caption(
-    f"Mean over the first {CURVE_IMAGES} test images, seed 0. Identical images (level 0) count "
-    "as 60 dB PSNR."
+    f"Mean over {curve_images}; noise seed 0. Identical images (level 0) count as 60 dB PSNR."
 )
 with_fit = False
 if kind.startswith("occlusion"):

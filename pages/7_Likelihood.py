@@ -65,7 +65,7 @@ elif todo:
 else:
     work = f"All {len(ks)} estimates computed ({n * sum(ks):,} decoder passes)."
 st.caption(
-    f"Scored on the {ev.describe(n)}. {work}"
+    f"Scored on {ev.describe(n)}. {work}"
     + (" For a CVAE this is log p(x | y), the label given." if cfg.conditional else "")
 )
 
@@ -157,7 +157,7 @@ left.caption(
     "far more precise than the ± s.e. column, which measures how much images differ."
 )
 nll = results[best_k]
-labels = ev.head(n)[2].numpy()
+labels = ev.subset(n)[2].numpy()
 per_class = (
     pd.DataFrame({"class": labels, "nll": nll}).groupby("class")["nll"].agg(["mean", "count"])
 )

@@ -34,7 +34,7 @@ cfg = ckpt.config
 model = ckpt.model
 
 n = st.select_slider("Test images", *ev.sizes(N_CHOICES, 2000))
-st.caption(f"Computed on the {ev.describe(n)}.")
+st.caption(f"Computed on {ev.describe(n)}.")
 
 # ---------------------------------------------------------------- KL per dim, active units
 st.subheader("Which latent dimensions carry information?")

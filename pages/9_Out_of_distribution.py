@@ -107,7 +107,9 @@ sets = ec.ood_inputs(ev, n, other, other_note, seed)
 available = [s for s in sets if s.x is not None]
 cost = sum(len(s.x) for s in available) * k
 st.caption(
-    f"Scored like the test set ({ev.describe(n)}). Work: {cost:,} decoder passes"
+    f"In-distribution: {ev.describe(n)}; the other sets are transformed copies of those, noise, "
+    f"and as many images of the other dataset's test set (also random within each class, seed "
+    f"0), all scored like the test set. Work: {cost:,} decoder passes"
     + (" (runs on its own)." if cost <= AUTO_RUN_BUDGET else "; press Score.")
 )
 for s in sets:

@@ -7,6 +7,7 @@ and a β-sweep JSON. Caches are cleared around every test.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -27,9 +28,10 @@ PAGES = Path(__file__).resolve().parents[1] / "pages"
 N_IMAGES = 300
 
 
-def _write_split(folder: Path, prefix: str, n: int, seed: int) -> None:
+def _write_split(folder: Path, prefix: str, n: int, seed: int, by_class: bool = False) -> None:
+    """``by_class``: the file sorted by class (like the offline sample), else classes cycling."""
     rng = np.random.default_rng(seed)
-    labels = (np.arange(n) % 10).astype(np.uint8)
+    labels = (np.arange(n) * 10 // n if by_class else np.arange(n) % 10).astype(np.uint8)
     images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
     for i, k in enumerate(labels):  # a bright bar whose height depends on the class
         images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
@@ -83,6 +85,13 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _plotly_array(value: object) -> np.ndarray:
+    """A trace's array as plotly serialises it: a list, or {"dtype", "bdata": base64}."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
 def text_of(at: AppTest) -> str:
     parts = [c.value for c in at.caption] + [m.value for m in at.markdown]
     parts += [w.value for w in at.warning] + [i.value for i in at.info]
@@ -101,7 +110,20 @@ def test_likelihood_defaults_run_and_k_grows(lab: Path) -> None:
     assert list(table["K"]) == [1, 10, 100]
     assert table["NLL (nats)"].iloc[-1] <= table["NLL (nats)"].iloc[0]  # IWAE is tighter
     assert len(at.get("plotly_chart")) == 2  # NLL vs K, per class
-    assert "first 300 of 300 mnist test images, one fixed binarization" in text_of(at)
+    assert "all 300 MNIST test images, binarized once with seed 0" in text_of(at)
+
+
+def test_likelihood_on_a_subset_of_a_class_sorted_split_has_every_class(lab: Path) -> None:
+    """The first 100 of a sorted file are classes 0-3 only: the page must not take them."""
+    _write_split(lab / "data" / "mnist", "t10k", N_IMAGES, 0, by_class=True)
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    at.select_slider[0].set_value(100).run()
+    assert_clean(at)
+    bars = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert list(bars["x"]) == [str(c) for c in range(10)]  # one bar per class
+    assert list(_plotly_array(bars["customdata"])) == [10] * 10  # 10 images of each
+    assert "100 of the 300 MNIST test images" in text_of(at)
+    assert "10 per class; seed 0" in text_of(at)
 
 
 def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
@@ -198,7 +220,7 @@ def test_ood_offers_the_fashion_vae_in_one_click(lab: Path) -> None:
     switch.click().run()
     assert_clean(at)
     assert at.session_state["vae_lab_model_path"] == str(shipped)
-    assert "fashion-mnist test images" in text_of(at)
+    assert "Fashion-MNIST test images" in text_of(at)  # its own test split now
     assert not [b for b in at.button if b.key == "ood_switch_fashion"]  # no switch to itself
 
 
@@ -324,8 +346,13 @@ def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:
     import torch
 
     from ui.eval_cache import EvalSet, ood_inputs
+    from vae_core.data.datasets import ImageSet
 
     grey = torch.rand(50, 1, 28, 28)
-    ev = EvalSet(grey, grey, torch.zeros(50, dtype=torch.long), True, "mnist", "files", (), False)
+    labels = torch.zeros(50, dtype=torch.long)
+    split = ImageSet(
+        np.zeros((50, 28, 28), np.uint8), labels.numpy(), "mnist", "test", "files", "", ()
+    )
+    ev = EvalSet(grey, grey, labels, True, "mnist", "files", (), False, split)
     noise = next(s for s in ood_inputs(ev, 50, None, "offline") if s.name == "uniform-noise")
     assert 0.4 < float(noise.x.mean()) < 0.6

@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model
+from tests.conftest import make_model, offline_app_env
 from ui.model_card import NOT_EVALUATED, architecture_text, card_facts, metric_values
 from ui.models import store_upload
 from ui.picker import MODEL_KEY
@@ -98,6 +98,27 @@ def test_home_shows_picker_and_full_card(runs: Path) -> None:
     assert any("test subset (60 of 10,000)" in b for b in badges)
     assert len(at.get("plotly_chart")) == 2  # training curves + KL per dim
     assert len(at.get("download_button")) == 1
+
+
+@pytest.mark.parametrize(
+    "trained_on, badge",
+    [
+        ({"data_source": "files", "train_size": 10_000}, "1,000 digits this model trained on"),
+        ({"data_source": "offline-sample", "train_size": 4_000}, "1,000 held-out MNIST training"),
+    ],
+)
+def test_offline_badge_never_calls_the_sample_a_test_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_on: dict, badge: str
+) -> None:
+    runs = offline_app_env(monkeypatch, tmp_path)
+    path = runs / "tiny.safetensors"
+    save_checkpoint(make_model(), path, {**META, **trained_on})
+    at = _home(path)
+    assert not at.exception, [e.message for e in at.exception]
+    badges = [b.proto.body for b in at.get("markdown") if "offline sample" in b.proto.body]
+    assert len(badges) == 1 and badge in badges[0] and "test" not in badges[0]
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def test_card_says_not_evaluated_without_metrics(runs: Path) -> None:

@@ -18,6 +18,7 @@ from ui import torch_warmup
 from ui.data import split_or_error
 from ui.model_list import ModelInfo
 from vae_core.config import N_PIXELS, ModelConfig
+from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
@@ -112,8 +113,13 @@ def _dataset_badge(meta: dict[str, Any]) -> tuple[str, str]:
     if images is None:
         return "test set unavailable", "red"
     full = get_source(images.dataset).test.count
-    if images.source == "offline-sample":
-        return f"offline sample ({len(images):,} digits)", "orange"
+    if images.source == "offline-sample":  # MNIST training digits: never call them a test set
+        seen = seen_in_training(images, meta)
+        what = {True: "digits this model trained on", False: "held-out MNIST training digits"}
+        return (
+            f"offline sample: {len(images):,} {what.get(seen, 'MNIST training digits')}",
+            "orange",
+        )
     if len(images) < full:
         return f"test subset ({len(images):,} of {full:,})", "orange"
     return f"full test set ({len(images):,})", "green"
@@ -188,7 +194,9 @@ def render_model_card(info: ModelInfo, device: str | None) -> None:
             cols = st.columns(2)
             for i, (name, value) in enumerate(metric_values(meta, config).items()):
                 cols[i % 2].metric(name, value)
-            if isinstance(tm.get("n"), int):
+            if isinstance(tm.get("scored_on"), str):  # which images, in the words of vae_core
+                st.caption(f"Measured on {tm['scored_on'][:400]}. {tm.get('test_note', '')}")
+            elif isinstance(tm.get("n"), int):
                 st.caption(f"Measured on {tm['n']:,} test images. {tm.get('test_note', '')}")
         else:
             st.info(

@@ -298,7 +298,10 @@ class TrainingJob:
             )
             self._set(state="stopped", message=(self.stop_reason or "Stopped") + kept + ".")
             return
-        test_metrics = self._evaluate(model, test_set, device.type)
+        trained_on = {"dataset": config.dataset, "data_source": train_set.source}
+        test_metrics = self._evaluate(
+            model, test_set, device.type, {**trained_on, "train_size": len(train_set)}
+        )
         save_checkpoint(model, self.checkpoint_path, meta(result, test_metrics))
         self._set(
             state="done",
@@ -307,18 +310,26 @@ class TrainingJob:
             test_metrics=test_metrics,
         )
 
-    def _evaluate(self, model: Any, test_set: Any, device_type: str) -> dict[str, Any]:
-        """Test ELBO / IWAE NLL / active units on (a prefix of) the test split."""
+    def _evaluate(
+        self, model: Any, test_set: Any, device_type: str, trained_on: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Test ELBO / IWAE NLL / active units on the test split or its stratified subset of n
+        (``vae_core.data.subsets``: the images ``python -m vae_core evaluate --limit n`` scores).
+        ``trained_on``: the metadata keys that tell whether the model saw those images."""
         from vae_core.data.binarize import binarize_static
+        from vae_core.data.datasets import seen_in_training
+        from vae_core.data.subsets import describe_images, subset_of
         from vae_core.evaluation import evaluate_model
 
         spec = self.spec
         x, y = test_set.tensors()
-        if spec.train_config.binarize != "none":  # binarize the whole split once, then slice
+        binary = spec.train_config.binarize != "none"
+        if binary:  # binarize the whole split once, then index
             x = binarize_static(x)
         n = spec.test_images if spec.test_images is not None else default_test_images(device_type)
-        if n is not None:
-            x, y = x[:n], y[:n]
+        if n is not None and n < len(x):
+            idx = torch.from_numpy(subset_of(test_set, n))
+            x, y = x[idx], y[idx]
         self._set(
             state="evaluating",
             eval_total=len(x),
@@ -334,6 +345,9 @@ class TrainingJob:
         cond = model.config.conditional
         metrics = evaluate_model(model, x, y if cond else None, spec.iw_samples, progress)
         metrics["test_note"] = test_set.note
+        processing = "binarized once with seed 0" if binary else "grey pixels"
+        seen = seen_in_training(test_set, trained_on)
+        metrics["scored_on"] = describe_images(test_set, n, processing=processing, seen=seen)
         return metrics
 
 

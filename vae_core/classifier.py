@@ -156,6 +156,15 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
 
 
 @torch.inference_mode()
+def _class_sample(x: torch.Tensor, y: torch.Tensor, c: int, n: int, seed: int) -> torch.Tensor:
+    """A seeded random ``n`` of class ``c``'s images (the split's first ones are not typical:
+    MNIST's test set puts its cleaner digits first)."""
+    from vae_core.data.subsets import stratified_subset
+
+    members = torch.nonzero(y == c).flatten()
+    return x[members[torch.from_numpy(stratified_subset(y[members].numpy(), n, seed))]]
+
+
 def faithfulness(
     cvae: LatentVariableModel,
     classifier: DigitClassifier,
@@ -199,6 +208,6 @@ def faithfulness(
     if reference is not None:
         rx, ry = reference
         out["reference_diversity"] = [
-            mean_pairwise_distance(rx[ry == c][:n_per_class]) for c in range(k)
+            mean_pairwise_distance(_class_sample(rx, ry, c, n_per_class, seed)) for c in range(k)
         ]
     return out

@@ -1,8 +1,10 @@
 """``evaluate``, ``sample`` and ``info`` commands, plus the data/scoring helpers ``train`` shares.
 
 Scores are nats per image on the test split. Models trained on binarized pixels are scored on
-one fixed binarization of the whole split (``binarize_static(x, seed=0)``, then sliced), so every
+one fixed binarization of the whole split (``binarize_static(x, seed=0)``, then indexed), so every
 run and device sees the same bits (Burda et al. 2015 protocol); others are scored on grey pixels.
+``--limit N`` scores the split's seeded class-stratified subset of N (``vae_core.data.subsets``),
+the very images the app's figures on N use.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from tqdm import tqdm
 from vae_core.checkpoints import atomic_write, load_checkpoint
 from vae_core.cli import CliError
 from vae_core.data.binarize import binarize_static
-from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
+from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split, seen_in_training
 from vae_core.data.download import tqdm_progress
+from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation import evaluate_model
 from vae_core.imaging import image_grid, png_bytes
 from vae_core.metadata import uses_binary_test_data
@@ -77,16 +80,23 @@ def score(
     binarize: str,
     iw_samples: int,
     limit: int | None = None,
+    seen: bool | None = False,
 ) -> dict[str, Any]:
-    """evaluate_model on a split (first ``limit`` images), with a tqdm bar for the IWAE pass."""
+    """evaluate_model on a split (its stratified subset of ``limit``), with a tqdm bar for IWAE.
+
+    ``metrics["scored_on"]`` says which images, e.g. "1,000 of the 10,000 MNIST test images
+    (random within each class ...; seed 0), binarized once with seed 0"; ``seen`` (see
+    ``vae_core.data.datasets.seen_in_training``) adds whether the model trained on them.
+    """
     if iw_samples > MAX_IW_SAMPLES:
         raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
     x, y = image_set.tensors()
     binary = uses_binary_test_data(binarize)
     if binary:
-        x = binarize_static(x, seed=0)  # whole split first, then slice: same bits for any limit
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
+        x = binarize_static(x, seed=0)  # whole split first, then index: same bits for any limit
+    if limit is not None and limit < len(x):
+        idx = torch.from_numpy(subset_of(image_set, limit))
+        x, y = x[idx], y[idx]
     labels = y if model.config.conditional else None
     bar = tqdm(
         total=len(x),
@@ -106,6 +116,8 @@ def score(
     metrics["binarized"] = binary
     metrics["split"] = image_set.split
     metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
+    processing = "binarized once with seed 0" if binary else "grey pixels"
+    metrics["scored_on"] = describe_images(image_set, limit, processing=processing, seen=seen)
     return metrics
 
 
@@ -119,10 +131,14 @@ def format_metrics(m: dict[str, Any]) -> str:
     nll = num("nll") if m.get("nll") is not None else "n/a (skipped, or an AE: no density)"
     bits = " (fixed binarization, seed 0)" if m.get("binarized") else ""
     n = m.get("n")
+    if isinstance(m.get("scored_on"), str):
+        head = f"scored on {m['scored_on']}; nats per image:"
+    elif isinstance(n, int):
+        head = f"{m.get('split', 'test')} set, {n:,} images{bits}, nats per image:"
+    else:
+        head = "test metrics, nats per image:"
     lines = [
-        f"{m.get('split', 'test')} set, {n:,} images{bits}, nats per image:"
-        if isinstance(n, int)
-        else "test metrics, nats per image:",
+        head,
         f"  ELBO {num('elbo')}   recon {num('recon')}   KL {num('kl')}",
         f"  NLL (IWAE, K={m.get('iw_samples', '?')}) {nll}   active units "
         f"{m.get('active_units', '?')}/{len(m.get('kl_per_dim') or []) or '?'}",
@@ -144,7 +160,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     image_set = load_data(dataset, args.split, args.data_dir)
     metrics = score(
-        ckpt.model, image_set, str(meta.get("binarize", "none")), args.iw_samples, args.limit
+        ckpt.model,
+        image_set,
+        str(meta.get("binarize", "none")),
+        args.iw_samples,
+        args.limit,
+        seen=seen_in_training(image_set, meta),
     )
     config = ckpt.config
     report = {

@@ -72,7 +72,12 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     _add_data_args(p, None)
     p.add_argument("--k", type=positive_int, default=1000, help="importance samples (1..100000)")
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true")
@@ -81,7 +86,12 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ppca", help="fit probabilistic PCA in closed form; exact train/test NLL")
     _add_data_args(p, "mnist")
     p.add_argument("--latent-dim", type=positive_int, default=16)
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_ppca)
 
@@ -169,7 +179,10 @@ def run_evaluate_ood(args: argparse.Namespace) -> int:
 
 
 def _ood_scores(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
     from vae_core.checkpoints import load_checkpoint
+    from vae_core.data.subsets import subset_of
     from vae_core.ood import make_ood_set, model_inputs, ood_report, set_name_for
 
     ckpt = load_checkpoint(args.checkpoint)
@@ -177,7 +190,8 @@ def _ood_scores(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError("--ood needs a VAE checkpoint (an AE has no density; a CVAE needs labels)")
     image_set, _, _, binary = _test_tensors(ckpt.meta, args.dataset, args.data_dir)
     grey, _ = image_set.tensors()
-    grey = grey[: args.limit] if args.limit else grey
+    if args.limit:  # the same stratified subset as ``evaluate --limit``
+        grey = grey[torch.from_numpy(subset_of(image_set, args.limit))]
     in_name = set_name_for(image_set.dataset)
     names = [in_name] + [OOD_CHOICES[n] for n in args.ood if OOD_CHOICES[n] != in_name]
     sets = {}
@@ -199,7 +213,10 @@ def _ood_scores(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_nll(args: argparse.Namespace) -> int:
+    import torch
+
     from vae_core.checkpoints import load_checkpoint
+    from vae_core.data.subsets import describe_images, subset_of
     from vae_core.fast_likelihood import MAX_K, fast_path_available, likelihood_report
 
     if args.k > MAX_K:
@@ -209,7 +226,8 @@ def run_nll(args: argparse.Namespace) -> int:
         raise CliError("an AE defines no density; nll needs a VAE or CVAE checkpoint")
     image_set, x, y, binary = _test_tensors(ckpt.meta, args.dataset, args.data_dir)
     if args.limit:
-        x, y = x[: args.limit], y[: args.limit]
+        idx = torch.from_numpy(subset_of(image_set, args.limit))
+        x, y = x[idx], y[idx]
     r = likelihood_report(ckpt.model, x, y, k=args.k, seed=args.seed)
     r.pop("nll_per_image")
     r.update(
@@ -217,13 +235,18 @@ def run_nll(args: argparse.Namespace) -> int:
         dataset=image_set.dataset,
         binarized=binary,
         fast_path=fast_path_available(ckpt.model),
+        scored_on=describe_images(
+            image_set,
+            args.limit,
+            processing="binarized once with seed 0" if binary else "grey pixels",
+        ),
     )
     per = "  ".join(f"{c}:{v:.1f}" for c, v in enumerate(r["per_class_nll"]) if v is not None)
     return emit(
         r,
         args.json,
         [
-            f"{r['n']:,} test images, IWAE K={r['k']}:",
+            f"{r['scored_on']}, IWAE K={r['k']}:",
             f"  NLL {r['nll']:.2f} nats ({r['nll_bpd']:.4f} bits/dim)",
             f"  -ELBO {r['neg_elbo']:.2f} nats; gap {r['gap_nats']:.2f} nats "
             f"({r['gap_bpd']:.4f} bits/dim)",
@@ -235,15 +258,19 @@ def run_nll(args: argparse.Namespace) -> int:
 def run_ppca(args: argparse.Namespace) -> int:
     import math
 
+    import torch
+
     from vae_core.cli_commands import load_data
+    from vae_core.data.subsets import subset_of
     from vae_core.ppca import fit_ppca
 
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
     x_tr, _ = train_set.tensors()
     x_te, _ = test_set.tensors()
-    if args.limit:
-        x_tr, x_te = x_tr[: args.limit], x_te[: args.limit]
+    if args.limit:  # each split's own stratified subset
+        x_tr = x_tr[torch.from_numpy(subset_of(train_set, args.limit))]
+        x_te = x_te[torch.from_numpy(subset_of(test_set, args.limit))]
     d = x_tr[0].numel()
     if not 1 <= args.latent_dim < min(d, len(x_tr)):
         raise CliError(f"--latent-dim must be in 1..{min(d, len(x_tr)) - 1}, got {args.latent_dim}")

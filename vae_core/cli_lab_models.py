@@ -106,10 +106,13 @@ def run_train_classifier(args: argparse.Namespace) -> int:
 def run_sweep_beta(args: argparse.Namespace) -> int:
     import datetime as dt
 
+    import torch
+
     from vae_core.checkpoints import atomic_write
     from vae_core.cli_commands import load_data
     from vae_core.config import ModelConfig
     from vae_core.data.binarize import binarize_static
+    from vae_core.data.subsets import describe_images, subset_of
     from vae_core.metadata import dataset_note
     from vae_core.rate_distortion import sweep_beta
     from vae_core.training import TrainConfig
@@ -121,8 +124,9 @@ def run_sweep_beta(args: argparse.Namespace) -> int:
     binarize = "dynamic" if args.dataset == "mnist" else "none"
     if binarize != "none":
         xt = binarize_static(xt, seed=0)
-    if args.eval_limit:
-        xt, yt = xt[: args.eval_limit], yt[: args.eval_limit]
+    if args.eval_limit:  # the stratified subset every --limit uses
+        idx = torch.from_numpy(subset_of(test_set, args.eval_limit))
+        xt, yt = xt[idx], yt[idx]
     mc = ModelConfig(latent_dim=args.latent_dim, hidden=(args.hidden,))
     tc = TrainConfig(
         dataset=args.dataset,
@@ -148,8 +152,11 @@ def run_sweep_beta(args: argparse.Namespace) -> int:
         "command": command_line(),
         "dataset": args.dataset,
         "dataset_note": dataset_note(train_set),
-        "eval": f"first {len(xt):,} test images"
-        + (", fixed binarization seed 0" if binarize != "none" else ""),
+        "eval": describe_images(
+            test_set,
+            args.eval_limit,
+            processing="binarized once with seed 0" if binarize != "none" else "grey pixels",
+        ),
         "model": mc.to_dict(),
         "train_config": tc.to_dict(),
         "points": points,

@@ -20,6 +20,7 @@ from vae_core.checkpoints import save_checkpoint
 from vae_core.cli import CliError
 from vae_core.cli_commands import format_metrics, load_data, score
 from vae_core.config import ModelConfig
+from vae_core.data.datasets import seen_in_training
 from vae_core.device import device_label, pick_device
 from vae_core.metadata import build_metadata, dataset_note, default_name
 from vae_core.model import LatentVariableModel
@@ -175,7 +176,14 @@ def run_train(args: argparse.Namespace) -> int:
         ) from exc
     finally:
         reporter.close()
-    metrics = score(model, test_set, config.binarize, args.iw_samples)
+    trained_on = {"dataset": args.dataset, "data_source": train_set.source, "train_size": len(x)}
+    metrics = score(
+        model,
+        test_set,
+        config.binarize,
+        args.iw_samples,
+        seen=seen_in_training(test_set, trained_on),
+    )
     save_checkpoint(model, out, meta(result, metrics))
     summary = {
         "event": "test",

