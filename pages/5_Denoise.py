@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from ui.draw_canvas import draw_digit
+from ui.images import show_image
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import seen_in_training
@@ -131,10 +132,10 @@ if corruption.is_occlusion:
 # ---------------------------------------------------------------- results
 st.subheader("3 · Result")
 cols = st.columns(1 + len(results))
-cols[0].image(png_bytes(clean, SCALE), caption="Clean (the reference)", width=28 * SCALE)
+show_image(png_bytes(clean, SCALE), "Clean (the reference)", where=cols[0], width=28 * SCALE)
 for col, (name, img) in zip(cols[1:], results.items(), strict=True):
     arr = img[0, 0].numpy()
-    col.image(png_bytes(arr, SCALE), caption=name, width=28 * SCALE)
+    show_image(png_bytes(arr, SCALE), name, where=col, width=28 * SCALE)
     col.metric("PSNR", format_psnr(psnr(clean, arr)))
     col.metric("SSIM", f"{ssim(clean, arr):.3f}")
 if corruption.is_occlusion:

@@ -138,6 +138,27 @@ def test_classifier_faithfulness_and_sweep(lab: dict) -> None:
     assert saved["command"].startswith("python -m vae_core sweep-beta")
 
 
+def test_faithfulness_judges_with_the_classifier_of_the_models_dataset(
+    lab: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from vae_core import cli_lab_models
+
+    fashion = tmp_path / "fashion-cvae.safetensors"
+    meta = {"dataset": "fashion-mnist", "binarize": "none", "name": "tiny fashion"}
+    save_checkpoint(make_model(kind="cvae", hidden=(16,), latent_dim=2), fashion, meta)
+    assert main(["faithfulness", str(fashion), "--n-per-class", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert Path(report["classifier"]).name == "fashion-mnist-classifier.safetensors"
+    assert len(report["per_class"]) == 10
+    digits = SHIPPED / "classifiers" / "mnist-classifier.safetensors"
+    assert main(["faithfulness", str(fashion), "--classifier", str(digits)]) == 2
+    assert "trained on MNIST, not on Fashion-MNIST" in capsys.readouterr().err
+    monkeypatch.setattr(cli_lab_models, "CLASSIFIER_DIR", tmp_path / "no-judges")
+    assert main(["faithfulness", str(fashion)]) == 2
+    err = capsys.readouterr().err
+    assert "no classifier for Fashion-MNIST" in err and "train-classifier --dataset" in err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -288,3 +288,9 @@ def test_jpeg_bytes_round_trips_a_grey_picture():
     back = np.asarray(Image.open(io.BytesIO(jpeg_bytes(picture))))
     assert back.shape == picture.shape and back.dtype == np.uint8
     assert np.abs(back.astype(int) - picture).mean() < 3
+
+
+def test_refusals_say_what_the_app_reads_not_which_library_failed():
+    with pytest.raises(ImageInputError) as info:
+        load_user_image(b"hello, this is a text file\n" * 20)
+    assert "Pillow" not in str(info.value) and "PNG, JPEG" in str(info.value)

@@ -155,7 +155,7 @@ def test_card_text_helpers() -> None:
     assert facts["Dataset"] == "Fashion-MNIST"
     assert facts["Model"] == "β-VAE (β=4)"
     assert facts["Likelihood p(x|z)"] == "Gaussian (fixed σ=0.1)"
-    assert facts["Epochs"] == "3 of 9 (stopped early)"
+    assert facts["Trained for"] == "3 of 9 epochs (stopped early)"
     ae = metric_values({"test_metrics": {"elbo": -90.0, "nll": None}}, ModelConfig(kind="ae"))
     assert ae["NLL (IWAE)"] == "n/a (AE)" and ae["Active units"] == NOT_EVALUATED
 
@@ -195,3 +195,59 @@ def test_the_classic_2d_mnist_vae_is_the_default_shipped_model() -> None:
 
     shipped = [e for e in list_models() if e.source == "shipped"]
     assert shipped and Path(shipped[0].path).name == DEFAULT_SHIPPED
+
+
+def test_picker_tells_apart_same_settings_and_marks_partial_runs(runs: Path) -> None:
+    """Two runs with the same settings (same default name) get distinct labels; a run stopped
+    after 4 of 20 epochs says so; the tooltip carries the whole label (the box cuts it)."""
+    from ui.model_list import list_models
+
+    history = [{**META["history"][0], "epoch": e, "steps": 30 if e < 5 else 12,
+                "steps_per_epoch": 30} for e in range(1, 6)]  # fmt: skip
+    stopped = {**META, "name": "MNIST VAE, 2-D latent", "epoch": 5, "epochs": 20,
+               "stopped_early": True, "history": history}  # fmt: skip
+    same = {**META, "name": "MNIST VAE, 2-D latent"}
+    save_checkpoint(make_model(), runs / "mnist-vae-a.safetensors", same)
+    save_checkpoint(make_model(), runs / "mnist-vae-b.safetensors", same)  # same minute, too
+    save_checkpoint(make_model(), runs / "mnist-vae-c.safetensors", stopped)
+    labels = [e.label for e in list_models() if e.source == "trained"]
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert all(label.startswith("MNIST VAE, 2-D latent · ") for label in labels)
+    assert sum("partial" in label for label in labels) == 1
+    partial = next(label for label in labels if "partial" in label)
+    assert "partial (4.4 of 20 epochs)" in partial, partial
+    at = _home(runs / "mnist-vae-c.safetensors")
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.sidebar.selectbox[0]
+    assert picker.format_func(picker.value) == partial
+    assert "partial (4.4 of 20 epochs)" in picker.help and "mnist-vae-c.safetensors" in picker.help
+    sidebar = [c.value for c in at.sidebar.caption]
+    assert any("Partly trained: 4 full epochs and 12 of 30 steps" in c for c in sidebar), sidebar
+    facts = "\n".join(m.value for m in at.markdown)
+    assert "4 full epochs and 12 of 30 steps of epoch 5, of 20 planned (stopped early)" in facts
+
+
+def test_upload_errors_are_worded_for_students(runs: Path) -> None:
+    """First what the file is and what the app expects; the exact reason after it."""
+    import io
+
+    import torch
+
+    save_checkpoint(make_model(), runs / "good.safetensors", META)
+    at = _home(runs / "good.safetensors")
+    pt = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, pt)
+    claims = (5 * 2**30).to_bytes(8, "little") + b"{" + bytes(4000)  # header "claims" 5 GiB
+    for data, lead, detail in (
+        (claims, "This file is not a model checkpoint saved by VAE Latent Lab (.safetensors)",
+         "the header claims 5,368,709,120 bytes"),
+        (pt.getvalue(), "This is a PyTorch .pt (pickle) file, not a VAE Latent Lab checkpoint",
+         "this is a PyTorch/pickle file (.pt), not safetensors"),
+        (b"", "This file is empty (0 bytes)", "the file is empty"),
+    ):  # fmt: skip
+        at.file_uploader(key="home_upload").set_value(("x.safetensors", data, "application/x"))
+        at.run()
+        (error,) = [e.value for e in at.error]
+        assert error.startswith(lead), error
+        assert "expects a .safetensors checkpoint saved by the Train page" in error or not data
+        assert f"Technical detail: `upload: {detail}" in error, error

@@ -411,10 +411,12 @@ def gaussian_vaes(dataset: str, latent_dim: int) -> list:
 # --- CVAE faithfulness ------------------------------------------------------------------------
 
 
-def classifier_path(dataset: str) -> Path:
+def classifier_file(dataset: str) -> Path:
+    """The shipped classifier for ``dataset``; ValueError (for the page) when there is none."""
     from ui.paths import SHIPPED_DIR
+    from vae_core.classifier import find_classifier
 
-    return SHIPPED_DIR / "classifiers" / f"{dataset}-classifier.safetensors"
+    return find_classifier(SHIPPED_DIR / "classifiers", dataset)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
@@ -426,12 +428,14 @@ def _classifier(path: str, mtime_ns: int):
     return model, meta
 
 
-def classifier_for(dataset: str):
-    """(DigitClassifier, meta) shipped for ``dataset``; ValueError with a reason if missing/bad."""
-    path = classifier_path(dataset)
-    if not path.is_file():
-        raise ValueError(f"no classifier at {path}")
-    return _classifier(str(path), path.stat().st_mtime_ns)
+def classifier_for(dataset: str, n_classes: int):
+    """(DigitClassifier, meta) shipped for ``dataset``; ValueError with a reason if none fits."""
+    from vae_core.classifier import check_fits
+
+    path = classifier_file(dataset)
+    model, meta = _classifier(str(path), path.stat().st_mtime_ns)
+    check_fits(meta, dataset, n_classes, path)
+    return model, meta
 
 
 @st.cache_data(max_entries=32, show_spinner="Generating and classifying samples…")
@@ -446,8 +450,8 @@ def faithfulness_report(
     ckpt: Checkpoint, ev: EvalSet, n_per_class: int, temperature: float, seed: int
 ) -> dict[str, Any]:
     """``vae_core.classifier.faithfulness`` with real test images as the diversity reference."""
-    clf, _ = classifier_for(ev.dataset)
-    path = classifier_path(ev.dataset)
+    clf, _ = classifier_for(ev.dataset, ckpt.config.n_classes)
+    path = classifier_file(ev.dataset)
     clf_key = f"{path}@{path.stat().st_mtime_ns}"
     args = (int(n_per_class), float(temperature), int(seed))
     return _faithfulness(model_key(ckpt), clf_key, *args, ckpt, clf, ev)

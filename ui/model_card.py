@@ -20,6 +20,7 @@ from ui.model_list import ModelInfo
 from vae_core.config import N_PIXELS, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
+from vae_core.metadata import training_extent
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
 DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
@@ -86,9 +87,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
     except (KeyError, ValueError):
         title = dataset
     train_size = meta.get("train_size")
-    epochs = f"{meta.get('epoch', '?')} of {meta.get('epochs', '?')}"
-    if meta.get("stopped_early"):
-        epochs += " (stopped early)"
+    epochs = training_extent(meta).long()
     created = str(meta.get("created", ""))[:19].replace("T", " ")
     return [
         ("Model", config.display_name),
@@ -99,7 +98,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
         ("Binarization", str(meta.get("binarize", "unknown"))),
         ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
-        ("Epochs", epochs),
+        ("Trained for", epochs),
         (
             "Training time",
             f"{_duration(meta.get('training_seconds'))} on {meta.get('device', 'unknown')}",

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 
 from vae_core.config import ModelConfig
+from vae_core.device import device_label
+from vae_core.metadata import TrainingExtent, training_extent
 from vae_core.training import TrainConfig
 
 HEARTBEAT_TIMEOUT_S = 30.0  # no poll for this long: the tab is gone, stop training
@@ -65,6 +67,7 @@ class JobSnapshot:
     error: str | None
     step: int
     total_steps: int
+    epochs: int  # planned
     eta: float | None
     elapsed: float
     steps: list[dict[str, float]]
@@ -84,6 +87,33 @@ class JobSnapshot:
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def extent(self) -> TrainingExtent:
+        """How much training the job's newest checkpoint holds (the same reading as the picker)."""
+        last = self.history[-1]["epoch"] if self.history else 0
+        meta = {"epoch": last, "epochs": self.epochs, "history": self.history}
+        return training_extent({**meta, "stopped_early": self.state == "stopped"})
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return (
+        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
+    )
+
+
+def progress_text(snap: JobSnapshot) -> str:
+    """The Train page's progress line. After a stop it says exactly what the kept checkpoint
+    holds, in the words of the stop message and of the model picker (``JobSnapshot.extent``)."""
+    steps = f"{snap.step:,} of {snap.total_steps:,}"
+    if snap.state == "stopped":
+        return f"Stopped at step {steps}; trained: {snap.extent.long(say_stopped=False)}"
+    text = f"Step {steps}{_eta(snap.eta) if snap.state == 'training' else ''}"
+    if snap.history:  # while it runs, every recorded epoch is a whole one
+        text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
+    return text
 
 
 def slugify(text: str) -> str:
@@ -107,6 +137,12 @@ def cpu_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
+def training_device_label(device: torch.device) -> str:
+    """The device a training uses, with the threads it will use on a CPU (``cpu_threads``, not
+    the app's current setting): the Train page says it before the start and in the result."""
+    return device_label(device, cpu_threads() if device.type == "cpu" else None)
+
+
 def default_test_images(device_type: str) -> int | None:
     """IWAE with K=100 costs ~100 forward passes per image: subsample on a CPU only."""
     return None if device_type == "cuda" else 1000
@@ -128,6 +164,7 @@ class TrainingJob:
         self.stop_reason: str | None = None
         self.step = 0
         self.total_steps = 0
+        self.epochs = spec.train_config.epochs
         self.eta: float | None = None
         self.elapsed = 0.0
         self.steps: list[dict[str, float]] = []
@@ -204,6 +241,9 @@ class TrainingJob:
 
         with self.lock:
             self.history.append(epoch_record(info))
+            # exact, unlike the last on_step (every log_every steps): the page's "Step N" after a
+            # stop must be the step the checkpoint ends on
+            self.step = (info.epoch - 1) * info.steps_per_epoch + info.steps
             self.kl_per_dim = list(info.kl_per_dim)
             self.saved = True  # the trainer wrote the checkpoint just before this callback
             self.message = f"Epoch {info.epoch}/{info.epochs} done"
@@ -239,6 +279,8 @@ class TrainingJob:
 
             known = isinstance(exc, TrainingDiverged | DatasetUnavailable | ValueError)
             text = str(exc) if known else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, DatasetUnavailable):
+                text = exc.for_app  # worded for the app: no command-line flags
             if not known:
                 traceback.print_exc()
             self._set(state="error", error=text, message="Training failed.")
@@ -249,7 +291,7 @@ class TrainingJob:
     def _run(self) -> None:
         from vae_core.checkpoints import save_checkpoint
         from vae_core.data.datasets import load_split
-        from vae_core.device import device_label, pick_device
+        from vae_core.device import pick_device
         from vae_core.metadata import build_metadata, dataset_note
         from vae_core.model import LatentVariableModel
         from vae_core.training import train
@@ -261,7 +303,7 @@ class TrainingJob:
         device = pick_device(config.device)
         if device.type == "cpu":  # process-wide in effect; run() restores it afterwards
             torch.set_num_threads(cpu_threads())
-        label = device_label(device)
+        label = training_device_label(device)
         self._set(data_note=dataset_note(train_set, config.val_fraction), device=label)
         x, y = train_set.tensors()
         model = LatentVariableModel(spec.model_config)
@@ -291,12 +333,13 @@ class TrainingJob:
             checkpoint_meta=meta,
         )
         if result.stopped:
+            self._set(state="stopped")
             kept = (
-                f"; the checkpoint of {len(result.history)} epoch(s) is kept (the last one partial)"
+                f". The checkpoint is kept: {self.snapshot().extent.long(say_stopped=False)}"
                 if self.saved
                 else "; nothing was saved (no training step had run)"
             )
-            self._set(state="stopped", message=(self.stop_reason or "Stopped") + kept + ".")
+            self._set(message=(self.stop_reason or "Stopped") + kept + ".")
             return
         trained_on = {"dataset": config.dataset, "data_source": train_set.source}
         test_metrics = self._evaluate(

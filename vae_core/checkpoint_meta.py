@@ -72,7 +72,8 @@ def _check_metrics(metrics: dict[str, Any], where: str) -> None:
 
 
 def _check_history(history: Any) -> None:
-    """Each entry is drawn as a point of the training curves: {epoch, train, val, kl_per_dim}."""
+    """Each entry is drawn as a point of the training curves: {epoch, train, val, kl_per_dim},
+    and its steps say whether the last epoch was cut short (the picker marks such a model)."""
     if not isinstance(history, list) or len(history) > MAX_LIST:
         raise MetadataError(f"history must be a list of epochs, got {_kind(history)}")
     for i, entry in enumerate(history):
@@ -80,6 +81,9 @@ def _check_history(history: Any) -> None:
         if not isinstance(entry, dict):
             raise MetadataError(f"{where} must be a JSON object, got {_kind(entry)}")
         _need_count(entry.get("epoch"), f"{where}.epoch")
+        for key in ("steps", "steps_per_epoch"):  # older checkpoints do not have them
+            if key in entry:
+                _need_count(entry[key], f"{where}.{key}")
         for part in ("train", "val"):
             values = entry.get(part, {})
             if not isinstance(values, dict):

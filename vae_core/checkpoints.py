@@ -165,7 +165,8 @@ def _check_weight_budget(
     if 2 * n_weights > size:
         raise CheckpointError(
             f"{name}: the config (latent_dim={config.latent_dim}, hidden={list(config.hidden)}) "
-            f"needs {n_weights:,} weights but the file has only {size:,} bytes"
+            f"needs {n_weights:,} weights but the file has only {size:,} bytes",
+            "weights",
         )
 
 
@@ -204,18 +205,22 @@ def _check_tensor_table(
             parts.append(f"unexpected {', '.join(k[:60] for k in unexpected[:4])}")
         raise CheckpointError(
             f"{name}: the weights do not match the config ({config.display_name}, "
-            f"{config.arch}): {'; '.join(parts)}"
+            f"{config.arch}): {'; '.join(parts)}",
+            "weights",
         )
     for key, shape in expected.items():
         dtype, got = table[key]
         if got != shape:
             raise CheckpointError(
                 f"{name}: tensor {key} has shape {got} but the config needs {shape} "
-                f"(latent_dim={config.latent_dim}, hidden={list(config.hidden)})"
+                f"(latent_dim={config.latent_dim}, hidden={list(config.hidden)})",
+                "weights",
             )
         if dtype not in FLOAT_DTYPES:
             raise CheckpointError(
-                f"{name}: tensor {key} has dtype {dtype[:12]}, expected float32, float16 or bfloat16"
+                f"{name}: tensor {key} has dtype {dtype[:12]}, expected float32, float16 or "
+                "bfloat16",
+                "weights",
             )
 
 
@@ -224,7 +229,7 @@ def _check_finite(tensors: dict[str, torch.Tensor], name: str) -> None:
     metric can say anything useful about it (training stops before it saves one)."""
     for key, t in tensors.items():
         if not torch.isfinite(t).all():
-            raise CheckpointError(f"{name}: tensor {key} contains NaN or infinite values")
+            raise CheckpointError(f"{name}: tensor {key} contains NaN or infinite values", "nan")
 
 
 def save_resume_state(state: dict[str, Any], path: str | Path) -> Path:

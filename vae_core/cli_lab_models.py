@@ -30,7 +30,7 @@ def command_line() -> str:
 
 def run_faithfulness(args: argparse.Namespace) -> int:
     from vae_core.checkpoints import load_checkpoint
-    from vae_core.classifier import faithfulness, load_classifier
+    from vae_core.classifier import check_fits, faithfulness, find_classifier, load_classifier
 
     ckpt = load_checkpoint(args.checkpoint)
     if not ckpt.config.conditional:
@@ -39,13 +39,13 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         raise CliError(f"--temperature must be in [0, 10], got {args.temperature}")
     if args.n_per_class > 2000:
         raise CliError(f"--n-per-class must be at most 2000, got {args.n_per_class}")
-    dataset = ckpt.meta.get("dataset", "mnist")
-    path = (
-        Path(args.classifier)
-        if args.classifier
-        else CLASSIFIER_DIR / f"{dataset}-classifier.safetensors"
-    )
+    dataset = ckpt.meta.get("dataset")
+    path = Path(args.classifier) if args.classifier else find_classifier(CLASSIFIER_DIR, dataset)
     clf, clf_meta = load_classifier(path)
+    if (
+        dataset
+    ):  # a checkpoint that names no dataset can still be judged by an explicit --classifier
+        check_fits(clf_meta, dataset, ckpt.config.n_classes, path)
     r = faithfulness(ckpt.model, clf, args.n_per_class, args.temperature, args.seed)
     r.pop("examples")
     r.update(
@@ -69,7 +69,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
 def run_train_classifier(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from vae_core.classifier import accuracy, save_classifier, train_classifier
+    from vae_core.classifier import accuracy, classifier_path, save_classifier, train_classifier
     from vae_core.cli_commands import load_data
     from vae_core.metadata import dataset_note
 
@@ -85,7 +85,7 @@ def run_train_classifier(args: argparse.Namespace) -> int:
         x, y, args.epochs, args.batch_size, args.lr, args.seed, on_epoch=on_epoch
     )
     acc = accuracy(model, xt, yt)
-    out = Path(args.out or CLASSIFIER_DIR / f"{args.dataset}-classifier.safetensors")
+    out = Path(args.out) if args.out else classifier_path(CLASSIFIER_DIR, args.dataset)
     meta = {
         "dataset": args.dataset,
         "dataset_note": dataset_note(train_set),

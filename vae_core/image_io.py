@@ -97,9 +97,14 @@ def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
             f"the image declares too many pixels (limit {MAX_PIXELS / 1e6:.0f} megapixels)"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise ImageInputError("not an image file (or a format Pillow cannot read)") from exc
+        raise ImageInputError(
+            "not an image file the app can read: use a PNG, JPEG, GIF, BMP, TIFF or WebP picture "
+            "of one digit"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
-        raise ImageInputError(f"the image file is damaged or truncated ({exc})") from exc
+        raise ImageInputError(
+            f"the image file is damaged or truncated, so it cannot be read (detail: {exc})"
+        ) from exc
     # A malformed EXIF block must not reject an otherwise readable image.
     with contextlib.suppress(Exception):
         ImageOps.exif_transpose(img, in_place=True)
@@ -137,7 +142,9 @@ def _to_float(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
                 else img.convert("L")
             )
     except (ValueError, OSError) as exc:
-        raise ImageInputError(f"unsupported colour mode {mode!r}") from exc
+        raise ImageInputError(
+            f"this image's colour format ({mode[:12]}) cannot be read; save it as PNG or JPEG"
+        ) from exc
     img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
     arr = np.asarray(img, dtype=np.float32) / 255.0
     if has_alpha:

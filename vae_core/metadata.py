@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vae_core.config import ModelConfig
 from vae_core.data.datasets import OFFLINE_TEST_SIZE, ImageSet
 from vae_core.data.sources import get_source
-from vae_core.training import EpochInfo, TrainConfig, TrainResult
+
+if TYPE_CHECKING:  # type hints only: the picker reads extents without importing PyTorch
+    from vae_core.training import EpochInfo, TrainConfig, TrainResult
 
 
 def default_name(config: ModelConfig, dataset: str) -> str:
@@ -121,7 +123,83 @@ def epoch_record(info: EpochInfo) -> dict[str, Any]:
         "val": {k: v for k, v in info.val.items() if k != "kl_per_dim"},
         "kl_per_dim": list(info.kl_per_dim),
         "elapsed": info.elapsed,
+        "steps": info.steps,
+        "steps_per_epoch": info.steps_per_epoch,
     }
+
+
+@dataclass(frozen=True)
+class TrainingExtent:
+    """How much of its planned training a checkpoint got, from its metadata alone.
+
+    The picker, the model card and the Train page all say it from this one reading, so a run
+    stopped after 4 of 20 epochs never looks finished in one place and partial in another.
+    A checkpoint written after every epoch by a run still going (or killed) is partial too.
+    """
+
+    full_epochs: int  # epochs trained to the end
+    partial_steps: int  # batches of the cut-short epoch after them (0: none, or not recorded)
+    steps_per_epoch: int | None  # None: an older checkpoint that did not record steps
+    planned: int | None  # the epochs asked for (None: not recorded)
+    stopped: bool  # stopped before the planned end (Stop button, closed tab)
+
+    @property
+    def complete(self) -> bool:
+        done = self.planned is None or self.full_epochs >= self.planned
+        return done and not self.stopped and not self.partial_steps
+
+    @property
+    def epochs(self) -> float:
+        """Full epochs plus the trained fraction of the cut-short one, e.g. 4.2."""
+        if not self.partial_steps or not self.steps_per_epoch:
+            return float(self.full_epochs)
+        return self.full_epochs + self.partial_steps / self.steps_per_epoch
+
+    def short(self) -> str | None:
+        """For the model picker: None when complete, else e.g. 'partial (4.2 of 20 epochs)'."""
+        if self.complete:
+            return None
+        done = f"{self.epochs:.1f}".removesuffix(".0")
+        return f"partial ({done} of {self.planned if self.planned is not None else '?'} epochs)"
+
+    def long(self, say_stopped: bool = True) -> str:
+        """'5 of 20 epochs', or '4 full epochs and 65 of 300 steps of epoch 5, of 20 planned',
+        with ' (stopped early)' after it if so."""
+        planned = f"{self.planned}" if self.planned is not None else "?"
+        if self.partial_steps and self.steps_per_epoch:
+            full = f"{self.full_epochs} full epoch{'s' * (self.full_epochs != 1)}"
+            text = (
+                f"{full} and {self.partial_steps:,} of {self.steps_per_epoch:,} steps of epoch "
+                f"{self.full_epochs + 1}, of {planned} planned"
+            )
+        else:
+            text = f"{self.full_epochs} of {planned} epochs"
+        return text + (" (stopped early)" if self.stopped and say_stopped else "")
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def training_extent(meta: dict[str, Any]) -> TrainingExtent:
+    """Read the extent from validated metadata (``checkpoint_meta`` checked the types).
+
+    The last history entry's ``steps`` tell a cut-short epoch from a whole one; checkpoints
+    without them (older ones, hand-made ones) count their last recorded epoch as whole.
+    """
+    history = meta.get("history") if isinstance(meta.get("history"), list) else []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    epoch = _count(meta.get("epoch"))
+    epoch = epoch if epoch is not None else len(history)
+    steps, per_epoch = _count(last.get("steps")), _count(last.get("steps_per_epoch"))
+    cut = steps is not None and per_epoch is not None and 0 < steps < per_epoch and epoch > 0
+    return TrainingExtent(
+        full_epochs=epoch - 1 if cut else epoch,
+        partial_steps=steps if cut and steps is not None else 0,
+        steps_per_epoch=per_epoch,
+        planned=_count(meta.get("epochs")),
+        stopped=meta.get("stopped_early") is True,
+    )
 
 
 def build_metadata(

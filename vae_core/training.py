@@ -96,6 +96,8 @@ class EpochInfo:
     val: dict[str, float]
     kl_per_dim: list[float]
     elapsed: float
+    steps: int  # batches trained in this epoch: fewer than steps_per_epoch when it was stopped
+    steps_per_epoch: int
 
     @property
     def eta(self) -> float:
@@ -228,6 +230,8 @@ def train(
             val=val,
             kl_per_dim=(kl_dims / n_done).tolist(),
             elapsed=time.perf_counter() - start,
+            steps=n_done,
+            steps_per_epoch=steps_per_epoch,
         )
         result.history.append(info)
         good_state = copy.deepcopy(model.state_dict())

