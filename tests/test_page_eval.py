@@ -137,6 +137,12 @@ def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
     assert_clean(at)
     assert list(at.dataframe[0].value["K"]) == [1000, 5000]
     assert "NLL, K = 5,000" in metrics(at)
+    assert "press Compute" not in text_of(at)  # the text follows the state
+    assert "All 2 estimates computed (600,000 decoder passes)" in text_of(at)
+    assert at.button[0].disabled  # nothing left to compute
+    at.multiselect[0].set_value([10, 1000, 5000]).run()  # one K added: only it is left to do
+    assert "Work: 1,000 decoder passes for K = 10" not in text_of(at)  # it ran on its own
+    assert "All 3 estimates computed" in text_of(at)
 
 
 def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
@@ -168,12 +174,54 @@ def test_diagnostics_kl_units_and_aggregate(lab: Path, dim: int) -> None:
 def test_ood_scores_every_set(lab: Path) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert len(table) == 5
-    aurocs = table["AUROC, NLL"].dropna()
+    aurocs = table["AUROC (NLL)"].dropna()
     assert len(aurocs) == 4 and ((aurocs >= 0) & (aurocs <= 1)).all()
-    assert table["AUROC, complexity-corrected"].dropna().between(0, 1).all()
+    assert table["AUROC (corrected)"].dropna().between(0, 1).all()
     assert len(at.get("plotly_chart")) == 2
+
+
+def displayed(at: AppTest, index: int = 0):
+    """An st.table as the browser shows it: the Styler's display strings where it has them."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    arrow = at.table[index].proto.arrow_data
+    if not arrow.styler.display_values:
+        return at.table[index].value.astype(str)  # a missing value shows as "None"
+    return convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+
+
+def test_ood_table_shows_no_none(lab: Path) -> None:
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    shown = displayed(at)
+    cells = {str(v) for v in shown.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>"}, shown
+    reference = shown[shown["set"].str.contains("in-distribution")].iloc[0]
+    assert reference["AUROC (NLL)"] == reference["AUROC (corrected)"] == "— (the reference)"
+    assert "no AUROC of its own" in text_of(at)
+
+
+def fashion_vae(lab: Path, folder: str = "shipped") -> Path:
+    path = lab / folder / "fashion-vae.safetensors"
+    meta = {"dataset": "fashion-mnist", "name": "Fashion-MNIST VAE", "binarize": "none"}
+    save_checkpoint(make_model(latent_dim=2), path, meta)
+    return path
+
+
+def test_ood_offers_the_fashion_vae_in_one_click(lab: Path) -> None:
+    shipped = fashion_vae(lab)
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert "Nalisnick et al. (2019) found" in text_of(at)
+    switch = at.button(key="ood_switch_fashion")
+    assert switch.label == "Switch to the Fashion-MNIST VAE"
+    switch.click().run()
+    assert_clean(at)
+    assert at.session_state["vae_lab_model_path"] == str(shipped)
+    assert "Fashion-MNIST test images" in text_of(at)  # its own test split now
+    assert not [b for b in at.button if b.key == "ood_switch_fashion"]  # no switch to itself
 
 
 def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
@@ -183,7 +231,7 @@ def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert "Fashion-MNIST test: Skipped" in text_of(at)
-    assert len(at.dataframe[0].value) == 4
+    assert len(at.table[0].value) == 4
 
 
 def test_ood_refuses_a_cvae(lab: Path) -> None:
@@ -284,19 +332,57 @@ def test_rate_distortion_places_models_on_the_sweep(lab: Path) -> None:
         {"beta": b, "rate": r, "distortion": d, "elbo": -(r + d), "active_units": 2}
         for b, r, d in ((0.5, 20.0, 90.0), (1.0, 12.0, 100.0), (4.0, 4.0, 130.0))
     ]
-    sweep = {"dataset": "mnist", "points": points, "train_config": {"epochs": 1}, "command": "x"}
+    sweep = {
+        "dataset": "mnist",
+        "points": points,
+        "model": {"latent_dim": 16, "hidden": [256]},
+        "train_config": {"epochs": 1, "binarize": "dynamic"},
+        "command": "x",
+    }
     (lab / "shipped/rate_distortion/mnist-16d.json").write_text(json.dumps(sweep))
     (lab / "shipped/rate_distortion/broken.json").write_text("{not json")
     model(lab, "shipped-vae", folder="shipped", latent_dim=2)
+    gauss = dict(binarize="none", likelihood="gaussian", learn_variance=True, latent_dim=2)
+    model(lab, "shipped-gauss", folder="shipped", **gauss)
+    model(lab, "shipped-grey", folder="shipped", binarize="none", latent_dim=2)
     at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert {"Rate R (KL)", "Distortion D", "Active units"} <= set(metrics(at))
     assert list(at.dataframe[0].value["β"]) == [0.5, 1.0, 4.0]
     assert "broken.json" in text_of(at)
-    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    names = [t.get("name", "") for t in fig["data"]]
+    names = rd_trace_names(at)
     assert any(n.startswith("β sweep") for n in names)
     assert "shipped-vae" in names and any(n.startswith("chosen") for n in names)
+    # a Gaussian density and a grey-pixel cross-entropy are other quantities: listed, not drawn
+    assert "shipped-gauss" not in names and "shipped-grey" not in names
+    text = text_of(at)
+    assert "only models of the chosen model's data kind, **binarized pixels" in text
+    assert "- shipped-gauss: grey pixels · Gaussian density" in text
+    assert "- shipped-grey: grey pixels · Bernoulli cross-entropy" in text
+
+    at = page("12_Rate_distortion.py", lab / "shipped" / "shipped-gauss.safetensors")
+    assert_clean(at)
+    names = rd_trace_names(at)
+    assert [n for n in names if not n.startswith("D + R")] == ["chosen: shipped-gauss"]
+    text = text_of(at)
+    assert "- β sweep mnist-16d: binarized pixels · Bernoulli log-likelihood" in text
+    assert "- shipped-vae: binarized pixels · Bernoulli log-likelihood" in text
+    assert "No shipped β sweep of mnist scored as grey pixels · Gaussian density" in text
+
+
+def rd_trace_names(at: AppTest) -> list[str]:
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [t.get("name", "") for t in fig["data"]]
+
+
+def test_rate_distortion_skips_a_sweep_of_unknown_kind(lab: Path) -> None:
+    point = {"beta": 1.0, "rate": 1.0, "distortion": 2.0, "elbo": -3.0}
+    sweep = {"dataset": "mnist", "points": [point], "train_config": {"epochs": 1}}
+    (lab / "shipped/rate_distortion/old.json").write_text(json.dumps(sweep))
+    at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
+    assert not at.exception
+    assert "Skipped the β sweep old: it does not record its model" in text_of(at)
+    assert not [n for n in rd_trace_names(at) if n.startswith("β sweep")]
 
 
 def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:

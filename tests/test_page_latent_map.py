@@ -144,7 +144,8 @@ def test_latent_scatter_traces_and_selected_rows() -> None:
     np.testing.assert_array_equal(first.x, coords[labels == 1, 0])
     add_path(fig, coords[:3], name="path")
     add_ellipse(fig, coords[:5])
-    assert [t.type for t in fig.data[4:]] == ["scatter", "scatter"]
+    # WebGL like the points and after them: plotly draws SVG traces under the WebGL layer
+    assert [t.type for t in fig.data[4:]] == ["scattergl", "scattergl"]
     event = {
         "selection": {
             "points": [

@@ -29,9 +29,9 @@ from vae_core.evaluation.scoring import (
     evaluate_elbo,
     model_inputs,
     posterior_means,
-    uses_binary_test_data,
 )
 from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None

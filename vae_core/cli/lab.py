@@ -38,10 +38,10 @@ from vae_core.evaluation.classifier import (
 )
 from vae_core.evaluation.ppca import fit_ppca
 from vae_core.evaluation.rate_distortion import sweep_beta
-from vae_core.evaluation.scoring import scored_images, uses_binary_test_data
+from vae_core.evaluation.scoring import scored_images
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint
-from vae_core.training.run_metadata import dataset_note
+from vae_core.training.run_metadata import dataset_note, uses_binary_test_data
 from vae_core.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]

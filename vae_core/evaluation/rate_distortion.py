@@ -10,15 +10,16 @@ beta = 1 is the ordinary ELBO; on the line D + R = -ELBO.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-from vae_core.config import ModelConfig
+from vae_core.config import ConfigError, ModelConfig
 from vae_core.evaluation.scoring import evaluate_elbo, posterior_means
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import active_units
+from vae_core.training.run_metadata import DataKind, data_kind
 from vae_core.training.trainer import TrainConfig, train
 
 
@@ -38,6 +39,20 @@ def rate_distortion_point(
         "active_units": au,
         "kl_per_dim": m["kl_per_dim"],
     }
+
+
+def sweep_data_kind(sweep: Mapping[str, Any]) -> DataKind:
+    """The data kind of a saved sweep (``python -m vae_core sweep-beta``'s JSON), from the model
+    config and the train config it records; ValueError when it does not say."""
+    spec, train_config = sweep.get("model"), sweep.get("train_config")
+    if not isinstance(spec, dict) or not isinstance(train_config, dict):
+        raise ValueError("it does not record its model and train config")
+    if "binarize" not in train_config:
+        raise ValueError("its train config does not say whether the pixels were binarized")
+    try:
+        return data_kind(ModelConfig.from_dict(spec), train_config)
+    except ConfigError as exc:
+        raise ValueError(f"its model config is not valid: {exc}") from exc
 
 
 def sweep_beta(

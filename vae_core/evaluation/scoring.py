@@ -23,11 +23,6 @@ from vae_core.models.objectives import active_units, elbo_terms, iwae_log_likeli
 SCORING_SEED = 0  # the seed of the test set's one fixed binarization
 
 
-def uses_binary_test_data(binarize: str) -> bool:
-    """Models trained on binarized pixels are scored on one fixed binarization of the test set."""
-    return binarize != "none"
-
-
 def model_inputs(x: torch.Tensor, binary: bool, *, seed: int = SCORING_SEED) -> torch.Tensor:
     """The images as the model is scored on them: one fixed binarization for models trained on
     binarized pixels, grey pixels otherwise.

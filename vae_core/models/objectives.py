@@ -104,8 +104,13 @@ def iwae_log_likelihood(
     return torch.logsumexp(log_w, 0) - math.log(k)
 
 
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2015: a dim is active if Cov_x(E_q[z_j]) > 0.01
+
+
 @torch.no_grad()
-def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:
+def active_units(
+    mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD
+) -> tuple[int, torch.Tensor]:
     """Count dims with Cov_x(E_q[z_j]) > threshold (Burda et al. 2015, sec. 5.2).
 
     ``mu`` holds posterior means over a dataset (N, D); returns (count, variance per dim).

@@ -21,11 +21,12 @@ import torch
 
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
-from vae_core.evaluation.scoring import evaluate_elbo, model_inputs, uses_binary_test_data
+from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
 from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import elbo_terms
 from vae_core.models.output_bias import init_output_bias
+from vae_core.training.run_metadata import uses_binary_test_data
 
 
 class TrainingDiverged(RuntimeError):
