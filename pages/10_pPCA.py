@@ -14,6 +14,7 @@ import torch
 
 from ui import eval_cache as ec
 from ui.data import get_split, split_tensors
+from ui.images import show_image
 from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
@@ -67,8 +68,9 @@ x_one = ev.grey[idx : idx + 1]
 post_mean, post_cov = fit.posterior(x_one.reshape(1, -1))
 recon = fit.decode(post_mean).reshape(1, 1, 28, 28).clamp(0, 1).float()
 a, b, c = st.columns([1, 2, 2])
-a.image(
+show_image(
     png_bytes(image_grid(torch.cat([x_one, recon]), nrow=2), 3),
+    where=a,
     caption="test image · W E[z|x] + μ",
 )
 mean_fig = go.Figure(go.Bar(x=[f"z{i}" for i in range(m)], y=post_mean[0].tolist()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ui.images import show_image
 from ui.latent_dims import encode_start, latent_dims, random_start
 from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
 from ui.live_decoder_server import Slots, result_slots, show_traversals
@@ -73,8 +74,8 @@ else:
                                    key="sl_pick"))  # fmt: skip
     idx = int(pool[pick])
     true_label = int(y[idx])
-    c_opts.image(upscale(image_grid(x[idx : idx + 1], pad=0), 3),
-                 caption=f"test image #{idx} ({class_names[true_label]})")  # fmt: skip
+    show_image(upscale(image_grid(x[idx : idx + 1], pad=0), 3), where=c_opts,
+               caption=f"test image #{idx} ({class_names[true_label]})")  # fmt: skip
     z_start = encode_start(model, x[idx], true_label if cfg.conditional else None)
     start_key = f"test:{idx}"
 

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui.images import show_image
 from ui.latent_plot import latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
@@ -77,7 +78,7 @@ def pick_image(col, tag: str, default_class: int) -> int:
         )
     )
     index = int(pool[min(n, len(pool) - 1)])
-    col.image(png_bytes(x_test[index, 0].numpy(), 4), caption=f"{tag}: test #{index}")
+    show_image(png_bytes(x_test[index, 0].numpy(), 4), f"{tag}: test #{index}", where=col)
     return index
 
 
@@ -146,7 +147,7 @@ for method in methods:
         decoded = model.decode(paths[method].to(model.device), y_path).cpu()
     frames[method] = decoded[:, 0].numpy()
     strip = image_grid(decoded, nrow=steps)
-    st.image(png_bytes(strip, SCALE), caption=f"{method}: {steps} steps from A to B")
+    show_image(png_bytes(strip, SCALE), f"{method}: {steps} steps from A to B")
     d1, d2 = st.columns(2)
     d1.download_button(
         f"Download {method} strip (PNG)", png_bytes(strip, SCALE),

@@ -16,6 +16,7 @@ import torch
 
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
+from ui.images import show_image
 from ui.session import current_model, model_test_tensors
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.models.objectives import ACTIVE_UNIT_THRESHOLD, active_units
@@ -194,9 +195,10 @@ with torch.no_grad():
     prior_imgs = model.decode(torch.as_tensor(z_prior, dtype=torch.float32), y)
     agg_imgs = model.decode(torch.as_tensor(z_agg, dtype=torch.float32), y)
 a, b = st.columns(2)
-a.image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), caption="z ~ p(z) = N(0, I)")
-b.image(
+show_image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), "z ~ p(z) = N(0, I)", where=a)
+show_image(
     png_bytes(image_grid(agg_imgs, nrow=8), SCALE),
+    where=b,
     caption="z ~ q(z): pick a test image at random, then z ~ q(z|x)",
 )
 if cfg.conditional:

@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from ui import eval_cache as ec
 from ui.data import get_split
+from ui.images import show_image
 from ui.model_list import list_models, model_info
 from ui.picker import select_model
 from ui.session import current_model, model_test_tensors
@@ -119,7 +120,7 @@ for s in sets:
 with st.expander("What the sets look like", expanded=False):
     cols = st.columns(len(available))
     for col, s in zip(cols, available, strict=True):
-        col.image(png_bytes(image_grid(s.x[:16], nrow=4), 2), caption=s.title)
+        show_image(png_bytes(image_grid(s.x[:16], nrow=4), 2), s.title, where=col)
 
 todo = [s for s in available if not ec.ood_cached(ckpt, ev, s.name, n, k, seed)]
 if todo and (run or cost <= AUTO_RUN_BUDGET):
