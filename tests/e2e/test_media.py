@@ -74,7 +74,7 @@ def test_stepping_denoise_level_fetches_no_missing_image(page, app_url) -> None:
 
 def test_stepping_interpolate_steps_fetches_no_missing_image(page, app_url) -> None:
     _open(page, app_url, "Interpolate", shipped_title("MNIST VAE, 2-D"))
-    failed = _step_slider(page, "Steps", 8)
+    failed = _step_slider(page, "Steps", 14)
     screenshot(page, "media-interpolate")
     assert not failed, failed
     assert not page.locator('[data-testid="stException"]').count()
