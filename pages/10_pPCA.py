@@ -19,6 +19,7 @@ from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
+from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.latent.ellipse import ellipse_points
 from vae_core.latent.maps import fit_pca
@@ -62,8 +63,8 @@ st.caption(
 )
 
 # ---------------------------------------------------------------- the true posterior
-st.subheader("The true posterior p(z | x) of one test image")
-idx = int(st.number_input("Test image #", 0, ev.n - 1, 0))
+st.subheader(f"The true posterior p(z | x) of one {ev.images.noun_one}")
+idx = int(st.number_input(f"{capitalized(ev.images.noun_one)} #", 0, ev.n - 1, 0))
 x_one = ev.grey[idx : idx + 1]
 post_mean, post_cov = fit.posterior(x_one.reshape(1, -1))
 recon = fit.decode(post_mean).reshape(1, 1, 28, 28).clamp(0, 1).float()
@@ -71,7 +72,7 @@ a, b, c = st.columns([1, 2, 2])
 show_image(
     png_bytes(image_grid(torch.cat([x_one, recon]), nrow=2), 3),
     where=a,
-    caption="test image · W E[z|x] + μ",
+    caption="the image · W E[z|x] + μ",
 )
 mean_fig = go.Figure(go.Bar(x=[f"z{i}" for i in range(m)], y=post_mean[0].tolist()))
 mean_fig.update_xaxes(type="category")

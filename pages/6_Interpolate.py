@@ -78,7 +78,9 @@ def pick_image(col, tag: str, default_class: int) -> int:
         )
     )
     index = int(pool[min(n, len(pool) - 1)])
-    show_image(png_bytes(x_test[index, 0].numpy(), 4), f"{tag}: test #{index}", where=col)
+    show_image(
+        png_bytes(x_test[index, 0].numpy(), 4), f"{tag}: {test_set.noun_one} #{index}", where=col
+    )
     return index
 
 
@@ -105,9 +107,9 @@ def norm_caption(z0: torch.Tensor, z1: torch.Tensor, norms: dict[str, np.ndarray
 
 
 # ---------------------------------------------------------------- end points
-modes = ["Two test images"] + (["Two classes (CVAE)"] if cfg.conditional else [])
+modes = [f"Two {test_set.noun}"] + (["Two classes (CVAE)"] if cfg.conditional else [])
 mode = st.radio("End points", modes, horizontal=True, key="ip_mode") if len(modes) > 1 else modes[0]
-if mode == "Two test images":
+if mode == modes[0]:
     ca, cb = st.columns(2)
     ia = pick_image(ca, "A", 1 if len(class_names) > 1 else 0)
     ib = pick_image(cb, "B", 7 if len(class_names) > 7 else 0)

@@ -202,11 +202,11 @@ st.table(
     ).hide(axis="index")
 )
 st.caption(
-    "AUROC of telling the in-distribution test images from each set, using the score as the "
+    f"AUROC of telling the in-distribution {ev.images.noun} from each set, using the score as the "
     "'out-of-distribution' signal (sklearn's roc_auc_score); the in-distribution row is the "
     "reference every other set is compared with, so it has no AUROC of its own. Below: each "
     "set's scores (colour) "
-    "over the in-distribution test images' (blue), each panel on its own scale."
+    f"over the in-distribution {ev.images.noun}' (blue), each panel on its own scale."
 )
 st.plotly_chart(histograms(scores, "NLL (nats)", "AUROC, NLL"), key="ood_nll_hist")
 st.markdown(
@@ -221,7 +221,7 @@ if fooled:
     st.warning(
         "Seen here: this model rates "
         + ", ".join(f"{r['set']} (AUROC {r['AUROC, NLL']:.2f})" for r in fooled)
-        + " as *more* likely than its own test images.",
+        + f" as *more* likely than its own {ev.images.noun}.",
         icon="🙃",
     )
 
