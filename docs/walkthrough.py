@@ -59,6 +59,11 @@ PICKER_FIT = """() => {
   return {value: v, scrollWidth: el.scrollWidth, clientWidth: el.clientWidth};
 }"""
 
+TALL = """() => {
+  const m = document.querySelector('[data-testid="stMain"]');
+  return Math.ceil((m ? m.scrollHeight : document.body.scrollHeight) + 40);
+}"""
+
 
 def settle(pg: Page, timeout_ms: int = 300_000) -> None:
     """Idle twice a second apart (a page may rerun once after its first run)."""
@@ -131,7 +136,13 @@ def main() -> None:
                     nav.first.click()
                 settle(pg)
                 name = path or "Home"
+                # The page scrolls inside stMain, so full_page alone stops at the window:
+                # grow the window to the content for the picture, then restore it.
+                tall = pg.evaluate(TALL)
+                pg.set_viewport_size({"width": width, "height": max(height, min(tall, 12_000))})
+                pg.wait_for_timeout(800)
                 pg.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+                pg.set_viewport_size({"width": width, "height": height})
                 errors = pg.locator(
                     '[data-testid="stException"], [data-testid="stAlertContentError"]'
                 )
