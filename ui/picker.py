@@ -32,7 +32,8 @@ def _remember(widget_key: str) -> None:
 def _full_name(entry: ModelEntry) -> str:
     """The chosen model's whole label and file, for the picker's tooltip (markdown)."""
     label = re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", entry.label)  # names may come from uploads
-    return f"**{label}**\n\nFile: `{Path(entry.path).name}`"
+    shipped = " (shipped with the lab)" if entry.source == "shipped" else ""
+    return f"**{label}**{shipped}\n\nFile: `{Path(entry.path).name}`"
 
 
 def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
