@@ -113,6 +113,7 @@ def test_nll_and_ppca(lab: dict) -> None:
     assert p["test_nll_8bit"] > 0 and p["data_kind"] == "8-bit"  # a probability: -log P >= 0
     assert p["test_bits_per_dim"] == pytest.approx(p["test_nll_8bit"] / (784 * math.log(2)))
     assert p["test_nll_8bit_dequantization_bound"] >= p["test_nll_8bit"] - 1.0
+    assert p["baseline_test_nll_8bit"] > 0  # the latent-free baseline, same unit
     assert p["latent_dim"] == 4 and p["train_size"] == 80 and p["test_size"] == 30
     assert p["sigma2"] > 0 and p["train_nll"] < p["test_nll"]  # fitted on train
 

@@ -23,12 +23,15 @@ from vae_core.evaluation.discrete import (
     check_8bit,
     discrete_view,
     discretized_gaussian_log_prob,
+    fit_pixel_gaussians,
+    pixel_gaussians_log_likelihood,
     ppca_dequantization_bound,
     ppca_discrete_log_likelihood,
 )
 from vae_core.evaluation.ppca import fit_ppca
 from vae_core.evaluation.scoring import iwae_nll
 from vae_core.evaluation.units import comparable_data
+from vae_core.models.likelihoods import LOGVAR_MIN
 from vae_core.training.trainer import TrainConfig, train
 
 LEVELS = torch.arange(256, dtype=torch.float64) / 255
@@ -159,3 +162,14 @@ def test_comparable_figures_label_every_kind() -> None:
     assert grey["data_kind"] == "grey" and grey["figure"]["likelihood"] is False
     assert "not a likelihood" in grey["figure"]["text"]
     assert comparable_data(ModelConfig(likelihood="categorical"), {"binarize": "none"}) == "8-bit"
+
+
+def test_per_pixel_baseline_is_exact_and_floored() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(50, 1, 28, 28, generator=g) * 255).round() / 255
+    x[:, :, :2] = 0.0  # constant pixels: the variance floor holds them
+    mean, logvar = fit_pixel_gaussians(x)
+    assert float(logvar.min()) == LOGVAR_MIN
+    ll = pixel_gaussians_log_likelihood(x, mean, logvar)
+    per_pixel = discretized_gaussian_log_prob(x.reshape(50, -1).double(), mean, logvar)
+    assert torch.allclose(ll, per_pixel.sum(1)) and (ll <= 0).all()

@@ -27,7 +27,7 @@ import math
 import torch
 
 from vae_core.evaluation.ppca import PPCA
-from vae_core.models.likelihoods import N_LEVELS, Gaussian, Likelihood
+from vae_core.models.likelihoods import LOGVAR_MIN, N_LEVELS, Gaussian, Likelihood
 from vae_core.models.model import LatentVariableModel
 
 BIN_WIDTH = 1.0 / (N_LEVELS - 1)  # levels k/255 are 1/255 apart; each bin is +-1/510 around one
@@ -159,3 +159,27 @@ def ppca_dequantization_bound(model: PPCA, x: torch.Tensor) -> torch.Tensor:
     m_mat = w.T @ w + s2 * torch.eye(model.latent_dim, dtype=w.dtype)
     trace_c_inv = (d - torch.trace(torch.linalg.solve(m_mat, w.T @ w))) / s2
     return model.log_likelihood(x) + d * LOG_BIN_WIDTH - trace_c_inv * BIN_WIDTH**2 / 24
+
+
+def fit_pixel_gaussians(
+    x: torch.Tensor, min_logvar: float = LOGVAR_MIN
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The latent-free baseline: independent N(mean_j, var_j) per pixel, fitted by ML (D,) each.
+
+    ``min_logvar`` is the Gaussian decoder's own variance floor, so the baseline gets exactly
+    the advantage the VAE's clamp gives it on pixels that never change (MNIST's border).
+    """
+    x = x.reshape(len(x), -1).double()
+    return x.mean(0), torch.log(x.var(0, unbiased=False)).clamp_min(min_logvar)
+
+
+def pixel_gaussians_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, *, discrete: bool = True
+) -> torch.Tensor:
+    """log P(x) (N,) of 8-bit images under the per-pixel baseline, exact (a product over
+    pixels); ``discrete=False`` gives its density on [0, 1] instead."""
+    x = x.reshape(len(x), -1).double()
+    if discrete:
+        check_8bit(x)
+        return discretized_gaussian_log_prob(x, mean, logvar).sum(1)
+    return (-0.5 * (math.log(2 * math.pi) + logvar + (x - mean) ** 2 / logvar.exp())).sum(1)
