@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ui.images import show_image
 from ui.latent_dims import encode_start, latent_dims, random_start
 from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
 from ui.live_decoder_server import Slots, result_slots, show_traversals
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
+from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, upscale
 
 st.set_page_config(page_title="Latent sliders · VAE Latent Lab", page_icon="🎚️", layout="wide")
@@ -37,10 +39,11 @@ except ExportError as exc:
 
 test = model_test_tensors(ckpt)
 tensors = None if test is None else (test[1], test[2])
-dims = latent_dims(ckpt, tensors)
+dims = latent_dims(ckpt, tensors, "test images" if test is None else test[0].noun)
 st.caption(f"Dim order: {dims.source}.")
 
-START_MODES = ["Prior mean", "Random prior sample", "Encoded test image"]
+ONE_OF_SET = "test image" if test is None else test[0].noun_one  # offline: not a test image
+START_MODES = ["Prior mean", "Random prior sample", f"Encoded {ONE_OF_SET}"]
 c_start, c_opts, c_class = st.columns([2, 3, 2])
 mode = c_start.radio("Start from", START_MODES, key="sl_start", horizontal=False)
 label: int | None = None
@@ -63,7 +66,7 @@ else:
         st.stop()
     images, x, y = test
     choices = ["any class", *class_names]
-    wanted = c_opts.selectbox("Test image of class", range(len(choices)), key="sl_filter",
+    wanted = c_opts.selectbox(f"{capitalized(ONE_OF_SET)} of class", range(len(choices)), key="sl_filter",
                               format_func=lambda k: choices[k])  # fmt: skip
     pool = np.arange(len(x)) if wanted == 0 else np.flatnonzero(y.numpy() == wanted - 1)
     if len(pool) == 0:
@@ -73,8 +76,8 @@ else:
                                    key="sl_pick"))  # fmt: skip
     idx = int(pool[pick])
     true_label = int(y[idx])
-    c_opts.image(upscale(image_grid(x[idx : idx + 1], pad=0), 3),
-                 caption=f"test image #{idx} ({class_names[true_label]})")  # fmt: skip
+    show_image(upscale(image_grid(x[idx : idx + 1], pad=0), 3), where=c_opts,
+               caption=f"{ONE_OF_SET} #{idx} ({class_names[true_label]})")  # fmt: skip
     z_start = encode_start(model, x[idx], true_label if cfg.conditional else None)
     start_key = f"test:{idx}"
 

@@ -70,3 +70,20 @@ def test_stepping_denoise_level_fetches_no_missing_image(page, app_url) -> None:
     screenshot(page, "media-denoise")
     assert not failed, failed
     assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_stepping_interpolate_steps_fetches_no_missing_image(page, app_url) -> None:
+    _open(page, app_url, "Interpolate", shipped_title("MNIST VAE, 2-D"))
+    failed = _step_slider(page, "Steps", 14)
+    screenshot(page, "media-interpolate")
+    assert not failed, failed
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_stepping_latent_map_grid_size_fetches_no_missing_image(page, app_url) -> None:
+    _open(page, app_url, "Latent_map", shipped_title("MNIST VAE, 2-D"))
+    page.locator('[data-testid="stSlider"]').filter(has_text="Grid size N").wait_for()
+    failed = _step_slider(page, "Grid size N", 8)
+    screenshot(page, "media-latent-map")
+    assert not failed, failed
+    assert not page.locator('[data-testid="stException"]').count()
