@@ -93,7 +93,9 @@ def fresh_code(
         y_text = str(current_label)
     zero = ",".join(["0"] * model.config.latent_dim)  # stands in when the link has no z
     try:
-        z, label = parse_request({"z": zero if z_text is None else z_text, "y": y_text or ""}, model)
+        z, label = parse_request(
+            {"z": zero if z_text is None else z_text, "y": y_text or ""}, model
+        )
     except BadRequest as exc:
         note("z", f"The link's latent code was not used ({exc}); the sliders start as usual.")
         return None
