@@ -277,6 +277,7 @@ def test_a_link_opens_that_code(browser, app_url, size) -> None:
         assert href.split("?")[0] == page.url.split("?")[0]
         assert _query(href) == _query(page.url)
         assert page.get_by_test_id("live-link").is_visible()
+        screenshot(page, f"sliders-link-{size[0]}")
         open_page(page, app_url, "Latent_sliders?model=mnist-cvae-2d&z=0.5,1&y=3")
         page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
         assert page.get_by_test_id("live-z").inner_text() == "z = [+0.5000, +1.0000]"
