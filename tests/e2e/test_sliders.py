@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bench.app_process import picker_label
 from tests.e2e.conftest import open_page, screenshot
 
 pytestmark = pytest.mark.browser
@@ -189,11 +190,11 @@ PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
 
 def _choose_model(page, title: str) -> None:
     """Pick ``title`` in the sidebar and wait for its decoder's first frame."""
-    if page.locator(f"{PICKER} input").first.input_value().startswith(f"{title} · "):
+    if picker_label(title).match(page.locator(f"{PICKER} input").first.input_value()):
         return
     old = page.locator('[data-testid="live-decoder"]').get_attribute("data-hash")
     page.locator(PICKER).first.click()
-    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    label = picker_label(title)
     page.locator('[role="option"]').filter(has_text=label).first.click()
     page.locator(f'[data-testid="live-decoder"]:not([data-hash="{old}"]) {CANVAS}').wait_for()
     page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
