@@ -77,6 +77,14 @@ def _duration(seconds: Any) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def train_noise_text(meta: dict[str, Any]) -> str:
+    """The training objective's noise: 'none (standard ELBO)' or the denoising spec."""
+    spec = str((meta.get("train_config") or {}).get("train_noise") or "none")
+    if spec == "none":
+        return "none (standard ELBO)"
+    return f"{spec}: denoising objective (Im et al. 2017), encodes noisy, scores clean digits"
+
+
 def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str]]:
     """(label, value) rows of the card's fact table."""
     dataset = str(meta.get("dataset", "?"))
@@ -97,6 +105,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("Likelihood p(x|z)", likelihood_text(config)),
         ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
         ("Binarization", str(meta.get("binarize", "unknown"))),
+        ("Training noise", train_noise_text(meta)),
         ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
         ("Epochs", epochs),
         (

@@ -93,6 +93,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="default: dynamic for a Bernoulli model on MNIST, none otherwise",
     )
+    d.add_argument(
+        "--train-noise",
+        default=None,
+        metavar="SPEC",
+        help="denoising objective (Im et al. 2017): corrupt each batch with fresh noise, encode "
+        "it, reconstruct the clean image; KIND:LEVEL with a Denoise-page noise, e.g. "
+        "gaussian:0.3, salt-pepper:0.2, occlusion-square:0.4 (default: none). The test ELBO "
+        "stays the standard ELBO on clean images",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")

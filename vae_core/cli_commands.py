@@ -229,7 +229,8 @@ def run_info(args: argparse.Namespace) -> int:
     if tc:
         print(
             f"  recipe:    batch {tc.get('batch_size')}, lr {tc.get('lr')} "
-            f"({tc.get('lr_schedule')}), seed {tc.get('seed')}"
+            f"({tc.get('lr_schedule')}), seed {tc.get('seed')}, "
+            f"training noise {tc.get('train_noise', 'none')}"
         )
     train_elbo = (hist[-1].get("train") or {}).get("elbo") if hist else None
     if train_elbo is not None:

@@ -64,6 +64,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         amp=args.amp,
         compile=args.compile,
+        **({} if args.train_noise is None else {"train_noise": args.train_noise}),
     )
 
 
@@ -136,7 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
     check_writable(out)
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
-    name = args.name or default_name(model_config, args.dataset)
+    name = args.name or default_name(model_config, args.dataset, config.train_noise)
     label = device_label(device)
     x, y = train_set.tensors()
     model = LatentVariableModel(model_config)
