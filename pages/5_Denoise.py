@@ -37,7 +37,8 @@ DEFAULT_LEVEL = {
 }
 CURVE_IMAGES = 200
 CURVE_LEVELS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0]  # every default level is a point
-ROW = [1.3, 1, 0.8, 1, 0.8]  # label | reconstruction, its scores | latent optimisation, scores
+MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c")  # chosen, then the pair's other rows
+ROW = [1.2, 1, 1]  # label | reconstruction | latent optimisation (fits a 1024 px window)
 WHY_GAUSSIAN = """**Why a VAE trained on clean digits makes this worse.** Its encoder has only ever
 seen clean digits, and nothing in its objective asked it to remove noise: the ELBO rewards
 reconstructing the very image it is given. Noise on every pixel puts the image far from the
@@ -175,35 +176,35 @@ for path, role in roles.items():
         )
 
 
-def _scores(col, arr: np.ndarray) -> None:
-    col.metric("PSNR", format_psnr(psnr(clean, arr)))
-    col.metric("SSIM", f"{ssim(clean, arr):.3f}")
+def _picture(col, arr: np.ndarray, caption: str, scored: bool = True) -> None:
+    """One image, its name and (against the clean image) its scores, compact enough that three
+    rows of them fit a laptop screen."""
+    col.image(png_bytes(arr, SCALE), caption=caption, width=28 * SCALE)
+    if scored:
+        col.markdown(f"PSNR **{format_psnr(psnr(clean, arr))}** · SSIM **{ssim(clean, arr):.3f}**")
 
 
 # ---------------------------------------------------------------- results
 st.subheader("3 · Result")
 noisy = corruption.noisy[0, 0].numpy()
-cols = st.columns(ROW, vertical_alignment="center")
+cols = st.columns(ROW)
 cols[0].markdown("**Input**")
-cols[1].image(png_bytes(clean, SCALE), caption="Clean (the reference)", width=28 * SCALE)
-cols[3].image(png_bytes(noisy, SCALE), caption="Noisy input", width=28 * SCALE)
-_scores(cols[4], noisy)
+_picture(cols[1], clean, "Clean (the reference)", scored=False)
+_picture(cols[2], noisy, "Noisy input")
 fit = None
 for label, detail, _, row_model, row_y in shown:
-    cols = st.columns(ROW, vertical_alignment="center")
+    cols = st.columns(ROW)
     cols[0].markdown(f"**{label}**")
     cols[0].caption(detail)
     with torch.no_grad():
         mu, _ = row_model.encode(corruption.noisy.to(row_model.device), row_y)
         recon = row_model.decode(mu, row_y).cpu()[0, 0].numpy()
-    cols[1].image(png_bytes(recon, SCALE), caption="Reconstruction (decode μ)", width=28 * SCALE)
-    _scores(cols[2], recon)
+    _picture(cols[1], recon, "Reconstruction (decode μ)")
     if corruption.is_occlusion:
         row_fit = inpaint(row_model, corruption.noisy, corruption.observed, row_y, steps=steps)
         fit = fit or row_fit  # the chosen model's, for the caption
         arr = row_fit.image.cpu()[0, 0].numpy()
-        cols[3].image(png_bytes(arr, SCALE), caption="Latent optimisation", width=28 * SCALE)
-        _scores(cols[4], arr)
+        _picture(cols[2], arr, "Latent optimisation")
 if fit is not None:
     st.caption(
         f"Masked objective log p(x_obs|z) + log p(z) of the chosen model: {fit.objective[0]:.1f} → "
@@ -256,21 +257,21 @@ st.caption(
 with_fit = False
 if kind.startswith("occlusion"):
     with_fit = st.checkbox(
-        "Include latent optimisation for the chosen model (100 steps per level; computed "
-        "once per model, it takes a while)",
+        "Include latent optimisation (100 steps per level; computed once per model, it takes "
+        "a while)",
         value=True,
         key="dn_curve_fit",
     )
 curves = []
 with st.spinner("Corrupting and reconstructing test images…"):
-    for i, (label, _, path, _, _) in enumerate(shown):
+    for label, _, path, _, _ in shown:
         curve = _curve(
             path,
             Path(path).stat().st_mtime_ns,
             test_set.source,
             kind,
             CURVE_IMAGES,
-            100 if with_fit and i == 0 else 0,
+            100 if with_fit else 0,
         )
         curves.append((label, curve))
 f1, f2 = st.columns(2)
@@ -281,16 +282,19 @@ for col, metric, unit in ((f1, "psnr", "PSNR (dB)"), (f2, "ssim", "SSIM")):
         go.Scatter(x=levels, y=curves[0][1][f"{metric}_noisy"], mode="lines+markers",
                    name="Noisy input", line={"color": "#888", "dash": "dash"})
     )  # fmt: skip
-    for label, curve in curves:
-        for key, what in (("recon", "reconstruction"), ("inpaint", "latent optimisation")):
+    for (label, curve), color in zip(curves, MODEL_COLORS, strict=False):
+        fitted = f"{metric}_inpaint" in curve  # then the plain reconstruction is drawn dotted
+        series = (("recon", "reconstruction", "dot" if fitted else "solid"),
+                  ("inpaint", "latent optimisation", "solid"))  # fmt: skip
+        for key, what, dash in series:
             if f"{metric}_{key}" in curve:
                 fig.add_trace(
                     go.Scatter(x=levels, y=curve[f"{metric}_{key}"], mode="lines+markers",
-                               name=f"{label}: {what}")
+                               name=f"{label}: {what}", line={"color": color, "dash": dash})
                 )  # fmt: skip
     fig.add_vline(x=level, line_dash="dot", line_color="#888")
     fig.update_layout(
-        xaxis_title=NOISE_LABELS[kind], yaxis_title=unit, height=420,
+        xaxis_title=NOISE_LABELS[kind], yaxis_title=unit, height=300 + 22 * len(fig.data),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.22},
     )  # fmt: skip
