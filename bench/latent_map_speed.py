@@ -3,7 +3,7 @@
     PYTHONPATH=. python bench/latent_map_speed.py [--checkpoint PATH] [--json] [--skip-tsne]
 
 UMAP's first call in a fresh process compiles numba code (about a minute here), so the app runs
-``vae_core.embeddings.warm_up_umap`` in a background thread when the Latent map opens (PCA is
+``vae_core.latent.maps.warm_up_umap`` in a background thread when the Latent map opens (PCA is
 shown meanwhile). The child process reproduces that: import, the warm-up (timed), then the
 first UMAP of the model's 10,000 codes ("first fit after warm-up": what a user waits for the
 first time they pick UMAP for a model), then a second fit. ``--cold`` also times a first fit in
@@ -27,10 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae_core.checkpoints import CheckpointError  # noqa: E402
 from vae_core.data.datasets import DatasetUnavailable  # noqa: E402
-from vae_core.embedding_cache import EmbeddingKey, load_coords, save_coords  # noqa: E402
-from vae_core.embeddings import compute_embedding  # noqa: E402
+from vae_core.io.checkpoint_file import CheckpointError  # noqa: E402
+from vae_core.latent.map_cache import EmbeddingKey, load_coords, save_coords  # noqa: E402
+from vae_core.latent.maps import compute_embedding  # noqa: E402
 
 
 def _child_umap(path: str, warm_up: bool) -> None:
@@ -38,7 +38,7 @@ def _child_umap(path: str, warm_up: bool) -> None:
     t0 = time.perf_counter()
     import umap  # noqa: F401, PLC0415
 
-    from vae_core.embeddings import umap_coords, warm_up_umap  # noqa: PLC0415
+    from vae_core.latent.maps import umap_coords, warm_up_umap  # noqa: PLC0415
 
     t1 = time.perf_counter()
     warm_s = warm_up_umap() if warm_up else None
@@ -60,9 +60,9 @@ def _run_child(npy: Path, warm_up: bool) -> dict:
 
 
 def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | None]:
-    from vae_core.checkpoints import load_checkpoint, read_metadata  # noqa: PLC0415
     from vae_core.data.datasets import load_split  # noqa: PLC0415 - needs the real test split
-    from vae_core.evaluation import posterior_means  # noqa: PLC0415
+    from vae_core.evaluation.scoring import posterior_means  # noqa: PLC0415
+    from vae_core.io.checkpoint_file import load_checkpoint, read_metadata  # noqa: PLC0415
 
     if checkpoint is None:
         for path in sorted((ROOT / "checkpoints").glob("*.safetensors")):
@@ -79,8 +79,11 @@ def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | Non
         raise ValueError(f"{Path(checkpoint).name} has a 2-D latent: it is its own map")
     dataset = str(ckpt.meta.get("dataset", "mnist"))
     images = load_split(dataset, "test", download=False, allow_offline_sample=False)
+    from vae_core.data.subsets import subset_of  # noqa: PLC0415
+
     x, y = images.tensors()
-    x, y = x[:n], y[:n]
+    idx = subset_of(images, n)
+    x, y = x[idx], y[idx]
     t = time.perf_counter()
     mu, _ = posterior_means(ckpt.model, x, y)
     return mu.numpy(), Path(checkpoint).name, time.perf_counter() - t

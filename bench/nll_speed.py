@@ -24,10 +24,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae_core.checkpoints import load_checkpoint, read_metadata  # noqa: E402
-from vae_core.data.binarize import binarize_static  # noqa: E402
 from vae_core.data.datasets import load_split  # noqa: E402
-from vae_core.fast_likelihood import iwae_nll_fast  # noqa: E402
+from vae_core.evaluation.iwae import iwae_nll_fast  # noqa: E402
+from vae_core.evaluation.scoring import scored_images  # noqa: E402
+from vae_core.io.checkpoint_file import load_checkpoint, read_metadata  # noqa: E402
+from vae_core.training.run_metadata import uses_binary_test_data  # noqa: E402
 
 
 def shipped_mlp_models() -> list[Path]:
@@ -50,7 +51,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", action="append", default=None)
     ap.add_argument("--k", type=int, default=1000)
-    ap.add_argument("--n", type=int, default=10_000, help="first N test images")
+    ap.add_argument(
+        "--n", type=int, default=10_000, help="N test images (the stratified subset --limit N uses)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-generic", action="store_true", help="time only the fast path")
     ap.add_argument("--json", action="store_true")
@@ -64,10 +67,9 @@ def main() -> int:
     for path in paths:
         ckpt = load_checkpoint(path)
         dataset = str(ckpt.meta.get("dataset", "mnist"))  # each model on its own test set
-        x_grey, y = load_split(dataset, "test").tensors()
-        binary = str(ckpt.meta.get("binarize", "none")) != "none"
-        x = (binarize_static(x_grey, seed=0) if binary else x_grey)[: args.n]
-        labels = y[: args.n]
+        test_set = load_split(dataset, "test")
+        binary = uses_binary_test_data(str(ckpt.meta.get("binarize", "none")))
+        x, labels = scored_images(test_set, binary, args.n)  # the app's and CLI's subset of n
         load_before = os.getloadavg()[0]
         fast_s, fast_cpu, fast = time_one(ckpt.model, x, labels, args.k, generic=False)
         row = {

@@ -21,16 +21,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vae_core.checkpoints import CheckpointError, load_checkpoint  # noqa: E402
 from vae_core.data.datasets import DatasetUnavailable, load_split  # noqa: E402
-from vae_core.embedding_cache import (  # noqa: E402
+from vae_core.evaluation.scoring import posterior_means  # noqa: E402
+from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint  # noqa: E402
+from vae_core.latent.map_cache import (  # noqa: E402
     EmbeddingKey,
     file_sha256,
     load_coords,
     save_coords,
 )
-from vae_core.embeddings import compute_embedding, resolve_params  # noqa: E402
-from vae_core.evaluation import posterior_means  # noqa: E402
+from vae_core.latent.maps import compute_embedding, resolve_params  # noqa: E402
 
 SHIPPED = ROOT / "checkpoints"
 OUT = SHIPPED / "embeddings"

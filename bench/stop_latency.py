@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ui.training_jobs import JobSpec, start_job  # noqa: E402
-from vae_core.checkpoints import load_checkpoint  # noqa: E402
 from vae_core.config import ModelConfig  # noqa: E402
-from vae_core.training import TrainConfig  # noqa: E402
+from vae_core.io.checkpoint_file import load_checkpoint  # noqa: E402
+from vae_core.training.trainer import TrainConfig  # noqa: E402
 
 
 def one_stop(folder: Path, rng: random.Random) -> dict:

@@ -8,9 +8,9 @@ make it slower). Its Dataset returns ready tensors here; torchvision's MNIST als
 image per item (``--reference-pil`` adds that cost), so the default reference is the faster one.
 
 Ours: the same model and loss in vae_core (ModelConfig(hidden=(400,), latent_dim=20), Bernoulli
-logits, binarize none) trained by ``vae_core.training.train`` with its own recipe: tensors kept
+logits, binarize none) trained by ``vae_core.training.trainer.train`` with its own recipe: tensors kept
 on the device (no per-item Dataset), fused Adam (beta2 0.99), the decoder's output bias started
-at the logits of the mean training image (``vae_core.output_bias``), and a one-cycle LR peaking
+at the logits of the mean training image (``vae_core.models.output_bias``), and a one-cycle LR peaking
 at 1e-2 over a 3-epoch budget with batch 128. Here the loss tracks the number of updates more
 than the number of images seen, and the one-cycle anneal does most of the work at the end.
 The clock stops at the first test evaluation whose loss <= the reference's 10-epoch test loss.
@@ -44,9 +44,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from vae_core.config import ModelConfig  # noqa: E402
 from vae_core.data.datasets import load_split  # noqa: E402
 from vae_core.device import device_label, pick_device  # noqa: E402
-from vae_core.evaluation import evaluate_elbo  # noqa: E402
-from vae_core.model import LatentVariableModel  # noqa: E402
-from vae_core.training import EpochInfo, StepInfo, TrainConfig, train  # noqa: E402
+from vae_core.evaluation.scoring import evaluate_elbo  # noqa: E402
+from vae_core.models.model import LatentVariableModel  # noqa: E402
+from vae_core.training.trainer import EpochInfo, StepInfo, TrainConfig, train  # noqa: E402
 
 
 class ReferenceVAE(nn.Module):

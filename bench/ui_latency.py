@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, streamlit_command  # noqa: E402
-from vae_core.checkpoints import read_metadata  # noqa: E402
+from vae_core.io.checkpoint_file import read_metadata  # noqa: E402
 
 CANVAS = '[data-testid="live-image"]'
 SERVER_IMAGE = '[data-testid="server-image"]'  # the component's drawing of the server's decode

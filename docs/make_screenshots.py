@@ -57,10 +57,11 @@ IDLE = """() => {
     && !document.querySelector('[data-testid="stExpanderIconSpinner"]');
 }"""
 
-# Page pixel of the right-most point of the top-most class trace of the latent map (drawn last,
-# so nothing covers it), from Plotly's own axis mapping (as tests/e2e/test_latent_map.py).
+# Page pixel of the right-most point of the top-most class trace of the latent map (drawn last
+# of the data, so no other point covers it; overlays carry no customdata), from Plotly's own
+# axis mapping (as tests/e2e/test_latent_map.py).
 POINT_XY = """(gd) => {
-  const traces = gd._fullData.filter(t => t.type === 'scattergl');
+  const traces = gd._fullData.filter(t => t.type === 'scattergl' && t.customdata);
   const t = traces[traces.length - 1];
   let best = 0;
   for (let i = 1; i < t.x.length; i++) if (t.x[i] > t.x[best]) best = i;

@@ -2,7 +2,7 @@
 
 Probabilistic PCA (Tipping & Bishop 1999) is a VAE with a linear decoder and a Gaussian
 likelihood: its log-likelihood and true posterior p(z|x) have closed forms, so it is the
-yardstick for what a deep decoder and an amortised encoder buy. Thin UI: ``vae_core.ppca``.
+yardstick for what a deep decoder and an amortised encoder buy. Thin UI: ``vae_core.evaluation.ppca``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
-from vae_core.ellipse import ellipse_points
-from vae_core.embeddings import fit_pca
-from vae_core.imaging import image_grid, png_bytes
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.latent.ellipse import ellipse_points
+from vae_core.latent.maps import fit_pca
 
 M_CHOICES = (1, 2, 3, 4, 8, 16, 32, 64, 128)
 MAP_POINTS = 2000
@@ -55,8 +55,8 @@ c1.metric("Test NLL (exact)", f"{nll.mean():.1f} nats", help=f"mean over {len(nl
 c2.metric("Noise variance σ²", f"{fit.sigma2:.4f}", help="mean of the discarded eigenvalues")
 c3.metric("Training images", f"{len(x_train):,}")
 st.caption(
-    f"Fitted on {len(x_train):,} {train.dataset} training images ({train.note}); scored on all "
-    f"{ev.n:,} test images as grey pixels in [0, 1] with a Gaussian density. A negative NLL is "
+    f"Fitted on {len(x_train):,} {train.noun} ({train.note}); scored on "
+    f"{ev.describe(ev.n, grey=True)} in [0, 1] with a Gaussian density. A negative NLL is "
     "possible: a density on a continuous space can exceed 1."
 )
 
@@ -90,9 +90,9 @@ c.plotly_chart(cov_fig, key="ppca_post_cov")
 # ---------------------------------------------------------------- maps
 st.subheader("Latent maps: pPCA beside the VAE")
 n_map = min(MAP_POINTS, ev.n)
-labels = ev.labels[:n_map].numpy()
+labels = ev.subset(n_map)[2].numpy()
 names = list(ev.class_names)
-pp_mean, _ = fit.posterior(ev.grey[:n_map].reshape(n_map, -1))
+pp_mean, _ = fit.posterior(ev.grey_subset(n_map).reshape(n_map, -1))
 left, right = st.columns(2)
 if m >= 2:
     pp_fig = latent_scatter(
@@ -114,7 +114,9 @@ right.plotly_chart(
     latent_scatter(vae_xy, labels, names, height=480, title=vae_title), key="ppca_vae_map"
 )
 st.caption(
-    "pPCA's axes are the top principal directions of the pixels, ordered by variance; the "
+    f"Both maps show {ev.describe(n_map)}"
+    + ("; pPCA sees their grey pixels. " if ev.binarized else ". ")
+    + "pPCA's axes are the top principal directions of the pixels, ordered by variance; the "
     "VAE's encoder is free to bend the space, so classes usually separate better."
 )
 
@@ -136,7 +138,7 @@ else:
     g_elbo = ec.elbo_report(gauss, gev, VAE_N)
     table = pd.DataFrame(
         [
-            {"model": f"pPCA, M = {m} (exact)", "NLL (nats)": float(nll[:VAE_N].mean())},
+            {"model": f"pPCA, M = {m} (exact)", "NLL (nats)": float(nll[ev.indices(VAE_N)].mean())},
             {"model": f"{matches[0].title}: −ELBO", "NLL (nats)": -g_elbo["elbo"]},
             {"model": f"{matches[0].title}: IWAE, K = {VAE_K}", "NLL (nats)": float(g_nll.mean())},
         ]
@@ -147,7 +149,7 @@ else:
         hide_index=True,
         key="ppca_vs_vae",
     )
-    st.caption(f"Both on the first {VAE_N} grey test images. Lower is better.")
+    st.caption(f"Both on {gev.describe(VAE_N, grey=True)}. Lower is better.")
 st.warning(
     "**Units.** pPCA and a Gaussian-decoder VAE are densities over grey pixels in ℝ⁷⁸⁴: their "
     "nats compare directly (the VAE's fixed σ matters a lot). A Bernoulli VAE's NLL is a "

@@ -3,19 +3,28 @@
 The negative ELBO is distortion D = −E log p(x|z) plus rate R = KL(q(z|x) ‖ p(z)); a β-VAE
 minimises D + βR (Higgins et al. 2017), and sweeping β traces the R-D curve (Alemi et al. 2018).
 Shipped sweeps come from ``python -m vae_core sweep-beta``; the chosen and shipped models are
-measured live with ``vae_core.rate_distortion``. Thin UI over ``ui.eval_cache``.
+measured live with ``vae_core.evaluation.rate_distortion``. Only models of the chosen model's data kind
+(``vae_core.training.run_metadata.data_kind``) share its axes: the distortion of a Bernoulli model of
+binarized pixels and of a Gaussian density on grey pixels are both nats, of different things.
+Thin UI over ``ui.eval_cache``.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from ui import eval_cache as ec
-from ui.model_list import list_models
+from ui.model_list import list_models, model_info
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
+from vae_core.data.sources import get_source
+from vae_core.evaluation.rate_distortion import sweep_data_kind
+from vae_core.io.header import CheckpointError
+from vae_core.training.run_metadata import data_kind
 
 N_CHOICES = (250, 500, 1000, 2000, 5000, 10000)
 SWEEP_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b")
@@ -47,10 +56,51 @@ n = c1.select_slider(
 show_shipped = c2.toggle("Place the shipped models too", value=True)
 st.caption(f"Live points: {ev.describe(n)}.")
 
+kind = data_kind(cfg, ckpt.meta)
+left_out: list[str] = []  # one "what: why" line per model or sweep kept off the axes
 sweeps, problems = ec.rd_sweeps()
 for p in problems:
     st.warning(f"Skipped a sweep file: {p}")
-own = {k: v for k, v in sweeps.items() if v.get("dataset") == ev.dataset}
+own = {}
+for name, sweep in sweeps.items():
+    if sweep.get("dataset") != ev.dataset:
+        continue
+    try:
+        sweep_kind = sweep_data_kind(sweep)
+    except ValueError as exc:
+        st.warning(f"Skipped the β sweep {name}: {exc}.")
+        continue
+    if sweep_kind.key == kind.key:
+        own[name] = sweep
+    else:
+        left_out.append(f"β sweep {name}: {sweep_kind.label}")
+
+
+def comparable_shipped() -> list:
+    """Shipped models placed on the plot; the others go to ``left_out`` with the reason."""
+    chosen_path = str(ckpt.path)
+    placed = []
+    for entry in list_models():
+        if entry.source != "shipped" or entry.path == chosen_path:
+            continue
+        try:
+            info = model_info(entry.path)  # header only: left-out models are never loaded
+        except CheckpointError:
+            continue
+        dataset = str(info.meta.get("dataset", "?"))
+        other_kind = data_kind(info.config, info.meta)
+        if dataset != ev.dataset:
+            with contextlib.suppress(ValueError):  # an unknown name is shown as it is
+                dataset = get_source(dataset).title
+            left_out.append(f"{entry.title}: scored on {dataset} test images")
+        elif not info.config.stochastic:
+            left_out.append(f"{entry.title}: an autoencoder has no rate (no KL term)")
+        elif other_kind.key != kind.key:
+            left_out.append(f"{entry.title}: {other_kind.label}")
+        else:
+            placed.append(entry)
+    return placed
+
 
 fig = go.Figure()
 rows = []
@@ -81,16 +131,7 @@ for (name, sweep), color in zip(own.items(), SWEEP_COLORS, strict=False):
     ]
 
 if cfg.stochastic:
-    others = []
-    if show_shipped:
-        others = [
-            e
-            for e in list_models()
-            if e.source == "shipped"
-            and str(e.path) != str(ckpt.path)
-            and load_model(e.path).meta.get("dataset") == ev.dataset
-            and load_model(e.path).config.stochastic
-        ]
+    others = comparable_shipped() if show_shipped else []
     for entry in others:
         other = load_model(entry.path)
         point = ec.rd_point(other, ec.eval_set(other, *data), n)
@@ -129,7 +170,11 @@ if cfg.stochastic:
     )
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Rate R (KL)", f"{mine['rate']:.2f} nats")
-    m2.metric("Distortion D", f"{mine['distortion']:.2f} nats")
+    m2.metric(
+        "Distortion D",
+        f"{mine['distortion']:.2f} nats",
+        help=f"−E_q log p(x|z) per image, {kind.label}",
+    )
     m3.metric("β it was trained with", f"{mine['beta']:g}")
     m4.metric("Active units", f"{mine['active_units']} / {cfg.latent_dim}")
 else:
@@ -145,6 +190,16 @@ fig.update_layout(
     legend={"orientation": "h", "y": -0.15},
 )
 st.plotly_chart(fig, key="rd_chart")
+st.markdown(
+    f"**On these axes:** only models of the chosen model's data kind, **{kind.label}** "
+    f"({kind.meaning}). Every distortion is −E log p(x|z) in nats, but for another kind of "
+    "data or likelihood it is the log of another quantity (a probability of binarized "
+    "pixels, a cross-entropy on grey pixels, a density over continuous pixels), so one "
+    "axis would put unrelated numbers side by side."
+    + ("" if left_out else " No other shipped model or sweep is left out.")
+)
+if left_out:
+    st.markdown("**Left out:**\n" + "\n".join(f"- {line}" for line in left_out))
 
 if own:
     st.subheader("Shipped β sweeps")
@@ -167,7 +222,8 @@ if own:
     )
 else:
     st.info(
-        f"No shipped β sweep for {ev.dataset} in checkpoints/rate_distortion/. Make one with "
-        f"`python -m vae_core sweep-beta --dataset {ev.dataset} --out "
-        f"checkpoints/rate_distortion/{ev.dataset}-16d.json`."
+        f"No shipped β sweep of {ev.dataset} scored as {kind.label} in "
+        "checkpoints/rate_distortion/. `python -m vae_core sweep-beta --dataset "
+        f"{ev.dataset} --out checkpoints/rate_distortion/{ev.dataset}-16d.json` makes one with "
+        "Bernoulli decoders (on binarized pixels for MNIST, grey pixels otherwise)."
     )

@@ -1,27 +1,30 @@
 """Train: fit a VAE, CVAE, AE or β-VAE and watch its ELBO, reconstruction and KL curves live.
 
 The finished model joins the model picker and becomes the chosen one. Thin UI: the job manager
-(``ui.training_jobs``) runs ``vae_core.training.train`` in a thread that never touches Streamlit;
+(``ui.training_jobs``) runs ``vae_core.training.trainer.train`` in a thread that never touches Streamlit;
 this page only builds the configs, starts/stops jobs and polls their snapshots from a fragment
 (which also sends the heartbeat that keeps the job alive).
 """
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 st.set_page_config(page_title="Train · VAE Latent Lab", page_icon="🧪", layout="wide")
 
 from ui import training_jobs as jobs  # noqa: E402 - after set_page_config by design
+from ui.form_state import kept  # noqa: E402
 from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
 from vae_core.config import ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
-from vae_core.device import device_label, pick_device  # noqa: E402
-from vae_core.metadata import default_name  # noqa: E402
-from vae_core.training import TrainConfig  # noqa: E402
+from vae_core.device import pick_device  # noqa: E402
+from vae_core.training.run_metadata import default_name  # noqa: E402
+from vae_core.training.trainer import TrainConfig  # noqa: E402
 
 JOBS_KEY = jobs.SESSION_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
@@ -63,34 +66,74 @@ def _adopt_finished(job: jobs.TrainingJob | None) -> None:
         selected.append(snap.id)
 
 
+# Every setting's widget key; the values survive a visit to another page (ui.form_state).
+# Defaults come from the config dataclasses, except the few this page chooses for a first run.
+_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+DEFAULTS: dict[str, object] = {
+    "train_dataset": _TRAIN.dataset,
+    "train_model": "VAE",
+    "train_beta": 4.0,  # the β-VAE paper's value for a visible effect (ModelConfig's 1 is a VAE)
+    "train_latent_dim": _MODEL.latent_dim,
+    "train_arch": _MODEL.arch,
+    "train_hidden": ",".join(str(h) for h in _MODEL.hidden),
+    "train_channels": ",".join(str(c) for c in _MODEL.conv_channels),
+    "train_dense": 512,
+    "train_likelihood": _MODEL.likelihood,
+    "train_learn_var": _MODEL.learn_variance,
+    "train_std": _MODEL.gaussian_std,
+    "train_binarize": "auto",
+    "train_epochs": 5,  # a first run that finishes in about a minute on a laptop CPU
+    "train_batch_size": _TRAIN.batch_size,
+    "train_lr": _TRAIN.lr,
+    "train_seed": _TRAIN.seed,
+    "train_schedule": _TRAIN.lr_schedule,
+    "train_name": "",
+    "train_noise": _TRAIN.train_noise,
+}
+
+
+def _keep(key: str) -> dict[str, object]:
+    return kept(key, DEFAULTS[key])
+
+
 def _form() -> jobs.JobSpec | None:
     """Draw the settings; return a validated spec when Start is pressed (else None)."""
     c1, c2, c3 = st.columns(3, gap="large")
     with c1:
         dataset = st.selectbox(
-            "Dataset", ("mnist", "fashion-mnist"), format_func=lambda d: get_source(d).title
-        )
-        model = st.selectbox("Model", tuple(MODELS), help="β-VAE: a VAE whose KL is weighted by β")
+            "Dataset", ("mnist", "fashion-mnist"), format_func=lambda d: get_source(d).title,
+            **_keep("train_dataset"),
+        )  # fmt: skip
+        model = st.selectbox(
+            "Model", tuple(MODELS), help="β-VAE: a VAE whose KL is weighted by β",
+            **_keep("train_model"),
+        )  # fmt: skip
         kind, beta = MODELS[model]
         if beta is None:
-            beta = st.number_input("β (KL weight)", 0.0, 1000.0, 4.0, 0.5)
-        latent_dim = int(st.number_input("Latent dimensions", 1, 512, 2))
+            beta = st.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, **_keep("train_beta"))
+        latent_dim = int(st.number_input("Latent dimensions", 1, 512, **_keep("train_latent_dim")))
     with c2:
-        arch = st.radio("Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper)
+        arch = st.radio(
+            "Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper,
+            **_keep("train_arch"),
+        )  # fmt: skip
         if arch == "mlp":
-            hidden_text = st.text_input("Hidden layer sizes", "512,256")
-            channels_text = "32,64"
+            hidden_text = st.text_input("Hidden layer sizes", **_keep("train_hidden"))
+            channels_text = str(DEFAULTS["train_channels"])
         else:
-            channels_text = st.text_input("Conv channels (two layers, stride 2)", "32,64")
-            hidden_text = str(st.number_input("Dense layer size", 1, 8192, 512))
+            channels_text = st.text_input(
+                "Conv channels (two layers, stride 2)", **_keep("train_channels")
+            )
+            hidden_text = str(st.number_input("Dense layer size", 1, 8192, **_keep("train_dense")))
         likelihood = st.selectbox(
-            "Likelihood p(x|z)", tuple(LIKELIHOODS), format_func=LIKELIHOODS.get
-        )
-        std, learn_var = 0.1, False
+            "Likelihood p(x|z)", tuple(LIKELIHOODS), format_func=LIKELIHOODS.get,
+            **_keep("train_likelihood"),
+        )  # fmt: skip
+        std, learn_var = _MODEL.gaussian_std, False
         if likelihood == "gaussian":
-            learn_var = st.checkbox("Learn the variance per pixel")
+            learn_var = st.checkbox("Learn the variance per pixel", **_keep("train_learn_var"))
             if not learn_var:
-                std = st.number_input("Fixed σ", 0.01, 10.0, 0.1, 0.01)
+                std = st.number_input("Fixed σ", 0.01, 10.0, step=0.01, **_keep("train_std"))
     with c3:
         auto = "dynamic" if likelihood == "bernoulli" and dataset == "mnist" else "none"
         binarize = st.selectbox(
@@ -98,16 +141,24 @@ def _form() -> jobs.JobSpec | None:
             format_func=lambda b: f"auto ({auto})" if b == "auto" else b,
             help="MNIST with a Bernoulli decoder is usually trained on binarized digits "
             "(dynamic: a fresh draw every epoch); grey images otherwise.",
+            **_keep("train_binarize"),
         )  # fmt: skip
-        epochs = int(st.number_input("Epochs", 1, 500, 5))
-        batch_size = int(st.number_input("Batch size", 1, 4096, 128))
-        lr = st.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.5f", step=1e-4)
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0))
+        epochs = int(st.number_input("Epochs", 1, 500, **_keep("train_epochs")))
+        batch_size = int(st.number_input("Batch size", 1, 4096, **_keep("train_batch_size")))
+        lr = st.number_input(
+            "Learning rate", 1e-5, 1.0, format="%.5f", step=1e-4, **_keep("train_lr")
+        )
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, **_keep("train_seed")))
     with st.expander("More settings"):
-        schedule = st.radio("Learning-rate schedule", ("constant", "onecycle"), horizontal=True)
-        name = st.text_input("Name (blank: a name from the settings)", max_chars=80)
+        schedule = st.radio(
+            "Learning-rate schedule", ("constant", "onecycle"), horizontal=True,
+            **_keep("train_schedule"),
+        )  # fmt: skip
+        name = st.text_input(
+            "Name (blank: a name from the settings)", max_chars=80, **_keep("train_name")
+        )
         noise = st.text_input(
-            "Training noise (denoising VAE)", TrainConfig.train_noise, help=NOISE_HELP
+            "Training noise (denoising VAE)", help=NOISE_HELP, **_keep("train_noise")
         )
     current = _session_job()
     busy = current is not None and current.snapshot().active
@@ -144,19 +195,11 @@ def _form() -> jobs.JobSpec | None:
     return jobs.JobSpec(title, config, train_config)
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    return (
-        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
-    )
-
-
 def _draw(snap: jobs.JobSnapshot) -> None:
     """Progress, live curves and KL bars of one job snapshot."""
     from ui.charts import kl_per_dim_bars, training_curves
 
-    st.markdown(f"**{snap.name}** · {snap.device or device_label(pick_device())}")
+    st.markdown(f"**{snap.name}** · {snap.device or jobs.training_device_label(pick_device())}")
     if snap.state == "waiting":
         others = jobs.busy_with(snap.id)
         who = f" ({', '.join(others)})" if others else ""
@@ -166,11 +209,7 @@ def _draw(snap: jobs.JobSnapshot) -> None:
     elif snap.state == "training" and not snap.total_steps:
         st.info("Training started; the first figures arrive after a few batches.")
     elif snap.total_steps:
-        eta = _eta(snap.eta) if snap.state == "training" else ""
-        text = f"Step {snap.step:,} of {snap.total_steps:,}{eta}"
-        if snap.history:
-            text += f" · epoch {snap.history[-1]['epoch']} done"
-        st.progress(min(1.0, snap.progress), text=text)
+        st.progress(min(1.0, snap.progress), text=jobs.progress_text(snap))
     if snap.state == "evaluating":
         frac = snap.eval_done / snap.eval_total if snap.eval_total else 0.0
         st.progress(frac, text=snap.message)
@@ -212,12 +251,12 @@ def _outcome(snap: jobs.JobSnapshot) -> None:
     elif snap.state == "stopped":
         st.warning(snap.message)
     elif snap.state == "error":
-        kept = (
+        saved = (
             " The last good checkpoint is kept and listed in the model picker."
             if snap.checkpoint
             else ""
         )
-        st.error(f"Training failed: {snap.error}.{kept}")
+        st.error(f"Training failed: {(snap.error or '').rstrip('.')}.{saved}")
     if snap.checkpoint and snap.state != "done":
         st.caption(f"Checkpoint: {snap.checkpoint}")
     _draw(snap)
@@ -231,11 +270,14 @@ else:
     st.sidebar.info("No models yet: the one you train here will appear in this picker.")
 
 st.title("Train a model")
+_device = pick_device()
+_spare = _device.type == "cpu" and jobs.cpu_threads() < (os.cpu_count() or 1)
 st.caption(
-    f"Trains on {device_label(pick_device())} in the background; per-epoch checkpoints go to "
-    f"{user_models_dir()}. You may look at other pages meanwhile (progress shows in the "
-    f"sidebar); closing the tab stops the training after ~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s "
-    "(the last checkpoint is kept)."
+    f"Trains in the background on {jobs.training_device_label(_device)}"
+    f"{', with a core left to the other pages' if _spare else ''}; per-epoch "
+    f"checkpoints go to {user_models_dir()}. You may look at other pages meanwhile (progress "
+    "shows in the sidebar); closing the tab stops the training after "
+    f"~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s (the last checkpoint is kept)."
 )
 spec = _form()
 if spec is not None:

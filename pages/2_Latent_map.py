@@ -23,8 +23,13 @@ from ui.latent_data import (
 )
 from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
 from ui.session import current_model, model_test_tensors
-from vae_core.ellipse import axis_lengths, ellipse_points
-from vae_core.embeddings import (
+from vae_core.data.datasets import seen_in_training
+from vae_core.data.subsets import provenance_clause
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.io.uploads import ImageInputError, load_user_image
+from vae_core.latent.ellipse import axis_lengths, ellipse_points
+from vae_core.latent.manifold import GRID_MODES, grid_bounds, plane_grid
+from vae_core.latent.maps import (
     DEFAULT_PARAMS,
     METHODS,
     Embedding,
@@ -33,9 +38,6 @@ from vae_core.embeddings import (
     latent_table_csv,
     place_by_neighbours,
 )
-from vae_core.image_io import ImageInputError, load_user_image
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.manifold import GRID_MODES, grid_bounds, plane_grid
 
 CHART_KEY = "lm_chart"
 SELECTION_KEY = "lm_selection"  # survives the chart being re-keyed when its figure changes
@@ -197,7 +199,7 @@ def your_digit_panel(emb: Embedding) -> None:
         where = place_by_neighbours(codes.mu, emb.coords, mu_np[None])
         st.caption(
             f"On a {METHODS[emb.method]} map your image is placed at the mean position of "
-            "its 10 nearest test images in latent space."
+            "its 10 nearest mapped images in latent space."
         )
     overlays.append(lambda fig: add_marker(fig, where, "your image", "#d62728", "star", 18))
     show_ellipse(emb.projection, where, lv_np[None], "2σ posterior of your image")
@@ -304,9 +306,10 @@ with map_col:
         "shipped": "precomputed (shipped)",
         "cache": "loaded from the cache",
     }[emb.origin]
+    provenance = provenance_clause(images, seen_in_training(images, ckpt.meta))
     st.caption(
-        f"{codes.n:,} {images.dataset} {images.split} images at their posterior means μ · "
-        f"{METHODS[method]} ({origin})"
+        f"{codes.n:,} {images.noun} at their posterior means μ · {METHODS[method]} ({origin})"
+        + (f" · {provenance}" if provenance else "")
         + (" · a CVAE's latent holds style, not class, so colours mix" if cfg.conditional else "")
     )
     fig = shared_scatter(  # built once per map, a fresh copy per run for the overlays

@@ -10,7 +10,7 @@ from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported
 from ui.live_decoder_server import Slots, result_slots, show_traversals
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
-from vae_core.imaging import image_grid, upscale
+from vae_core.io.pictures import image_grid, upscale
 
 st.set_page_config(page_title="Latent sliders · VAE Latent Lab", page_icon="🎚️", layout="wide")
 ckpt = current_model()

@@ -8,10 +8,13 @@ import streamlit as st
 import torch
 
 from ui.figure_cache import checkpoint_stamp, shared_figure
+from ui.images import show_image
+from ui.model_switch import offer_cvae
 from ui.session import current_model
 from vae_core.data.sources import get_source
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.interpolation import class_morph
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.latent.interpolation import class_morph
+from vae_core.models.sampling import TEMPERATURE, prior_codes, typical_radius
 
 st.set_page_config(page_title="Generate · VAE Latent Lab", page_icon="🎲", layout="wide")
 ckpt = current_model()
@@ -26,10 +29,22 @@ except ValueError:
 SCALE = 3
 
 
-def prior_codes(n: int, seed: int, temperature: float = 1.0) -> torch.Tensor:
-    """z ~ N(0, temperature^2 I), seeded with its own generator (reproducible, thread-safe)."""
-    g = torch.Generator().manual_seed(int(seed))
-    return temperature * torch.randn(n, cfg.latent_dim, generator=g)
+def codes(n: int, seed: int, temperature: float) -> torch.Tensor:
+    """z ~ N(0, temperature² I), seeded with its own generator (reproducible, thread-safe)."""
+    return prior_codes(n, cfg.latent_dim, temperature, torch.Generator().manual_seed(int(seed)))
+
+
+def temperature_slider(where, key: str, default: float, label: str = "Temperature") -> float:
+    """One figure's own temperature control (range and starting values: vae_core.models.sampling)."""
+    return where.slider(
+        label,
+        TEMPERATURE.low,
+        TEMPERATURE.high,
+        default,
+        TEMPERATURE.step,
+        key=key,
+        help="z ~ N(0, T² I). Drives only the figure below it.",
+    )
 
 
 @torch.no_grad()
@@ -58,9 +73,9 @@ def class_label(k: int) -> str:
 
 st.title("Generate")
 st.caption(
-    "Decode codes drawn from the prior p(z) = N(0, I). Temperature scales z: below 1 gives "
+    "Decode codes drawn from the prior p(z) = N(0, I). Temperature T scales z: below 1 gives "
     "typical, cleaner samples; above 1 reaches the tails of the prior, where the decoder saw "
-    "little data."
+    "little data. Each figure below has its own temperature control."
 )
 
 # ---------------------------------------------------------------- samples
@@ -71,6 +86,7 @@ if not cfg.conditional:
         "class. Below are plain samples from the prior. Pick a CVAE in the sidebar to choose "
         "the class, to separate style from content and to morph between classes."
     )
+    offer_cvae(dataset, cfg.latent_dim)
 controls = st.columns(4 if cfg.conditional else 3)
 digit = None
 if cfg.conditional:
@@ -78,7 +94,7 @@ if cfg.conditional:
         "Class", range(cfg.n_classes), index=min(7, cfg.n_classes - 1), format_func=class_label
     )
 n_samples = controls[-3].slider("Number of samples", 1, 64, 32)
-temperature = controls[-2].slider("Temperature", 0.1, 2.0, 1.0, 0.05)
+temperature = temperature_slider(controls[-2], "gen_t_samples", TEMPERATURE.samples)
 if "gen_seed" not in st.session_state:
     st.session_state["gen_seed"] = 0
 seed = controls[-1].number_input("Seed", 0, 2**31 - 1, key="gen_seed")
@@ -94,27 +110,33 @@ if not cfg.stochastic:
         "A plain autoencoder has no prior: its codes need not be near N(0, I), so these "
         "'samples' show what the decoder does with arbitrary codes."
     )
-images = decode(prior_codes(n_samples, seed, temperature), digit)
+images = decode(codes(n_samples, seed, temperature), digit)
 grid = image_grid(images, nrow=min(8, n_samples))
 what = f"class {class_label(digit)}" if digit is not None else "the prior"
 samples_png = png_bytes(grid, SCALE)
-st.image(samples_png, caption=f"{n_samples} samples of {what}, T = {temperature:g}")
+show_image(samples_png, f"{n_samples} samples of {what}, T = {temperature:g}")
 st.download_button("Download PNG", samples_png, file_name="samples.png", mime="image/png")
 
 if cfg.conditional:
     # ---------------------------------------------------------- style vs content
     st.subheader("Same z, every class: style vs content")
+    noun, style = (
+        ("garment", "width, length, shading")
+        if dataset == "fashion-mnist"
+        else ("digit", "slant, thickness, width")
+    )
     st.caption(
         "Each row decodes one code z with every class label. In a CVAE the label carries the "
-        "content (which digit), so z is free to carry the style: slant, thickness, width."
+        f"content (which {noun}), so z is free to carry the style: {style}."
     )
-    m1, m2 = st.columns(2)
+    m1, m2, m3 = st.columns(3)
     n_rows = m1.slider("Number of codes (rows)", 1, 10, 5)
     matrix_seed = m2.number_input("Seed for the codes", 0, 2**31 - 1, 1, key="gen_matrix_seed")
+    matrix_t = temperature_slider(m3, "gen_t_matrix", TEMPERATURE.style_matrix)
     k = cfg.n_classes
 
     def style_matrix() -> np.ndarray:
-        z = prior_codes(n_rows, matrix_seed, temperature)
+        z = codes(n_rows, matrix_seed, matrix_t)
         tiles = decode(z.repeat_interleave(k, 0), torch.arange(k).repeat(n_rows))
         return image_grid(tiles, nrow=k)
 
@@ -123,10 +145,19 @@ if cfg.conditional:
     columns, rows = [class_label(i) for i in range(k)], [f"z{i + 1}" for i in range(n_rows)]
     st.plotly_chart(
         shared_figure(
-            ("gen-style", stamp, n_rows, int(matrix_seed), float(temperature)),
+            ("gen-style", stamp, n_rows, int(matrix_seed), float(matrix_t)),
             lambda: labelled_grid(style_matrix(), columns, rows, 28, 2),
         ),
         key="gen_matrix_chart",
+    )
+    radius = typical_radius(cfg.latent_dim, matrix_t)
+    prior = "" if matrix_t == 1 else f" (at T = 1: {typical_radius(cfg.latent_dim):.1f})"
+    st.caption(
+        f"Codes drawn at T = {matrix_t:g}: |z| ≈ T·√D = {radius:.1f}{prior}. When a row shows "
+        f"the same {noun} under every label at high T, that is the model, not a bug: such codes "
+        "lie beyond most codes the encoder gives real images, and the longer z is, the more its "
+        "pull on the decoder outweighs the label's, so z rather than y decides the class (the "
+        "CVAE faithfulness page measures how often y still wins)."
     )
     st.download_button(
         "Download PNG",
@@ -142,20 +173,23 @@ if cfg.conditional:
         "Decode the same z with a soft label y = (1 − t)·e_a + t·e_b. The decoder never saw "
         "such labels in training, so the middle frames show how it blends two classes."
     )
-    g1, g2, g3, g4 = st.columns(4)
+    g1, g2, g3 = st.columns(3)
     class_a = g1.selectbox("From class", range(k), index=1, format_func=class_label)
     class_b = g2.selectbox("To class", range(k), index=7 % k, format_func=class_label)
     steps = g3.slider("Steps", 3, 16, 10)
+    g4, g5, g6 = st.columns(3)
     morph_rows = g4.slider("Codes (rows)", 1, 6, 3)
+    morph_seed = g5.number_input("Seed for the codes", 0, 2**31 - 1, 2, key="gen_morph_seed")
+    morph_t = temperature_slider(g6, "gen_t_morph", TEMPERATURE.morph)
 
     def morph_grid() -> np.ndarray:
-        z = prior_codes(morph_rows, matrix_seed + 1, temperature)
+        z = codes(morph_rows, morph_seed, morph_t)
         soft = class_morph(class_a, class_b, steps, k)
         frames = decode(z.repeat_interleave(steps, 0), soft.repeat(morph_rows, 1))
         return image_grid(frames, nrow=steps)
 
     ts = [f"t={t:.2f}" for t in np.linspace(0, 1, steps)]
-    morph_key = (class_a, class_b, steps, morph_rows, int(matrix_seed), float(temperature))
+    morph_key = (class_a, class_b, steps, morph_rows, int(morph_seed), float(morph_t))
     st.plotly_chart(
         shared_figure(
             ("gen-morph", stamp, *morph_key),

@@ -11,16 +11,19 @@ import torch
 
 from ui.denoise_pair import find_pair
 from ui.draw_canvas import draw_digit
+from ui.images import show_image
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
-from vae_core.config import ModelConfig
-from vae_core.image_io import ImageInputError, load_user_image
-from vae_core.imaging import png_bytes
-from vae_core.inpainting import inpaint
-from vae_core.metadata import train_noise_of
-from vae_core.model import LatentVariableModel
-from vae_core.noise import NO_TRAIN_NOISE, NOISE_KINDS, NOISE_LABELS, corrupt
-from vae_core.quality import denoising_curve, format_psnr, psnr, ssim
+from vae_core.config import NO_TRAIN_NOISE, ModelConfig
+from vae_core.data.datasets import seen_in_training
+from vae_core.data.subsets import describe_images, subset_of
+from vae_core.evaluation.quality import denoising_curve, format_psnr, psnr, ssim
+from vae_core.io.pictures import png_bytes
+from vae_core.io.uploads import ImageInputError, load_user_image
+from vae_core.latent.inpainting import inpaint
+from vae_core.latent.noise import NOISE_KINDS, NOISE_LABELS, corrupt
+from vae_core.models.model import LatentVariableModel
+from vae_core.training.run_metadata import train_noise_of
 
 st.set_page_config(page_title="Denoising · VAE Latent Lab", page_icon="🧽", layout="wide")
 ckpt = current_model()
@@ -179,7 +182,7 @@ for path, role in roles.items():
 def _picture(col, arr: np.ndarray, caption: str, scored: bool = True) -> None:
     """One image, its name and (against the clean image) its scores, compact enough that three
     rows of them fit a laptop screen."""
-    col.image(png_bytes(arr, SCALE), caption=caption, width=28 * SCALE)
+    show_image(png_bytes(arr, SCALE), caption, where=col, width=28 * SCALE)
     if scored:
         col.markdown(f"PSNR **{format_psnr(psnr(clean, arr))}** · SSIM **{ssim(clean, arr):.3f}**")
 
@@ -243,16 +246,20 @@ if not corruption.is_occlusion:
 def _curve(
     path: str, mtime: int, data_source: str, kind: str, n: int, inpaint_steps: int
 ) -> dict[str, list[float]]:
-    """Mean quality over the first n test images at each level (cached per model file)."""
+    """Mean quality over the test split's stratified subset of n at each level (cached per
+    model file)."""
     curve_model = load_model(path).model
-    xs, ys = x_test[:n], y_test[:n]
+    idx = torch.from_numpy(subset_of(test_set, n))
+    xs, ys = x_test[idx], y_test[idx]
     return denoising_curve(curve_model, xs, ys, kind, CURVE_LEVELS, 0, inpaint_steps)
 
 
 st.subheader("4 · Quality against noise level")
+curve_images = describe_images(
+    test_set, CURVE_IMAGES, processing="grey pixels", seen=seen_in_training(test_set, ckpt.meta)
+)
 st.caption(
-    f"Mean over the first {CURVE_IMAGES} test images, seed 0. Identical images (level 0) count "
-    "as 60 dB PSNR."
+    f"Mean over {curve_images}; noise seed 0. Identical images (level 0) count as 60 dB PSNR."
 )
 with_fit = False
 if kind.startswith("occlusion"):

@@ -1,4 +1,4 @@
-"""Interpolation: walk between two codes (lerp or slerp), see the decoded strip and the path."""
+"""Interpolation: walk between two codes (lerp, slerp or norm-slerp), see the strip and the path."""
 
 from __future__ import annotations
 
@@ -12,22 +12,35 @@ import torch
 from ui.latent_plot import latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
-from vae_core.evaluation import posterior_means
-from vae_core.imaging import gif_bytes, image_grid, png_bytes
-from vae_core.interpolation import PlaneProjection, class_morph, latent_path
+from vae_core.evaluation.scoring import posterior_means
+from vae_core.io.pictures import gif_bytes, image_grid, png_bytes
+from vae_core.latent.interpolation import (
+    METHODS,
+    PlaneProjection,
+    angle_between,
+    class_morph,
+    latent_path,
+)
 
 st.set_page_config(page_title="Interpolation · VAE Latent Lab", page_icon="🌈", layout="wide")
 ckpt = current_model()
 model = ckpt.model
 cfg = model.config
 SCALE = 3
-PATH_COLORS = {"slerp": "#111111", "lerp": "#d62728"}
+PATH_COLORS = {"slerp": "#111111", "lerp": "#d62728", "norm-slerp": "#1f5fd6"}
+COMPARE = "compare all"
 
 st.title("Interpolation")
-st.caption(
-    "Decode evenly spaced codes between two end points. Straight lines (lerp) cut through the "
-    "middle of the Gaussian prior, where codes are atypically short; spherical interpolation "
-    "(slerp, White 2016) keeps the norm and usually gives sharper middle frames."
+st.markdown(
+    "Decode evenly spaced codes between two end points A and B. **lerp**, the straight line, "
+    "cuts through the middle of the Gaussian prior, where codes are atypically short. "
+    "**slerp** (White 2016) applies the great-circle formula "
+    "z(t) = sin((1−t)ω)/sin ω · z_A + sin(tω)/sin ω · z_B, ω the angle between z_A and z_B, "
+    "to the codes themselves: it keeps the norm only when ‖z_A‖ = ‖z_B‖. Otherwise its path is "
+    "an arc of an ellipse, and when A and B are more than 90° apart its norm rises above the "
+    "larger end norm and dips below the smaller one. **norm-slerp** turns the direction along "
+    "the same great circle but changes the norm linearly from ‖z_A‖ to ‖z_B‖. The chart of ‖z‖ "
+    "below shows all three for these ends."
 )
 
 loaded = model_test_tensors(ckpt)
@@ -68,6 +81,28 @@ def pick_image(col, tag: str, default_class: int) -> int:
     return index
 
 
+def norm_caption(z0: torch.Tensor, z1: torch.Tensor, norms: dict[str, np.ndarray]) -> str:
+    """What the ‖z‖ chart shows for these ends, in numbers measured on the plotted curves."""
+    n0, n1 = float(z0.norm()), float(z1.norm())
+    hi = max(n0, n1)
+    angle = angle_between(z0, z1)
+    s_lo, s_hi = float(norms["slerp"].min()), float(norms["slerp"].max())
+    if abs(n0 - n1) <= 1e-3 * max(hi, 1e-12):
+        slerp_text = "slerp keeps the norm (equal end norms)"
+    elif angle > 90:  # then |z(t)| provably leaves the end norms' range near both ends
+        slerp_text = (
+            f"slerp's ‖z‖ leaves the range between them, from {s_lo:.2f} up to {s_hi:.2f}, "
+            "because the ends are more than 90° apart"
+        )
+    else:  # for ω ≤ 90° every term of |z(t)|² grows with the end norms, so it stays in range
+        slerp_text = f"slerp's ‖z‖ stays between them ({s_lo:.2f} to {s_hi:.2f}; ω ≤ 90°)"
+    return (
+        f"‖z_A‖ = {n0:.2f}, ‖z_B‖ = {n1:.2f}, ω = {angle:.0f}°: {slerp_text}; lerp's lowest is "
+        f"{float(norms['lerp'].min()):.2f}; norm-slerp's is the straight line from "
+        f"{n0:.2f} to {n1:.2f}."
+    )
+
+
 # ---------------------------------------------------------------- end points
 modes = ["Two test images"] + (["Two classes (CVAE)"] if cfg.conditional else [])
 mode = st.radio("End points", modes, horizontal=True, key="ip_mode") if len(modes) > 1 else modes[0]
@@ -99,9 +134,9 @@ else:
 
 # ---------------------------------------------------------------- strips
 s1, s2 = st.columns(2)
-choice = s1.radio("Method", ["slerp", "lerp", "compare both"], horizontal=True, key="ip_method")
+choice = s1.radio("Method", [*METHODS, COMPARE], horizontal=True, key="ip_method")
 steps = s2.slider("Steps", 3, 24, 10, key="ip_steps")
-methods = ["slerp", "lerp"] if choice == "compare both" else [choice]
+methods = list(METHODS) if choice == COMPARE else [choice]
 y_path = class_morph(ya, yb, steps, cfg.n_classes) if cfg.conditional else None
 paths: dict[str, torch.Tensor] = {}
 frames: dict[str, np.ndarray] = {}
@@ -126,12 +161,11 @@ for method in methods:
 # ---------------------------------------------------------------- norms and map
 left, right = st.columns([1, 2])
 norm_fig = go.Figure()
-for method in ("slerp", "lerp"):
-    dense = latent_path(z0, z1, 64, method).norm(dim=1).numpy()
+t_dense = np.linspace(0, 1, 65)
+norms = {m: latent_path(z0, z1, len(t_dense), m).norm(dim=1).numpy() for m in METHODS}
+for method, dense in norms.items():
     norm_fig.add_trace(
-        go.Scatter(
-            x=np.linspace(0, 1, 64), y=dense, name=method, line={"color": PATH_COLORS[method]}
-        )
+        go.Scatter(x=t_dense, y=dense, name=method, line={"color": PATH_COLORS[method]})
     )
 norm_fig.add_hline(
     y=float(np.sqrt(cfg.latent_dim)), line_dash="dot", line_color="#888",
@@ -142,6 +176,7 @@ norm_fig.update_layout(
     margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.2},
 )  # fmt: skip
 left.plotly_chart(norm_fig, key="ip_norms")
+left.caption(norm_caption(z0, z1, norms))
 
 path_str = str(ckpt.path)
 means = test_means(path_str, Path(path_str).stat().st_mtime_ns, test_set.source)

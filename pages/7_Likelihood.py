@@ -50,11 +50,22 @@ c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
 n = c1.select_slider("Test images", *ev.sizes(N_CHOICES, 500))
 ks = c2.multiselect("Importance samples K", K_CHOICES, default=[1, 10, 100])
 ks = sorted(set(ks))
-cost = n * sum(ks)
-run = c3.button("Compute", type="primary", disabled=not ks)
+todo = [k for k in ks if not ec.nll_cached(ckpt, ev, n, k)]
+cost = n * sum(todo)  # decoder passes still to run
+run = c3.button("Compute", type="primary", disabled=not todo)
+computing = bool(todo) and (run or cost <= AUTO_RUN_BUDGET)
+if not ks:
+    work = "Choose at least one K."
+elif computing:
+    work = f"Computing {cost:,} decoder passes…"
+elif todo:
+    work = (
+        f"Work: {cost:,} decoder passes for K = {', '.join(f'{k:,}' for k in todo)}; press Compute."
+    )
+else:
+    work = f"All {len(ks)} estimates computed ({n * sum(ks):,} decoder passes)."
 st.caption(
-    f"Scored on the {ev.describe(n)}. Work: {cost:,} decoder passes"
-    + (" (runs on its own)." if cost <= AUTO_RUN_BUDGET else "; press Compute.")
+    f"Scored on {ev.describe(n)}. {work}"
     + (" For a CVAE this is log p(x | y), the label given." if cfg.conditional else "")
 )
 
@@ -64,9 +75,8 @@ m1.metric("ELBO", f"{elbo['elbo']:.2f}", help="recon − KL, one z sample per im
 m2.metric("Reconstruction E_q log p(x|z)", f"{elbo['recon']:.2f}")
 m3.metric("KL(q(z|x) ‖ p(z))", f"{elbo['kl']:.2f}")
 
-todo = [k for k in ks if not ec.nll_cached(ckpt, ev, n, k)]
-if todo and (run or cost <= AUTO_RUN_BUDGET):
-    total, done = n * sum(todo), 0
+if computing:
+    total, done = cost, 0
     bar = st.progress(0.0, text="Importance sampling…")
     for k in todo:
 
@@ -76,11 +86,15 @@ if todo and (run or cost <= AUTO_RUN_BUDGET):
 
         ec.iwae_nll(ckpt, ev, n, k, progress=step)
         done += n * k
-    bar.empty()
+    # Once more from the top, now that everything is cached: the caption and the (now
+    # disabled) Compute button above were drawn before computing, and would say otherwise.
+    st.rerun()
 
 results = {k: ec.iwae_nll(ckpt, ev, n, k) for k in ks if ec.nll_cached(ckpt, ev, n, k)}
 if not results:
-    st.info("Choose K values and press **Compute** to estimate the NLL.")
+    st.info(
+        "Press **Compute** to estimate the NLL." if ks else "Choose K values to estimate the NLL."
+    )
     st.stop()
 
 neg_elbo = -elbo["elbo"]
@@ -143,7 +157,7 @@ left.caption(
     "far more precise than the ± s.e. column, which measures how much images differ."
 )
 nll = results[best_k]
-labels = ev.head(n)[2].numpy()
+labels = ev.subset(n)[2].numpy()
 per_class = (
     pd.DataFrame({"class": labels, "nll": nll}).groupby("class")["nll"].agg(["mean", "count"])
 )

@@ -7,6 +7,8 @@ decoded samples from both. Thin UI: all math is in ``vae_core`` via ``ui.eval_ca
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,8 +17,8 @@ import torch
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.session import current_model, model_test_tensors
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.objectives import active_units
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.models.objectives import ACTIVE_UNIT_THRESHOLD, active_units
 
 N_CHOICES = (500, 1000, 2000, 5000, 10000)
 SCALE = 3
@@ -32,7 +34,7 @@ cfg = ckpt.config
 model = ckpt.model
 
 n = st.select_slider("Test images", *ev.sizes(N_CHOICES, 2000))
-st.caption(f"Computed on the {ev.describe(n)}.")
+st.caption(f"Computed on {ev.describe(n)}.")
 
 # ---------------------------------------------------------------- KL per dim, active units
 st.subheader("Which latent dimensions carry information?")
@@ -44,27 +46,46 @@ left, right = st.columns(2)
 left.plotly_chart(
     kl_per_dim_bars(kl, title="KL(q(z_j|x) ‖ p(z_j)) per dimension"), key="diag_kl_chart"
 )
+THRESHOLD = ACTIVE_UNIT_THRESHOLD
 au_fig = go.Figure(
     go.Bar(
         x=[f"z{i}" for i in range(len(var))],
         y=var.tolist(),
-        marker_color=["#1f77b4" if v > 0.01 else "#b0b0b0" for v in var.tolist()],
+        marker_color=["#1f77b4" if v > THRESHOLD else "#b0b0b0" for v in var.tolist()],
         hovertemplate="%{x}: Var = %{y:.4f}<extra></extra>",
     )
 )
-au_fig.add_hline(y=0.01, line_dash="dash", annotation_text="0.01")
+# One labelled tick per decade; the threshold's decade is always in range, with room below it.
+positive = [v for v in var.tolist() if v > 0]
+lo = math.floor(math.log10(min([THRESHOLD, *positive]))) - 0.3
+hi = math.log10(max([THRESHOLD, *positive])) + 0.25
+au_fig.add_hline(y=THRESHOLD, line_dash="dash", line_color="#333")
+au_fig.add_annotation(  # add_hline's own label is misplaced on a log axis (it skips the log10)
+    x=1,
+    xref="paper",
+    y=math.log10(THRESHOLD),  # annotations on a log axis take log10 of the value
+    yref="y",
+    text=f"active if > {THRESHOLD:g}",
+    showarrow=False,
+    xanchor="right",
+    yanchor="bottom",
+    font={"size": 11, "color": "#333"},
+    bgcolor="rgba(255,255,255,0.8)",
+)
 au_fig.update_layout(
     title="Activity Cov_x(E_q[z_j]) per dimension",
     height=260,
     margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    yaxis_type="log",
+    yaxis={"type": "log", "range": [lo, hi], "dtick": 1, "exponentformat": "power"},
     xaxis_title="latent dimension",
 )
 right.plotly_chart(au_fig, key="diag_au_chart")
 low_kl = [i for i, v in enumerate(kl) if v < COLLAPSED_KL]
-inactive = [i for i, v in enumerate(var.tolist()) if v <= 0.01]
+inactive = [i for i, v in enumerate(var.tolist()) if v <= THRESHOLD]
 m1, m2, m3 = st.columns(3)
-m1.metric("Active units", f"{au} / {cfg.latent_dim}", help="Burda et al. 2015: Var > 0.01")
+m1.metric(
+    "Active units", f"{au} / {cfg.latent_dim}", help=f"Burda et al. 2015: Var > {THRESHOLD:g}"
+)
 m2.metric("Dims with KL ≥ 0.01 nats", f"{cfg.latent_dim - len(low_kl)} / {cfg.latent_dim}")
 m3.metric("Total KL", f"{elbo['kl']:.2f} nats")
 if not cfg.stochastic:
@@ -78,7 +99,7 @@ elif low_kl or inactive:
         + ". Their q(z_j|x) is (almost) the prior whatever x is, so the decoder ignores them."
     )
 else:
-    st.success("Every latent dimension is in use (KL ≥ 0.01 nats and Var > 0.01).")
+    st.success(f"Every latent dimension is in use (KL ≥ 0.01 nats and Var > {THRESHOLD:g}).")
 with st.expander("What is posterior collapse?"):
     st.markdown(
         "The ELBO charges KL(q(z|x) ‖ p(z)) nats for every bit a code carries. A dimension "

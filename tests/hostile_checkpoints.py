@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from safetensors.torch import save as st_save
 
-from vae_core.checkpoints import MAX_CHECKPOINT_BYTES, checkpoint_bytes
 from vae_core.config import ModelConfig
-from vae_core.model import LatentVariableModel
+from vae_core.io.checkpoint_file import MAX_CHECKPOINT_BYTES, checkpoint_bytes
+from vae_core.models.model import LatentVariableModel
 
 MiB = 2**20
 
@@ -166,7 +166,7 @@ def foreign_network() -> bytes:
 
 def classifier_file() -> bytes:
     """A valid checkpoint of this project's other model type: the digit classifier."""
-    from vae_core.classifier import DigitClassifier
+    from vae_core.evaluation.classifier import DigitClassifier
 
     torch.manual_seed(0)
     state = {k: v.contiguous() for k, v in DigitClassifier().state_dict().items()}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vae_core.aggregate_posterior import (
+from vae_core.evaluation.aggregate_posterior import (
     aggregate_density,
     cell_area,
     default_grid,

@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
+from vae_core.io.checkpoint_file import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save as st_save
 
 from tests.conftest import make_model
-from vae_core.checkpoints import (
+from vae_core.io.checkpoint_file import (
     CheckpointError,
     checkpoint_bytes,
     load_checkpoint,

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae_core.checkpoints import load_checkpoint
 from vae_core.cli import main
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = {
@@ -298,8 +298,8 @@ def test_cvae_sample_rows_per_class(tmp_path: Path, capsys, isolated) -> None:
 def test_divergence_exits_2_and_keeps_last_checkpoint(
     tmp_path: Path, capsys, isolated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vae_core import cli_train
-    from vae_core.training import TrainingDiverged
+    from vae_core.cli import train as cli_train
+    from vae_core.training.trainer import TrainingDiverged
 
     real_train = cli_train.train
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import make_model
 from tests.test_cli import FILES, TINY, write_dataset
-from vae_core.checkpoints import save_checkpoint
 from vae_core.cli import main
+from vae_core.io.checkpoint_file import save_checkpoint
 
 TEST_IMAGES, TEST_LABELS, N_TEST = FILES["test"]
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
 from vae_core.cli import main
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = {"train": ("train", 80), "test": ("t10k", 30)}
@@ -138,6 +138,27 @@ def test_classifier_faithfulness_and_sweep(lab: dict) -> None:
     assert saved["command"].startswith("python -m vae_core sweep-beta")
 
 
+def test_faithfulness_judges_with_the_classifier_of_the_models_dataset(
+    lab: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from vae_core.cli import lab as cli_lab_models
+
+    fashion = tmp_path / "fashion-cvae.safetensors"
+    meta = {"dataset": "fashion-mnist", "binarize": "none", "name": "tiny fashion"}
+    save_checkpoint(make_model(kind="cvae", hidden=(16,), latent_dim=2), fashion, meta)
+    assert main(["faithfulness", str(fashion), "--n-per-class", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert Path(report["classifier"]).name == "fashion-mnist-classifier.safetensors"
+    assert len(report["per_class"]) == 10
+    digits = SHIPPED / "classifiers" / "mnist-classifier.safetensors"
+    assert main(["faithfulness", str(fashion), "--classifier", str(digits)]) == 2
+    assert "trained on MNIST, not on Fashion-MNIST" in capsys.readouterr().err
+    monkeypatch.setattr(cli_lab_models, "CLASSIFIER_DIR", tmp_path / "no-judges")
+    assert main(["faithfulness", str(fashion)]) == 2
+    err = capsys.readouterr().err
+    assert "no classifier for Fashion-MNIST" in err and "train-classifier --dataset" in err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -199,8 +220,8 @@ def test_real_ppca_and_ood(lab: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL, reason="VAE_LAB_DATA is not set")
 def test_real_classifier_and_faithfulness(lab: dict) -> None:
-    from vae_core.classifier import accuracy, load_classifier
     from vae_core.data.datasets import load_split
+    from vae_core.evaluation.classifier import accuracy, load_classifier
 
     path = SHIPPED / "classifiers" / "mnist-classifier.safetensors"
     cvae = SHIPPED / "mnist-cvae-2d.safetensors"
@@ -213,3 +234,34 @@ def test_real_classifier_and_faithfulness(lab: dict) -> None:
     env = {**lab["env"], "VAE_LAB_DATA": REAL}
     f = run_json({**lab, "env": env}, "faithfulness", str(cvae), "--temperature", "0.5")
     assert f["accuracy"] > 0.9  # near the prior's centre a trained CVAE draws the asked class
+
+
+def test_limit_takes_every_class_of_a_class_sorted_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--limit 100`` of a file sorted by class scores all ten classes, not the first four."""
+    monkeypatch.delenv("VAE_LAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    labels = np.repeat(np.arange(10), 25).astype(np.uint8)  # 250 images, sorted by class
+    images = np.random.default_rng(0).integers(0, 255, size=(250, 28, 28)).astype(np.uint8)
+    for prefix in ("t10k", "train"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    path = tmp_path / "vae.safetensors"
+    meta = {"dataset": "mnist", "binarize": "dynamic", "name": "tiny"}
+    save_checkpoint(make_model(hidden=(16,), latent_dim=2), path, meta)
+    common = [str(path), "--data-dir", str(tmp_path / "data"), "--limit", "100", "--json"]
+
+    def run(*args: str) -> dict:
+        assert main([*args]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    nll = run("nll", *common, "--k", "2")
+    assert nll["n"] == 100 and len(nll["per_class_nll"]) == 10
+    assert all(v is not None for v in nll["per_class_nll"])  # every class is in the 100
+    assert "100 of the 250 MNIST test images" in nll["scored_on"]
+    assert "10 per class; seed 0" in nll["scored_on"]
+    ev = run("evaluate", *common, "--iw-samples", "2")
+    assert ev["n"] == 100 and ev["scored_on"] == nll["scored_on"]  # the same images

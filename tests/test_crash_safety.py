@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.checkpoints import load_checkpoint
+from vae_core.io.checkpoint_file import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys, torch
 from vae_core.config import ModelConfig
-from vae_core.model import LatentVariableModel
-from vae_core.training import TrainConfig, train
+from vae_core.models.model import LatentVariableModel
+from vae_core.training.trainer import TrainConfig, train
 path = sys.argv[1]
 torch.manual_seed(0)
 x = torch.rand(64, 1, 28, 28); y = torch.randint(0, 10, (64,))

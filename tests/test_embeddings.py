@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_core.ellipse import axis_lengths, ellipse_points
-from vae_core.embedding_cache import EmbeddingKey, cached_coords, load_coords, save_coords
-from vae_core.embeddings import (
+from vae_core.latent.ellipse import axis_lengths, ellipse_points
+from vae_core.latent.map_cache import EmbeddingKey, cached_coords, load_coords, save_coords
+from vae_core.latent.maps import (
     EmbeddingError,
     compute_embedding,
     fit_pca,

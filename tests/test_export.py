@@ -1,7 +1,7 @@
 """The exported decoder spec round-trips: a tiny numpy re-implementation of it matches PyTorch.
 
 The numpy decoder below reads only the spec and the float32 blob (never the torch modules), so a
-wrong offset, layout or shape in ``vae_core.export`` shows up as a pixel mismatch.
+wrong offset, layout or shape in ``vae_core.io.decoder_export`` shows up as a pixel mismatch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from vae_core.config import ModelConfig
-from vae_core.export import ExportError, export_decoder
-from vae_core.model import LatentVariableModel
+from vae_core.io.decoder_export import ExportError, export_decoder
+from vae_core.models.model import LatentVariableModel
 
 SMALL = {"hidden": (32, 16), "conv_channels": (4, 6)}
 

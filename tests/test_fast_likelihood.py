@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import make_model
-from vae_core.evaluation import iwae_nll
-from vae_core.fast_likelihood import (
+from vae_core.evaluation.iwae import (
     bits_per_dim,
     fast_path_available,
     iwae_nll_fast,
@@ -17,6 +16,7 @@ from vae_core.fast_likelihood import (
     nll_curve,
     per_class_mean,
 )
+from vae_core.evaluation.scoring import iwae_nll
 
 
 @pytest.mark.parametrize("kind", ["vae", "cvae"])

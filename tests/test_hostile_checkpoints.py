@@ -22,9 +22,9 @@ import torch
 
 from tests.conftest import make_model, synthetic_app_env
 from tests.hostile_checkpoints import BY_NAME, CORPUS, PAYLOAD_FILES, MiB, valid_bytes, write_corpus
-from vae_core.checkpoint_header import MAX_REASON_CHARS
-from vae_core.checkpoints import CheckpointError, load_checkpoint
 from vae_core.cli import main
+from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint
+from vae_core.io.header import MAX_REASON_CHARS, SUMMARIES
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -36,6 +36,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], P
     folder = tmp_path_factory.mktemp("hostile")
     marker = folder / "PAYLOAD-FIRED"
     return write_corpus(folder / "files", marker), marker
+
+
+# the student's summary some refusals must get (the others: any of SUMMARIES)
+EXPECTED_KIND = {"pickle": "pickle", "without VAE Latent Lab metadata": "foreign",
+                 "NaN or infinite": "nan", "has shape": "weights", "format version": "version",
+                 "header claims": "not-safetensors"}  # fmt: skip
+
+
+def summary_kind(summary: str) -> str:
+    return next(kind for kind, text in SUMMARIES.items() if text == summary)
 
 
 def check_reason(message: str, case_name: str) -> None:
@@ -194,7 +204,7 @@ def test_app_upload_refuses_each_file_and_keeps_serving(
 ) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from vae_core.checkpoints import save_checkpoint
+    from vae_core.io.checkpoint_file import save_checkpoint
 
     paths, marker = corpus
     runs = synthetic_app_env(monkeypatch, tmp_path, 30)
@@ -214,8 +224,10 @@ def test_app_upload_refuses_each_file_and_keeps_serving(
         assert not at.exception, (case.name, [e.message for e in at.exception])
         errors = [e.value for e in at.error]
         assert len(errors) == 1, (case.name, errors)
-        assert errors[0].startswith("Could not load this file: ")
-        check_reason(errors[0], case.name)
+        summary, _, detail = errors[0].partition("\n\nTechnical detail: ")
+        assert summary in SUMMARIES.values(), (case.name, errors[0])  # for a student first
+        assert summary == SUMMARIES[EXPECTED_KIND.get(case.reason, summary_kind(summary))]
+        check_reason(detail.strip("`"), case.name)  # then the exact reason, as the CLI says it
         assert at.subheader[0].value == "Good model", case.name  # the card still renders
 
     uploads = runs / "uploads"

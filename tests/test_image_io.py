@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from vae_core.image_io import MAX_PIXELS, ImageInputError, load_user_image, mnist_preprocess
+from vae_core.io.uploads import MAX_PIXELS, ImageInputError, load_user_image, mnist_preprocess
 
 
 def digit(size: int = 112) -> np.ndarray:
@@ -281,10 +281,16 @@ def test_canvas_payloads(reference):
 
 def test_jpeg_bytes_round_trips_a_grey_picture():
     """The Latent sliders' traversal picture format: same size, grey, close to the original."""
-    from vae_core.imaging import jpeg_bytes
+    from vae_core.io.pictures import jpeg_bytes
 
     picture = np.zeros((90, 150), dtype=np.uint8)
     picture[20:70, 30:120] = 200  # a block with sharp edges, as the upscaled digit tiles have
     back = np.asarray(Image.open(io.BytesIO(jpeg_bytes(picture))))
     assert back.shape == picture.shape and back.dtype == np.uint8
     assert np.abs(back.astype(int) - picture).mean() < 3
+
+
+def test_refusals_say_what_the_app_reads_not_which_library_failed():
+    with pytest.raises(ImageInputError) as info:
+        load_user_image(b"hello, this is a text file\n" * 20)
+    assert "Pillow" not in str(info.value) and "PNG, JPEG" in str(info.value)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.inpainting import inpaint, masked_objective, pixel_log_prob
-from vae_core.model import LatentVariableModel
-from vae_core.noise import corrupt
-from vae_core.objectives import elbo_terms
+from vae_core.latent.inpainting import inpaint, masked_objective, pixel_log_prob
+from vae_core.latent.noise import corrupt
+from vae_core.models.model import LatentVariableModel
+from vae_core.models.objectives import elbo_terms
 
 
 def bars(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.interpolation import PlaneProjection, class_morph, latent_path, lerp, slerp
+from vae_core.latent.interpolation import (
+    PlaneProjection,
+    class_morph,
+    latent_path,
+    lerp,
+    norm_slerp,
+    slerp,
+)
 
 
 @pytest.fixture
@@ -17,7 +24,7 @@ def ends() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(16, generator=g), torch.randn(16, generator=g)
 
 
-@pytest.mark.parametrize("method", ["slerp", "lerp"])
+@pytest.mark.parametrize("method", ["slerp", "lerp", "norm-slerp"])
 def test_endpoints_are_the_inputs(method, ends):
     z0, z1 = ends
     path = latent_path(z0, z1, 7, method)
@@ -34,12 +41,64 @@ def test_slerp_keeps_the_norm_on_equal_norm_ends(ends):
     assert mid_lerp < 0.9 * z0.norm()  # the straight line cuts inside the sphere
 
 
-def test_slerp_norm_stays_between_end_norms(ends):
+def _ends_at(angle_deg: float, r0: float, r1: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two 16-D codes of norms r0, r1 that are ``angle_deg`` apart (a random plane)."""
+    g = torch.Generator().manual_seed(1)
+    q, _ = torch.linalg.qr(torch.randn(16, 2, generator=g, dtype=torch.float64))
+    a = math.radians(angle_deg)
+    u0, u1 = q[:, 0], math.cos(a) * q[:, 0] + math.sin(a) * q[:, 1]
+    return (r0 * u0).float(), (r1 * u1).float()
+
+
+@pytest.mark.parametrize("angle", [30.0, 60.0, 90.0])
+def test_slerp_norm_stays_between_end_norms_up_to_90_degrees(angle):
+    z0, z1 = _ends_at(angle, 1.4, 2.8)
+    norms = slerp(z0, z1, torch.linspace(0, 1, 101)).norm(dim=1)
+    assert (norms >= 1.4 - 1e-4).all() and (norms <= 2.8 + 1e-4).all()
+
+
+def test_slerp_of_unequal_norms_bulges_beyond_both_when_obtuse():
+    """What the Interpolate page's chart shows: White's formula does not keep the norm."""
+    z0, z1 = _ends_at(160.0, 1.4, 2.8)
+    norms = slerp(z0, z1, torch.linspace(0, 1, 101)).norm(dim=1)
+    assert norms.max() > 4.8  # far above the larger end norm, 2.8
+    assert norms.min() < 1.0  # and below the smaller one near A
+
+
+@pytest.mark.parametrize("angle", [20.0, 90.0, 160.0, 179.0])
+def test_norm_slerp_norm_is_exactly_linear(angle):
+    z0, z1 = _ends_at(angle, 1.4, 2.8)
+    t = torch.linspace(0, 1, 41)
+    path = norm_slerp(z0, z1, t)
+    assert torch.allclose(path.norm(dim=1), 1.4 + 1.4 * t, atol=1e-5)
+    assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+
+
+def test_norm_slerp_direction_is_the_great_circle(ends):
     z0, z1 = ends
-    z1 = 2 * z1
-    norms = slerp(z0, z1, torch.linspace(0, 1, 21)).norm(dim=1)
-    lo, hi = min(z0.norm(), z1.norm()), max(z0.norm(), z1.norm())
-    assert (norms >= lo - 1e-4).all() and (norms <= hi + 1e-4).all()
+    z1 = 3 * z1
+    t = torch.linspace(0, 1, 9)
+    path = norm_slerp(z0, z1, t)
+    unit = slerp(z0 / z0.norm(), z1 / z1.norm(), t)  # the unit great-circle arc
+    assert torch.allclose(path / path.norm(dim=1, keepdim=True), unit, atol=1e-5)
+    # constant angular speed: equal angles between consecutive codes
+    cos = torch.nn.functional.cosine_similarity(path[1:], path[:-1], dim=1)
+    assert torch.allclose(cos, cos[0].expand_as(cos), atol=1e-5)
+
+
+def test_norm_slerp_with_equal_norms_is_slerp(ends):
+    z0, z1 = ends
+    z1 = z1 * (z0.norm() / z1.norm())
+    t = torch.linspace(0, 1, 7)
+    assert torch.allclose(norm_slerp(z0, z1, t), slerp(z0, z1, t), atol=1e-5)
+
+
+def test_norm_slerp_degenerate_cases_fall_back_to_lerp():
+    z = torch.tensor([1.0, 2.0])
+    t = torch.linspace(0, 1, 5)
+    assert torch.allclose(norm_slerp(z, 3 * z, t), lerp(z, 3 * z, t), atol=1e-6)  # parallel
+    assert torch.allclose(norm_slerp(torch.zeros(2), z, t), lerp(torch.zeros(2), z, t))
+    assert torch.allclose(norm_slerp(z, -2 * z, t), lerp(z, -2 * z, t))  # antiparallel
 
 
 def test_slerp_matches_the_formula(ends):

@@ -21,8 +21,8 @@ import torch
 
 from tests.test_export import spread_decoder
 from vae_core.config import ModelConfig
-from vae_core.export import export_decoder
-from vae_core.model import LatentVariableModel
+from vae_core.io.decoder_export import export_decoder
+from vae_core.models.model import LatentVariableModel
 
 ROOT = Path(__file__).resolve().parents[1]
 MATH_JS = ROOT / "ui" / "live_decoder_math.js"

@@ -8,8 +8,7 @@ import torch
 from scipy.stats import norm
 
 from tests.conftest import make_model
-from vae_core.embeddings import fit_pca, identity_projection
-from vae_core.manifold import (
+from vae_core.latent.manifold import (
     decode_latents,
     grid_axis,
     grid_bounds,
@@ -17,6 +16,7 @@ from vae_core.manifold import (
     manifold_images,
     plane_grid,
 )
+from vae_core.latent.maps import fit_pca, identity_projection
 
 
 def test_inverse_cdf_axis_matches_gaussian_quantiles() -> None:

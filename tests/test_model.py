@@ -9,7 +9,7 @@ import torch
 
 from tests.conftest import make_model
 from vae_core.config import ConfigError, ModelConfig
-from vae_core.objectives import elbo_terms
+from vae_core.models.objectives import elbo_terms
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.noise import NOISE_KINDS, OCCLUSION_FILL, corrupt, lower_mask, square_mask
-from vae_core.quality import (
+from vae_core.evaluation.quality import (
     PSNR_CAP_DB,
     batch_psnr,
     batch_ssim,
@@ -19,6 +18,7 @@ from vae_core.quality import (
     psnr,
     ssim,
 )
+from vae_core.latent.noise import NOISE_KINDS, OCCLUSION_FILL, corrupt, lower_mask, square_mask
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import make_model
-from vae_core.likelihoods import Bernoulli, Categorical, Gaussian
-from vae_core.objectives import (
+from vae_core.models.likelihoods import Bernoulli, Categorical, Gaussian
+from vae_core.models.objectives import (
     active_units,
     diag_gaussian_log_prob,
     elbo_terms,

@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from tests.conftest import make_model
-from vae_core.ood import (
+from vae_core.evaluation.ood import (
     OOD_SETS,
     auroc,
     complexity_corrected,
     make_ood_set,
-    model_inputs,
     ood_report,
     png_bits,
     score_sets,
     set_name_for,
 )
+from vae_core.evaluation.scoring import model_inputs
 
 
 def test_auroc_of_separable_sets_is_one() -> None:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tests.conftest import make_model
-from vae_core.likelihoods import N_LEVELS, Categorical
-from vae_core.output_bias import init_output_bias
-from vae_core.training import TrainConfig, train
+from vae_core.models.likelihoods import N_LEVELS, Categorical
+from vae_core.models.output_bias import init_output_bias
+from vae_core.training.trainer import TrainConfig, train
 
 
 def _images(n: int = 64) -> torch.Tensor:

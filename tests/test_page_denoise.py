@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui.model_list
 from tests.conftest import app_with_model, assert_clean, make_model, synthetic_app_env
-from vae_core.checkpoints import save_checkpoint
-from vae_core.training import TrainConfig
+from vae_core.io.checkpoint_file import save_checkpoint
+from vae_core.training.trainer import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Denoise.py")
 N_TEST = 40

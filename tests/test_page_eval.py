@@ -7,6 +7,7 @@ and a β-sweep JSON. Caches are cleared around every test.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -19,17 +20,18 @@ import ui.data
 import ui.model_list
 import ui.paths
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
-from vae_core.classifier import DigitClassifier, save_classifier
 from vae_core.data.idx import write_idx
+from vae_core.evaluation.classifier import DigitClassifier, save_classifier
+from vae_core.io.checkpoint_file import save_checkpoint
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 N_IMAGES = 300
 
 
-def _write_split(folder: Path, prefix: str, n: int, seed: int) -> None:
+def _write_split(folder: Path, prefix: str, n: int, seed: int, by_class: bool = False) -> None:
+    """``by_class``: the file sorted by class (like the offline sample), else classes cycling."""
     rng = np.random.default_rng(seed)
-    labels = (np.arange(n) % 10).astype(np.uint8)
+    labels = (np.arange(n) * 10 // n if by_class else np.arange(n) % 10).astype(np.uint8)
     images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
     for i, k in enumerate(labels):  # a bright bar whose height depends on the class
         images[i, 2 + 2 * k : 5 + 2 * k, 4:24] = 230
@@ -83,6 +85,13 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _plotly_array(value: object) -> np.ndarray:
+    """A trace's array as plotly serialises it: a list, or {"dtype", "bdata": base64}."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
 def text_of(at: AppTest) -> str:
     parts = [c.value for c in at.caption] + [m.value for m in at.markdown]
     parts += [w.value for w in at.warning] + [i.value for i in at.info]
@@ -101,7 +110,20 @@ def test_likelihood_defaults_run_and_k_grows(lab: Path) -> None:
     assert list(table["K"]) == [1, 10, 100]
     assert table["NLL (nats)"].iloc[-1] <= table["NLL (nats)"].iloc[0]  # IWAE is tighter
     assert len(at.get("plotly_chart")) == 2  # NLL vs K, per class
-    assert "first 300 of 300 mnist test images, one fixed binarization" in text_of(at)
+    assert "all 300 MNIST test images, binarized once with seed 0" in text_of(at)
+
+
+def test_likelihood_on_a_subset_of_a_class_sorted_split_has_every_class(lab: Path) -> None:
+    """The first 100 of a sorted file are classes 0-3 only: the page must not take them."""
+    _write_split(lab / "data" / "mnist", "t10k", N_IMAGES, 0, by_class=True)
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    at.select_slider[0].set_value(100).run()
+    assert_clean(at)
+    bars = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert list(bars["x"]) == [str(c) for c in range(10)]  # one bar per class
+    assert list(_plotly_array(bars["customdata"])) == [10] * 10  # 10 images of each
+    assert "100 of the 300 MNIST test images" in text_of(at)
+    assert "10 per class; seed 0" in text_of(at)
 
 
 def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
@@ -115,6 +137,12 @@ def test_likelihood_big_k_waits_for_the_button(lab: Path) -> None:
     assert_clean(at)
     assert list(at.dataframe[0].value["K"]) == [1000, 5000]
     assert "NLL, K = 5,000" in metrics(at)
+    assert "press Compute" not in text_of(at)  # the text follows the state
+    assert "All 2 estimates computed (600,000 decoder passes)" in text_of(at)
+    assert at.button[0].disabled  # nothing left to compute
+    at.multiselect[0].set_value([10, 1000, 5000]).run()  # one K added: only it is left to do
+    assert "Work: 1,000 decoder passes for K = 10" not in text_of(at)  # it ran on its own
+    assert "All 3 estimates computed" in text_of(at)
 
 
 def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
@@ -146,12 +174,54 @@ def test_diagnostics_kl_units_and_aggregate(lab: Path, dim: int) -> None:
 def test_ood_scores_every_set(lab: Path) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert len(table) == 5
-    aurocs = table["AUROC, NLL"].dropna()
+    aurocs = table["AUROC (NLL)"].dropna()
     assert len(aurocs) == 4 and ((aurocs >= 0) & (aurocs <= 1)).all()
-    assert table["AUROC, complexity-corrected"].dropna().between(0, 1).all()
+    assert table["AUROC (corrected)"].dropna().between(0, 1).all()
     assert len(at.get("plotly_chart")) == 2
+
+
+def displayed(at: AppTest, index: int = 0):
+    """An st.table as the browser shows it: the Styler's display strings where it has them."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    arrow = at.table[index].proto.arrow_data
+    if not arrow.styler.display_values:
+        return at.table[index].value.astype(str)  # a missing value shows as "None"
+    return convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+
+
+def test_ood_table_shows_no_none(lab: Path) -> None:
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    shown = displayed(at)
+    cells = {str(v) for v in shown.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>"}, shown
+    reference = shown[shown["set"].str.contains("in-distribution")].iloc[0]
+    assert reference["AUROC (NLL)"] == reference["AUROC (corrected)"] == "— (the reference)"
+    assert "no AUROC of its own" in text_of(at)
+
+
+def fashion_vae(lab: Path, folder: str = "shipped") -> Path:
+    path = lab / folder / "fashion-vae.safetensors"
+    meta = {"dataset": "fashion-mnist", "name": "Fashion-MNIST VAE", "binarize": "none"}
+    save_checkpoint(make_model(latent_dim=2), path, meta)
+    return path
+
+
+def test_ood_offers_the_fashion_vae_in_one_click(lab: Path) -> None:
+    shipped = fashion_vae(lab)
+    at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
+    assert_clean(at)
+    assert "Nalisnick et al. (2019) found" in text_of(at)
+    switch = at.button(key="ood_switch_fashion")
+    assert switch.label == "Switch to the Fashion-MNIST VAE"
+    switch.click().run()
+    assert_clean(at)
+    assert at.session_state["vae_lab_model_path"] == str(shipped)
+    assert "Fashion-MNIST test images" in text_of(at)  # its own test split now
+    assert not [b for b in at.button if b.key == "ood_switch_fashion"]  # no switch to itself
 
 
 def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
@@ -161,7 +231,7 @@ def test_ood_skips_fashion_when_unavailable(lab: Path, monkeypatch) -> None:
     at = page("9_Out_of_distribution.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert "Fashion-MNIST test: Skipped" in text_of(at)
-    assert len(at.dataframe[0].value) == 4
+    assert len(at.table[0].value) == 4
 
 
 def test_ood_refuses_a_cvae(lab: Path) -> None:
@@ -195,11 +265,11 @@ def test_faithfulness_with_a_classifier(lab: Path) -> None:
     save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
     at = page("11_CVAE_faithfulness.py", model(lab, "cvae", kind="cvae", latent_dim=2))
     assert_clean(at)
-    assert "Mean accuracy of 'generate class k'" in metrics(at)
+    assert "Samples drawn as asked" in metrics(at)
     assert len(at.get("plotly_chart")) >= 3  # accuracy, diversity, sample grid
     at.select_slider[0].set_value(10).run()
     assert_clean(at)
-    assert metrics(at)["Samples judged"] == "100"
+    assert "10 per class (100 judged)" in text_of(at)
 
 
 def test_faithfulness_needs_a_cvae_and_a_classifier(lab: Path) -> None:
@@ -210,6 +280,50 @@ def test_faithfulness_needs_a_cvae_and_a_classifier(lab: Path) -> None:
     assert at.error and "train-classifier" in at.error[0].value
 
 
+def test_faithfulness_offers_the_shipped_cvae_of_the_same_data(lab: Path) -> None:
+    model(lab, "shipped-vae", folder="shipped", latent_dim=2)
+    cvae = model(lab, "shipped-cvae", folder="shipped", kind="cvae", latent_dim=2)
+    save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
+    at = page("11_CVAE_faithfulness.py", model(lab, "vae2", latent_dim=2))
+    assert "needs a conditional VAE" in text_of(at)
+    button = at.button(key="switch_to_cvae")
+    assert button.label == "Switch to shipped-cvae"
+    button.click().run()
+    assert_clean(at)
+    assert at.session_state["vae_lab_model_path"] == str(cvae)
+    assert at.sidebar.selectbox[0].value == str(cvae)  # the picker shows the switch
+    assert "Samples drawn as asked" in metrics(at)
+
+
+def test_faithfulness_judges_fashion_with_the_fashion_classifier(lab: Path) -> None:
+    judges = lab / "shipped/classifiers"
+    save_classifier(
+        DigitClassifier(), judges / "mnist-classifier.safetensors", {"dataset": "mnist"}
+    )
+    path = lab / "runs/fashion-cvae.safetensors"
+    meta = {"dataset": "fashion-mnist", "name": "fashion-cvae", "binarize": "none"}
+    save_checkpoint(make_model(kind="cvae", latent_dim=2), path, meta)
+    at = page("11_CVAE_faithfulness.py", path)
+    assert at.error and "no classifier for Fashion-MNIST" in at.error[0].value
+    assert "classifiers there: MNIST" in at.error[0].value
+    meta = {"dataset": "fashion-mnist", "train_size": 60_000, "test_size": 10_000}
+    save_classifier(DigitClassifier(), judges / "fashion-mnist-classifier.safetensors", meta)
+    at = page("11_CVAE_faithfulness.py", path)
+    assert_clean(at)
+    assert "fashion-mnist-classifier.safetensors" in text_of(at)
+    assert "Judge on reconstructions" in metrics(at)
+
+
+def test_faithfulness_has_its_own_temperature(lab: Path) -> None:
+    save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
+    at = page("11_CVAE_faithfulness.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    assert at.slider(key="faith_temperature").value == 1.0
+    assert "at T = 1," in text_of(at)
+    at.slider(key="faith_temperature").set_value(0.5).run()
+    assert_clean(at)
+    assert "at T = 0.5," in text_of(at)
+
+
 # ---------------------------------------------------------------- Rate-distortion
 
 
@@ -218,19 +332,57 @@ def test_rate_distortion_places_models_on_the_sweep(lab: Path) -> None:
         {"beta": b, "rate": r, "distortion": d, "elbo": -(r + d), "active_units": 2}
         for b, r, d in ((0.5, 20.0, 90.0), (1.0, 12.0, 100.0), (4.0, 4.0, 130.0))
     ]
-    sweep = {"dataset": "mnist", "points": points, "train_config": {"epochs": 1}, "command": "x"}
+    sweep = {
+        "dataset": "mnist",
+        "points": points,
+        "model": {"latent_dim": 16, "hidden": [256]},
+        "train_config": {"epochs": 1, "binarize": "dynamic"},
+        "command": "x",
+    }
     (lab / "shipped/rate_distortion/mnist-16d.json").write_text(json.dumps(sweep))
     (lab / "shipped/rate_distortion/broken.json").write_text("{not json")
     model(lab, "shipped-vae", folder="shipped", latent_dim=2)
+    gauss = dict(binarize="none", likelihood="gaussian", learn_variance=True, latent_dim=2)
+    model(lab, "shipped-gauss", folder="shipped", **gauss)
+    model(lab, "shipped-grey", folder="shipped", binarize="none", latent_dim=2)
     at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
     assert_clean(at)
     assert {"Rate R (KL)", "Distortion D", "Active units"} <= set(metrics(at))
     assert list(at.dataframe[0].value["β"]) == [0.5, 1.0, 4.0]
     assert "broken.json" in text_of(at)
-    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    names = [t.get("name", "") for t in fig["data"]]
+    names = rd_trace_names(at)
     assert any(n.startswith("β sweep") for n in names)
     assert "shipped-vae" in names and any(n.startswith("chosen") for n in names)
+    # a Gaussian density and a grey-pixel cross-entropy are other quantities: listed, not drawn
+    assert "shipped-gauss" not in names and "shipped-grey" not in names
+    text = text_of(at)
+    assert "only models of the chosen model's data kind, **binarized pixels" in text
+    assert "- shipped-gauss: grey pixels · Gaussian density" in text
+    assert "- shipped-grey: grey pixels · Bernoulli cross-entropy" in text
+
+    at = page("12_Rate_distortion.py", lab / "shipped" / "shipped-gauss.safetensors")
+    assert_clean(at)
+    names = rd_trace_names(at)
+    assert [n for n in names if not n.startswith("D + R")] == ["chosen: shipped-gauss"]
+    text = text_of(at)
+    assert "- β sweep mnist-16d: binarized pixels · Bernoulli log-likelihood" in text
+    assert "- shipped-vae: binarized pixels · Bernoulli log-likelihood" in text
+    assert "No shipped β sweep of mnist scored as grey pixels · Gaussian density" in text
+
+
+def rd_trace_names(at: AppTest) -> list[str]:
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [t.get("name", "") for t in fig["data"]]
+
+
+def test_rate_distortion_skips_a_sweep_of_unknown_kind(lab: Path) -> None:
+    point = {"beta": 1.0, "rate": 1.0, "distortion": 2.0, "elbo": -3.0}
+    sweep = {"dataset": "mnist", "points": [point], "train_config": {"epochs": 1}}
+    (lab / "shipped/rate_distortion/old.json").write_text(json.dumps(sweep))
+    at = page("12_Rate_distortion.py", model(lab, "vae2", latent_dim=2))
+    assert not at.exception
+    assert "Skipped the β sweep old: it does not record its model" in text_of(at)
+    assert not [n for n in rd_trace_names(at) if n.startswith("β sweep")]
 
 
 def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:
@@ -238,8 +390,13 @@ def test_binarized_uniform_noise_is_not_blank(lab: Path) -> None:
     import torch
 
     from ui.eval_cache import EvalSet, ood_inputs
+    from vae_core.data.datasets import ImageSet
 
     grey = torch.rand(50, 1, 28, 28)
-    ev = EvalSet(grey, grey, torch.zeros(50, dtype=torch.long), True, "mnist", "files", (), False)
+    labels = torch.zeros(50, dtype=torch.long)
+    split = ImageSet(
+        np.zeros((50, 28, 28), np.uint8), labels.numpy(), "mnist", "test", "files", "", ()
+    )
+    ev = EvalSet(grey, grey, labels, True, "mnist", "files", (), False, split)
     noise = next(s for s in ood_inputs(ev, 50, None, "offline") if s.name == "uniform-noise")
     assert 0.4 < float(noise.x.mean()) < 0.6

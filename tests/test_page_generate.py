@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import make_model
-from vae_core.checkpoints import save_checkpoint
+from vae_core.io.checkpoint_file import save_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Generate.py")
 
@@ -80,3 +80,44 @@ def test_autoencoder_is_flagged(runs: Path) -> None:
     at = app_with(runs, kind="ae", latent_dim=2)
     assert_clean(at)
     assert any("no prior" in w.value for w in at.warning)
+
+
+def figure_inputs(at: AppTest) -> tuple[tuple[str, ...], str, str]:
+    """What each figure shows: the samples' caption and image, the two charts' specs."""
+    samples = tuple(image_captions(at)) + tuple(
+        i.url for img in at.get("image") for i in img.proto.imgs
+    )
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    return samples, charts[0].proto.spec, charts[1].proto.spec
+
+
+@pytest.mark.parametrize(
+    "key, changes",
+    [("gen_t_samples", 0), ("gen_t_matrix", 1), ("gen_t_morph", 2)],
+)
+def test_each_figure_has_its_own_temperature(runs: Path, key: str, changes: int) -> None:
+    at = app_with(runs, kind="cvae", latent_dim=2)
+    keys = ("gen_t_samples", "gen_t_matrix", "gen_t_morph")
+    assert [at.slider(key=k).value for k in keys] == [1.0, 1.0, 1.0]
+    before = figure_inputs(at)
+    at.slider(key=key).set_value(1.5).run()
+    assert_clean(at)
+    after = figure_inputs(at)
+    assert [at.slider(key=k).value for k in keys] == [1.5 if k == key else 1.0 for k in keys]
+    changed = [i for i in range(3) if before[i] != after[i]]
+    assert changed == [changes]  # only the figure under the moved control
+    if key == "gen_t_samples":
+        assert any("T = 1.5" in c for c in after[0])
+    if key == "gen_t_matrix":
+        assert any("Codes drawn at T = 1.5: |z| ≈ T·√D = 2.1" in c.value for c in at.caption)
+
+
+def test_plain_vae_offers_the_shipped_cvae(runs: Path) -> None:
+    at = app_with(runs, kind="vae", latent_dim=2)
+    button = at.button(key="switch_to_cvae")
+    button.click().run()
+    assert_clean(at)
+    chosen = Path(at.session_state["vae_lab_model_path"])
+    assert chosen.parent.name == "checkpoints" and chosen.name.startswith("mnist-cvae-2d")
+    assert [s for s in at.selectbox if s.label == "Class"]  # now a CVAE: the class control

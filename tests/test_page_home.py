@@ -9,13 +9,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model
+from tests.conftest import make_model, offline_app_env
 from ui.model_card import NOT_EVALUATED, architecture_text, card_facts, metric_values
 from ui.models import store_upload
 from ui.picker import MODEL_KEY
-from vae_core.checkpoints import CheckpointError, checkpoint_bytes, save_checkpoint
 from vae_core.config import ModelConfig
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import CheckpointError, checkpoint_bytes, save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 N_TEST = 60
@@ -100,6 +100,27 @@ def test_home_shows_picker_and_full_card(runs: Path) -> None:
     assert len(at.get("download_button")) == 1
 
 
+@pytest.mark.parametrize(
+    "trained_on, badge",
+    [
+        ({"data_source": "files", "train_size": 10_000}, "1,000 digits this model trained on"),
+        ({"data_source": "offline-sample", "train_size": 4_000}, "1,000 held-out MNIST training"),
+    ],
+)
+def test_offline_badge_never_calls_the_sample_a_test_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_on: dict, badge: str
+) -> None:
+    runs = offline_app_env(monkeypatch, tmp_path)
+    path = runs / "tiny.safetensors"
+    save_checkpoint(make_model(), path, {**META, **trained_on})
+    at = _home(path)
+    assert not at.exception, [e.message for e in at.exception]
+    badges = [b.proto.body for b in at.get("markdown") if "offline sample" in b.proto.body]
+    assert len(badges) == 1 and badge in badges[0] and "test" not in badges[0]
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 def test_card_says_not_evaluated_without_metrics(runs: Path) -> None:
     path = runs / "bare.safetensors"
     save_checkpoint(make_model(kind="ae"), path, {"name": "Bare AE", "dataset": "mnist"})
@@ -134,7 +155,7 @@ def test_card_text_helpers() -> None:
     assert facts["Dataset"] == "Fashion-MNIST"
     assert facts["Model"] == "β-VAE (β=4)"
     assert facts["Likelihood p(x|z)"] == "Gaussian (fixed σ=0.1)"
-    assert facts["Epochs"] == "3 of 9 (stopped early)"
+    assert facts["Trained for"] == "3 of 9 epochs (stopped early)"
     ae = metric_values({"test_metrics": {"elbo": -90.0, "nll": None}}, ModelConfig(kind="ae"))
     assert ae["NLL (IWAE)"] == "n/a (AE)" and ae["Active units"] == NOT_EVALUATED
 
@@ -174,3 +195,59 @@ def test_the_classic_2d_mnist_vae_is_the_default_shipped_model() -> None:
 
     shipped = [e for e in list_models() if e.source == "shipped"]
     assert shipped and Path(shipped[0].path).name == DEFAULT_SHIPPED
+
+
+def test_picker_tells_apart_same_settings_and_marks_partial_runs(runs: Path) -> None:
+    """Two runs with the same settings (same default name) get distinct labels; a run stopped
+    after 4 of 20 epochs says so; the tooltip carries the whole label (the box cuts it)."""
+    from ui.model_list import list_models
+
+    history = [{**META["history"][0], "epoch": e, "steps": 30 if e < 5 else 12,
+                "steps_per_epoch": 30} for e in range(1, 6)]  # fmt: skip
+    stopped = {**META, "name": "MNIST VAE, 2-D latent", "epoch": 5, "epochs": 20,
+               "stopped_early": True, "history": history}  # fmt: skip
+    same = {**META, "name": "MNIST VAE, 2-D latent"}
+    save_checkpoint(make_model(), runs / "mnist-vae-a.safetensors", same)
+    save_checkpoint(make_model(), runs / "mnist-vae-b.safetensors", same)  # same minute, too
+    save_checkpoint(make_model(), runs / "mnist-vae-c.safetensors", stopped)
+    labels = [e.label for e in list_models() if e.source == "trained"]
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert all(label.startswith("MNIST VAE, 2-D latent · ") for label in labels)
+    assert sum("partial" in label for label in labels) == 1
+    partial = next(label for label in labels if "partial" in label)
+    assert "partial (4.4 of 20 epochs)" in partial, partial
+    at = _home(runs / "mnist-vae-c.safetensors")
+    assert not at.exception, [e.message for e in at.exception]
+    picker = at.sidebar.selectbox[0]
+    assert picker.format_func(picker.value) == partial
+    assert "partial (4.4 of 20 epochs)" in picker.help and "mnist-vae-c.safetensors" in picker.help
+    sidebar = [c.value for c in at.sidebar.caption]
+    assert any("Partly trained: 4 full epochs and 12 of 30 steps" in c for c in sidebar), sidebar
+    facts = "\n".join(m.value for m in at.markdown)
+    assert "4 full epochs and 12 of 30 steps of epoch 5, of 20 planned (stopped early)" in facts
+
+
+def test_upload_errors_are_worded_for_students(runs: Path) -> None:
+    """First what the file is and what the app expects; the exact reason after it."""
+    import io
+
+    import torch
+
+    save_checkpoint(make_model(), runs / "good.safetensors", META)
+    at = _home(runs / "good.safetensors")
+    pt = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, pt)
+    claims = (5 * 2**30).to_bytes(8, "little") + b"{" + bytes(4000)  # header "claims" 5 GiB
+    for data, lead, detail in (
+        (claims, "This file is not a model checkpoint saved by VAE Latent Lab (.safetensors)",
+         "the header claims 5,368,709,120 bytes"),
+        (pt.getvalue(), "This is a PyTorch .pt (pickle) file, not a VAE Latent Lab checkpoint",
+         "this is a PyTorch/pickle file (.pt), not safetensors"),
+        (b"", "This file is empty (0 bytes)", "the file is empty"),
+    ):  # fmt: skip
+        at.file_uploader(key="home_upload").set_value(("x.safetensors", data, "application/x"))
+        at.run()
+        (error,) = [e.value for e in at.error]
+        assert error.startswith(lead), error
+        assert "expects a .safetensors checkpoint saved by the Train page" in error or not data
+        assert f"Technical detail: `upload: {detail}" in error, error

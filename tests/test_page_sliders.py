@@ -22,8 +22,8 @@ from tests.conftest import make_model, synthetic_app_env
 from ui.latent_dims import traversal_image
 from ui.live_decoder import _parse_report
 from ui.live_decoder_server import TRAVERSAL_CAPTION
-from vae_core.checkpoints import load_checkpoint, save_checkpoint
-from vae_core.export import ExportError
+from vae_core.io.checkpoint_file import load_checkpoint, save_checkpoint
+from vae_core.io.decoder_export import ExportError
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Latent_sliders.py")
 N_TEST = 60
@@ -196,7 +196,7 @@ def _traversal_image_reference(strips: torch.Tensor, labels: list[str]) -> np.nd
     """The straightforward PIL drawing the fast numpy composition must reproduce exactly."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from vae_core.imaging import image_grid, upscale
+    from vae_core.io.pictures import image_grid, upscale
 
     rows = [upscale(image_grid(strip, nrow=len(strip), pad=2), 3) for strip in strips]
     height = sum(r.shape[0] for r in rows) + 6 * (len(rows) - 1)

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from ui import training_jobs
 from ui.picker import MODEL_KEY
-from vae_core.checkpoints import load_checkpoint
 from vae_core.data.idx import write_idx
+from vae_core.io.checkpoint_file import load_checkpoint
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "1_Train.py")
 
@@ -104,3 +104,63 @@ def test_tiny_run_finishes_and_becomes_the_chosen_model(runs: Path) -> None:
     meta = load_checkpoint(checkpoint).meta
     assert meta["test_metrics"]["n"] == 30 and meta["train_size"] == 80
     assert len(at.get("plotly_chart")) >= 1
+
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def test_settings_survive_a_visit_to_another_page(runs: Path) -> None:
+    """Streamlit drops the state of widgets a run does not draw: the form must not forget."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/1_Train.py").run()
+    _by_label(at.selectbox, "Model").set_value("β-VAE")
+    at.run()
+    _by_label(at.number_input, "β (KL weight)").set_value(2.5)
+    _by_label(at.number_input, "Epochs").set_value(7)
+    _by_label(at.number_input, "Latent dimensions").set_value(4)
+    _by_label(at.text_input, "Hidden layer sizes").set_value("128")
+    _by_label(at.selectbox, "Dataset").set_value("fashion-mnist")
+    at.run()
+    _by_label(at.selectbox, "Model").set_value("VAE")  # hides β for a while
+    at.run()
+    at.switch_page("pages/7_Likelihood.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not [w for w in at.number_input if w.label == "Epochs"]
+    at.switch_page("pages/1_Train.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert _by_label(at.number_input, "Epochs").value == 7
+    assert _by_label(at.number_input, "Latent dimensions").value == 4
+    assert _by_label(at.text_input, "Hidden layer sizes").value == "128"
+    assert _by_label(at.selectbox, "Dataset").value == "fashion-mnist"
+    assert _by_label(at.selectbox, "Model").value == "VAE"
+    _by_label(at.selectbox, "Model").set_value("β-VAE")
+    at.run()
+    assert _by_label(at.number_input, "β (KL weight)").value == 2.5
+
+
+def test_the_device_line_shows_the_threads_the_training_uses(runs: Path, monkeypatch) -> None:
+    """The training sets its own CPU thread count: the line above the form must say that one,
+    the same as the finished run's message (not the app's current setting)."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("trains on a GPU here")
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(os, "cpu_count", lambda: threads + 2)  # the training uses threads + 1
+    want = f"CPU ({threads + 1} threads)"
+    at = _page()
+    captions = [c.value for c in at.caption]
+    assert any(f"Trains in the background on {want}" in c for c in captions), captions
+    _by_label(at.text_input, "Hidden layer sizes").set_value("16")
+    _by_label(at.number_input, "Epochs").set_value(1)
+    at.button[0].click().run()
+    job = training_jobs.get_job(at.session_state["train_job_ids"][0])
+    deadline = time.monotonic() + 120
+    while job.snapshot().active and time.monotonic() < deadline:
+        job.beat()
+        time.sleep(0.1)
+    snap = job.snapshot()
+    assert snap.state == "done" and snap.device == want, (snap.state, snap.device)
+    assert want in snap.message

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vae_core.ppca import fit_ppca
+from vae_core.evaluation.ppca import fit_ppca
 
 
 def _data(n: int = 400, d: int = 6, m: int = 2, seed: int = 0) -> torch.Tensor:

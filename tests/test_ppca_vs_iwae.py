@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from vae_core.ppca import PPCA, fit_ppca
+from vae_core.evaluation.ppca import PPCA, fit_ppca
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -1,4 +1,5 @@
-"""Every `python -m vae_core` command in the README runs here (real data when available)."""
+"""The README's Python example and every `python -m vae_core` command in it run here (real data
+when available)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ COMMANDS = [
     for line in block.splitlines()
     if line.strip().startswith("python -m vae_core")
 ]
+EXAMPLES = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 HAS_DATA = (
     bool(os.environ.get("VAE_LAB_DATA")) and Path(os.environ["VAE_LAB_DATA"], "mnist").is_dir()
 )
@@ -46,3 +48,17 @@ def test_readme_command_runs(command: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() or any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_DATA, reason="VAE_LAB_DATA with mnist/ and fashion-mnist/ is not set")
+def test_readme_python_example_runs() -> None:
+    """In a fresh interpreter, so the example's own imports (the public face) are all it has."""
+    assert len(EXAMPLES) == 1 and "from vae_core import" in EXAMPLES[0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXAMPLES[0]], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'nll':" in done.stdout

@@ -11,15 +11,14 @@ import torch
 
 from tests.conftest import make_model
 from tests.test_cli import write_dataset
-from vae_core.checkpoints import load_checkpoint
 from vae_core.cli import main
 from vae_core.config import ModelConfig
-from vae_core.evaluation import evaluate_elbo
-from vae_core.noise import NoiseSpec, parse_noise_spec
-from vae_core.objectives import elbo_terms
-from vae_core.training import (
+from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
+from vae_core.io.checkpoint_file import load_checkpoint
+from vae_core.latent.noise import NoiseSpec, parse_noise_spec
+from vae_core.models.objectives import elbo_terms
+from vae_core.training.trainer import (
     TrainConfig,
-    prepare_inputs,
     split_validation,
     train,
     training_terms,
@@ -144,7 +143,7 @@ def test_training_with_noise_is_seeded_and_keeps_the_clean_validation_elbo(
     )
 
     _, _, x_val, _ = split_validation(x, y, cfg["val_fraction"], 0)
-    clean_val = evaluate_elbo(a, prepare_inputs(x_val, "static", None))
+    clean_val = evaluate_elbo(a, model_inputs(x_val, True))
     assert val_a["elbo"] == pytest.approx(clean_val["elbo"])  # the clean ELBO, not the noisy one
 
 
@@ -176,7 +175,7 @@ DENOISING = REPO / "checkpoints" / "mnist-dvae-16d.safetensors"
 @pytest.mark.skipif(not REAL, reason="VAE_LAB_DATA is not set")
 def test_shipped_denoising_vae_beats_the_plain_one_on_gaussian_noise() -> None:
     from vae_core.data.datasets import load_split
-    from vae_core.quality import denoising_curve
+    from vae_core.evaluation.quality import denoising_curve
 
     x, y = load_split("mnist", "test", download=False, allow_offline_sample=False).tensors()
     x, y = x[:40], y[:40]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tests.conftest import make_model
-from vae_core.checkpoints import load_checkpoint
-from vae_core.objectives import elbo_terms
-from vae_core.training import TrainConfig, TrainingDiverged, train
+from vae_core.io.checkpoint_file import load_checkpoint
+from vae_core.models.objectives import elbo_terms
+from vae_core.training.trainer import TrainConfig, TrainingDiverged, train
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -33,7 +33,7 @@ def test_one_optimizer_step_changes_the_weights(tiny_images) -> None:
 def test_short_training_lowers_the_loss(tiny_images, kind: str) -> None:
     x, y = tiny_images
     model = make_model(kind=kind)
-    # From PyTorch's default init (the mean-image start of vae_core.output_bias already removes
+    # From PyTorch's default init (the mean-image start of vae_core.models.output_bias already removes
     # most of what 6 epochs on these tiny images can learn; tests/test_output_bias.py covers it).
     result = train(model, x, y, _cfg(epochs=6, binarize="none", init_output_bias=False))
     losses = [e.train["loss"] for e in result.history]

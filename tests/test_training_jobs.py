@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import vae_core.data.datasets as datasets
-import vae_core.training as training
+import vae_core.training.trainer as training
 from ui import training_jobs
 from ui.training_jobs import JobSpec, TrainingJob, start_job
-from vae_core.checkpoints import load_checkpoint
 from vae_core.config import ModelConfig
-from vae_core.training import TrainConfig
+from vae_core.io.checkpoint_file import load_checkpoint
+from vae_core.training.trainer import TrainConfig
 
 N_IMAGES = 96
 
@@ -151,3 +151,49 @@ def test_stop_while_waiting_ends_the_job_without_training(tmp_path: Path) -> Non
     assert snap.state == "stopped" and snap.step == 0 and snap.checkpoint is None
     first.request_stop()
     first.join(60)
+
+
+def test_a_stopped_job_says_the_same_true_extent_everywhere(tmp_path: Path) -> None:
+    """The progress line, the stop message and the picker describe the kept checkpoint alike,
+    with the exact step it ends on (not the last logged one, every log_every steps)."""
+    from vae_core.training.run_metadata import training_extent  # what the picker and the card read
+
+    spec = dataclasses.replace(_spec(epochs=50), train_config=TrainConfig(
+        epochs=50, batch_size=16, binarize="dynamic", device="cpu", log_every=7
+    ))  # fmt: skip
+    per_epoch = math.ceil((N_IMAGES - int(N_IMAGES * 0.05)) / 16)
+    job = start_job(spec, tmp_path)
+    _wait(job, lambda s: s.step >= per_epoch + 2)  # inside epoch 2 at least
+    job.request_stop()
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "stopped"
+    extent = training_extent(load_checkpoint(snap.checkpoint).meta)
+    assert dataclasses.replace(extent, stopped=True) == snap.extent and not extent.complete
+    # (a stop at an epoch's first step leaves the previous epoch's file: not flagged, but partial)
+    assert snap.step == extent.full_epochs * per_epoch + extent.partial_steps
+    described = extent.long(say_stopped=False)
+    assert described in snap.message and described in training_jobs.progress_text(snap)
+    assert f"Stopped at step {snap.step:,} of {snap.total_steps:,}" in (
+        training_jobs.progress_text(snap)
+    )
+    assert "partial" not in snap.message or extent.partial_steps  # no "last one partial" lie
+
+
+def test_progress_text_of_a_run_cut_inside_an_epoch() -> None:
+    history = [{"epoch": e, "steps": 300 if e < 5 else 65, "steps_per_epoch": 300} for e in (1, 2,
+               3, 4, 5)]  # fmt: skip
+    snap = training_jobs.JobSnapshot(
+        id="job-x", name="x", state="stopped", message="", error=None, step=1265,
+        total_steps=6000, epochs=20, eta=None, elapsed=1.0, steps=[], history=history,
+        kl_per_dim=[], eval_done=0, eval_total=0, checkpoint=None, data_note="", device="CPU",
+        test_metrics=None,
+    )  # fmt: skip
+    assert training_jobs.progress_text(snap) == (
+        "Stopped at step 1,265 of 6,000; trained: 4 full epochs and 65 of 300 steps of epoch 5, "
+        "of 20 planned"
+    )
+    running = dataclasses.replace(snap, state="training", history=history[:4], eta=30.0)
+    assert training_jobs.progress_text(running) == (
+        "Step 1,265 of 6,000, about 30 s left · epoch 4 of 20 done"
+    )

@@ -101,8 +101,3 @@ def kl_per_dim_bars(kl_per_dim: list[float], height: int = 260, title: str = "")
         bargap=0.15,
     )
     return fig
-
-
-def active_count(kl_per_dim: list[float]) -> int:
-    """How many dimensions carry information by the KL criterion (see ``kl_per_dim_bars``)."""
-    return sum(v >= COLLAPSED_KL for v in kl_per_dim)

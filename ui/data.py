@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from vae_core.data.datasets import DatasetUnavailable, ImageSet, load_split
+from vae_core.data.datasets import DatasetUnavailable, ImageSet, how_to_get, load_split
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +52,8 @@ def _download_with_progress(dataset: str, split: str) -> bool:
 def get_split(dataset: str, split: str = "test") -> ImageSet:
     """The split from local files, else downloaded once (with a progress bar), else the sample.
 
-    Raises DatasetUnavailable when nothing can be had (e.g. Fashion-MNIST offline).
+    Raises DatasetUnavailable when nothing can be had (e.g. Fashion-MNIST offline), its
+    message worded for the app (no command-line flags), so a page can show ``str(exc)``.
     """
     try:
         return _local_split(dataset, split, offline_ok=False)
@@ -61,14 +62,17 @@ def get_split(dataset: str, split: str = "test") -> ImageSet:
     if (dataset, split) not in _FAILED_DOWNLOADS and _download_with_progress(dataset, split):
         _local_split.clear()
         return _local_split(dataset, split, offline_ok=False)
-    return _local_split(dataset, split, offline_ok=True)
+    try:
+        return _local_split(dataset, split, offline_ok=True)
+    except DatasetUnavailable as exc:
+        raise DatasetUnavailable(exc.for_app) from exc
 
 
 def dataset_banner(images: ImageSet) -> None:
     """Say plainly when pages run on the offline sample instead of the real test set."""
     if images.source == "offline-sample":
         st.warning(
-            f"{images.note} Set VAE_LAB_DATA or connect to the internet for the full test set.",
+            f"{images.note} {how_to_get(images.dataset, 'app')}",
             icon="📦",
         )
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
-from vae_core.checkpoint_header import CheckpointError
-from vae_core.metadata import recipe_differences, train_noise_of
+from vae_core.config import NO_TRAIN_NOISE
+from vae_core.io.header import CheckpointError
+from vae_core.training.run_metadata import recipe_differences, train_noise_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _infos(dataset: str) -> list[tuple[ModelEntry, ModelInfo]]:
 
 
 def _is_denoising(info: ModelInfo) -> bool:
-    return train_noise_of(info.meta) != "none"
+    return train_noise_of(info.meta) != NO_TRAIN_NOISE
 
 
 def _pair(standard: tuple[ModelEntry, ModelInfo], denoising: tuple[ModelEntry, ModelInfo]):

@@ -1,6 +1,6 @@
 // A 280x280 black canvas drawn on in white with a thick round brush (mouse, pen or touch).
 // On every stroke end it sends the canvas as a PNG data URL to Python (state value "png");
-// Python applies the MNIST preprocessing (vae_core.image_io). "Clear" sends null.
+// Python applies the MNIST preprocessing (vae_core.io.uploads). "Clear" sends null.
 export default function (component) {
   const { data, setStateValue, parentElement } = component;
   const canvas = parentElement.querySelector('canvas[data-testid="draw-canvas"]');

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae_core.image_io import ImageInputError, load_user_image
+from vae_core.io.uploads import ImageInputError, load_user_image
 
 CANVAS_SIZE = 280
 BRUSH = 22  # px on the 280 canvas: about 2.2 px at 28x28, like MNIST pen strokes

@@ -22,12 +22,16 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae_core.checkpoints import Checkpoint
-from vae_core.data.binarize import binarize_static
-from vae_core.data.datasets import ImageSet
-from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.fast_likelihood import bits_per_dim  # noqa: F401 - re-exported for the pages
-from vae_core.metadata import uses_binary_test_data
+from vae_core.data.datasets import ImageSet, seen_in_training
+from vae_core.data.subsets import describe_images, stratified_subset, subset_of
+from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.evaluation.scoring import (
+    evaluate_elbo,
+    model_inputs,
+    posterior_means,
+)
+from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None
@@ -84,12 +88,20 @@ def remember(key: Hashable, compute: Callable[[], T]) -> T:
 # --- the scored test data ---------------------------------------------------------------------
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _subset(dataset: str, split: str, source: str, total: int, n: int, _labels: torch.Tensor):
+    """``vae_core.data.subsets.stratified_subset`` of a cached split, shared: do not modify."""
+    return torch.from_numpy(stratified_subset(_labels.numpy(), n))
+
+
 @dataclass(frozen=True, eq=False)
 class EvalSet:
     """The test images as the model is scored on them (Burda et al. 2015 protocol).
 
     Models trained on binarized pixels see one fixed binarization of the whole split
-    (``binarize_static(seed=0)``, then sliced), exactly like ``python -m vae_core evaluate``.
+    (``binarize_static(seed=0)``, then indexed), exactly like ``python -m vae_core evaluate``.
+    A figure on fewer than all N images uses ``subset(n)``: the seeded class-stratified subset
+    of ``vae_core.data.subsets``, the same images the CLI's ``--limit n`` scores.
     """
 
     x: torch.Tensor  # (N, 1, 28, 28) in [0, 1], as scored
@@ -100,30 +112,49 @@ class EvalSet:
     source: str
     class_names: tuple[str, ...]
     conditional: bool
+    images: ImageSet  # the split these tensors were made from (what it is, for captions)
+    seen: bool | None = False  # whether the model trained on these images (offline sample)
 
     @property
     def n(self) -> int:
         return len(self.x)
 
-    def head(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """(x, y for the model or None, labels) of the first ``n`` images."""
+    def indices(self, n: int) -> torch.Tensor:
+        """Positions of the ``n`` images a figure on ``n`` uses (all N, in order, for n >= N)."""
         n = max(1, min(int(n), self.n))
-        y = self.labels[:n] if self.conditional else None
-        return self.x[:n], y, self.labels[:n]
+        images = self.images
+        return _subset(images.dataset, images.split, images.source, self.n, n, self.labels)
+
+    def subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(x, y for the model or None, labels) of the ``n`` images (see ``indices``)."""
+        if n >= self.n:  # the whole split: no copy
+            return self.x, self.labels if self.conditional else None, self.labels
+        idx = self.indices(n)
+        labels = self.labels[idx]
+        return self.x[idx], labels if self.conditional else None, labels
+
+    head = subset  # the name earlier callers use
+
+    def grey_subset(self, n: int) -> torch.Tensor:
+        """The grey pixels of ``subset(n)``'s images."""
+        return self.grey if n >= self.n else self.grey[self.indices(n)]
 
     def sizes(self, choices: tuple[int, ...], default: int) -> tuple[list[int], int]:
         """Options for an 'images' select_slider (capped at N) and the default among them."""
         options = [v for v in choices if v < self.n] + [self.n]
         return options, max(v for v in options if v <= max(default, options[0]))
 
-    def describe(self, n: int) -> str:
-        bits = "one fixed binarization (seed 0)" if self.binarized else "grey pixels"
-        return f"first {min(n, self.n):,} of {self.n:,} {self.dataset} test images, {bits}"
+    def describe(self, n: int, grey: bool = False) -> str:
+        """Which images a figure on ``n`` uses, e.g. '500 of the 10,000 MNIST test images
+        (random within each class ...; seed 0), binarized once with seed 0'. ``grey``: the
+        figure uses the grey pixels even for a model scored on binarized ones (pPCA, OOD)."""
+        bits = "binarized once with seed 0" if self.binarized and not grey else "grey pixels"
+        return describe_images(self.images, n, processing=bits, seen=self.seen)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _binarized(dataset: str, split: str, source: str, n: int, _x: torch.Tensor) -> torch.Tensor:
-    return binarize_static(_x, seed=0)
+    return model_inputs(_x, binary=True)
 
 
 def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor) -> EvalSet:
@@ -139,6 +170,8 @@ def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tenso
         source=images.source,
         class_names=tuple(images.class_names),
         conditional=ckpt.config.conditional,
+        images=images,
+        seen=seen_in_training(images, ckpt.meta),
     )
 
 
@@ -147,12 +180,12 @@ def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tenso
 
 @st.cache_data(max_entries=64, show_spinner="Computing the ELBO…")
 def _elbo(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
-    x, y, _ = _ev.head(n)
+    x, y, _ = _ev.subset(n)
     return evaluate_elbo(_ckpt.model, x, y)
 
 
 def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
-    """{elbo, recon, kl, kl_per_dim} means over the first ``n`` images (one seeded z each)."""
+    """{elbo, recon, kl, kl_per_dim} means over ``ev.subset(n)`` (one seeded z each)."""
     return _elbo(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
@@ -162,13 +195,13 @@ def _data_key(ev: EvalSet) -> str:
 
 @st.cache_data(max_entries=32, show_spinner="Encoding the test images…")
 def _posteriors(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet):
-    x, y, _ = _ev.head(n)
+    x, y, _ = _ev.subset(n)
     mu, logvar = posterior_means(_ckpt.model, x, y)
     return frozen(mu.numpy()), frozen(logvar.numpy())
 
 
 def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Encoder (mu, logvar) of the first ``n`` images, (n, D) each."""
+    """Encoder (mu, logvar) of ``ev.subset(n)``'s images, (n, D) each, in that order."""
     return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
@@ -183,8 +216,9 @@ def nll_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> 
 def iwae_nll(
     ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0, progress: Progress = None
 ) -> np.ndarray:
-    """Per-image IWAE NLL in nats (Burda et al. 2015), the fast estimator when it exists."""
-    x, y, _ = ev.head(n)
+    """Per-image IWAE NLL in nats (Burda et al. 2015) of ``ev.subset(n)``, in that order; the fast
+    estimator when it exists."""
+    x, y, _ = ev.subset(n)
 
     def compute() -> np.ndarray:
         return frozen(nll_of(ckpt.model, x, y, k, seed, progress))
@@ -193,8 +227,8 @@ def iwae_nll(
 
 
 def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
-    """Uncached per-image IWAE NLL (nats) by vae_core.fast_likelihood (generic path inside)."""
-    from vae_core.fast_likelihood import iwae_nll_fast
+    """Uncached per-image IWAE NLL (nats) by vae_core.evaluation.iwae (generic path inside)."""
+    from vae_core.evaluation.iwae import iwae_nll_fast
 
     return iwae_nll_fast(model, x, y, k=k, seed=seed, progress=progress).double().numpy()
 
@@ -204,7 +238,7 @@ def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating q(z) and p(z) on a grid…")
 def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict:
-    from vae_core import aggregate_posterior as ap
+    from vae_core.evaluation import aggregate_posterior as ap
 
     mu_np, logvar_np = posteriors(_ckpt, _ev, n)
     mu, logvar = torch.from_numpy(mu_np.copy()), torch.from_numpy(logvar_np.copy())
@@ -246,7 +280,7 @@ def diagnostic_codes(
     ckpt: Checkpoint, ev: EvalSet, n: int, count: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` codes from the prior and from the aggregate posterior q(z) (seeded)."""
-    from vae_core.aggregate_posterior import sample_aggregate
+    from vae_core.evaluation.aggregate_posterior import sample_aggregate
 
     mu, logvar = posteriors(ckpt, ev, n)
     g = torch.Generator().manual_seed(int(seed))
@@ -265,7 +299,7 @@ NOISE_SEED_OFFSET = 1_000_003
 
 @dataclass(frozen=True)
 class OodSet:
-    name: str  # one of vae_core.ood.OOD_SETS
+    name: str  # one of vae_core.evaluation.ood.OOD_SETS
     title: str
     x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
     in_distribution: bool
@@ -275,22 +309,26 @@ class OodSet:
 def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
     """The scored sets: the model's own test split, the other dataset, and transformed copies.
 
-    Every set gets the model's test protocol (``vae_core.ood.model_inputs``).
+    Each holds ``n`` images: ``ev.subset(n)``, transformed copies of them, and the other test
+    set's own stratified subset. Every set gets the model's test protocol
+    (``vae_core.evaluation.scoring.model_inputs``).
     """
-    from vae_core.ood import OOD_SETS, SET_TITLES, make_ood_set, model_inputs, set_name_for
+    from vae_core.evaluation.ood import OOD_SETS, SET_TITLES, make_ood_set, set_name_for
 
     own = set_name_for(ev.dataset)
     other_set = set_name_for(OTHER_DATASET[ev.dataset])
-    grey = ev.grey[: min(n, ev.n)]
+    grey = ev.grey_subset(n)
     sets = []
     for name in OOD_SETS:
         title = SET_TITLES[name]
         if name == own:
-            sets.append(OodSet(name, title + " (in-distribution)", ev.x[: len(grey)], True))
+            sets.append(OodSet(name, title + " (in-distribution)", ev.subset(n)[0], True))
         elif name == other_set and other is None:
             sets.append(OodSet(name, title, None, False, other_note))
         else:
-            other_x = other.tensors()[0] if name == other_set and other is not None else None
+            other_x = None
+            if name == other_set and other is not None:  # its own stratified subset of n
+                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
             x = make_ood_set(name, grey, seed + NOISE_SEED_OFFSET, dataset_x=other_x)
             sets.append(OodSet(name, title, model_inputs(x, ev.binarized), False))
     return sets
@@ -313,8 +351,8 @@ def ood_nll(
     seed: int,
     progress: Progress = None,
 ) -> np.ndarray:
-    """Per-image IWAE NLL of one OOD set (``vae_core.ood.score_sets``; unconditional models)."""
-    from vae_core.ood import score_sets
+    """Per-image IWAE NLL of one OOD set (``vae_core.evaluation.ood.score_sets``; unconditional models)."""
+    from vae_core.evaluation.ood import score_sets
 
     assert s.x is not None
 
@@ -329,7 +367,7 @@ def ood_nll(
 
 @st.cache_resource(max_entries=8, show_spinner="Fitting pPCA in closed form…")
 def _ppca(dataset: str, source: str, n: int, m: int, _x: torch.Tensor):
-    from vae_core.ppca import fit_ppca
+    from vae_core.evaluation.ppca import fit_ppca
 
     return fit_ppca(_x.reshape(len(_x), -1), m)
 
@@ -341,11 +379,11 @@ def ppca_fit(train: ImageSet, x_train: torch.Tensor, m: int):
 
 @st.cache_data(max_entries=16, show_spinner="Exact pPCA log-likelihood of the test images…")
 def _ppca_nll(dataset: str, source: str, n_train: int, m: int, data: str, n: int, _fit, _ev):
-    return frozen(-_fit.log_likelihood(_ev.grey[:n].reshape(n, -1)).numpy())
+    return frozen(-_fit.log_likelihood(_ev.grey_subset(n).reshape(n, -1)).numpy())
 
 
 def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n: int):
-    """Exact per-image NLL (nats) of the first ``n`` grey test images under the pPCA fit."""
+    """Exact per-image NLL (nats) of ``ev.grey_subset(n)`` under the pPCA fit, in that order."""
     fit = ppca_fit(train, x_train, m)
     n = min(int(n), ev.n)
     return _ppca_nll(train.dataset, train.source, len(x_train), int(m), _data_key(ev), n, fit, ev)
@@ -354,7 +392,7 @@ def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n
 def gaussian_vaes(dataset: str, latent_dim: int) -> list:
     """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
     from ui.model_list import list_models, model_info
-    from vae_core.checkpoint_header import CheckpointError
+    from vae_core.io.header import CheckpointError
 
     out = []
     for entry in list_models():
@@ -376,32 +414,36 @@ def gaussian_vaes(dataset: str, latent_dim: int) -> list:
 # --- CVAE faithfulness ------------------------------------------------------------------------
 
 
-def classifier_path(dataset: str) -> Path:
+def classifier_file(dataset: str) -> Path:
+    """The shipped classifier for ``dataset``; ValueError (for the page) when there is none."""
     from ui.paths import SHIPPED_DIR
+    from vae_core.evaluation.classifier import find_classifier
 
-    return SHIPPED_DIR / "classifiers" / f"{dataset}-classifier.safetensors"
+    return find_classifier(SHIPPED_DIR / "classifiers", dataset)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
 def _classifier(path: str, mtime_ns: int):
-    from vae_core.classifier import load_classifier
+    from vae_core.evaluation.classifier import load_classifier
 
     model, meta = load_classifier(path)
     model.eval().requires_grad_(False)  # shared by all sessions: read-only
     return model, meta
 
 
-def classifier_for(dataset: str):
-    """(DigitClassifier, meta) shipped for ``dataset``; ValueError with a reason if missing/bad."""
-    path = classifier_path(dataset)
-    if not path.is_file():
-        raise ValueError(f"no classifier at {path}")
-    return _classifier(str(path), path.stat().st_mtime_ns)
+def classifier_for(dataset: str, n_classes: int):
+    """(DigitClassifier, meta) shipped for ``dataset``; ValueError with a reason if none fits."""
+    from vae_core.evaluation.classifier import check_fits
+
+    path = classifier_file(dataset)
+    model, meta = _classifier(str(path), path.stat().st_mtime_ns)
+    check_fits(meta, dataset, n_classes, path)
+    return model, meta
 
 
 @st.cache_data(max_entries=32, show_spinner="Generating and classifying samples…")
 def _faithfulness(key: str, clf_key: str, n: int, temp: float, seed: int, _ckpt, _clf, _ev):
-    from vae_core.classifier import faithfulness
+    from vae_core.evaluation.classifier import faithfulness
 
     ref = (_ev.grey, _ev.labels)
     return faithfulness(_ckpt.model, _clf, n, temp, seed, reference=ref)
@@ -410,9 +452,10 @@ def _faithfulness(key: str, clf_key: str, n: int, temp: float, seed: int, _ckpt,
 def faithfulness_report(
     ckpt: Checkpoint, ev: EvalSet, n_per_class: int, temperature: float, seed: int
 ) -> dict[str, Any]:
-    """``vae_core.classifier.faithfulness`` with real test images as the diversity reference."""
-    clf, _ = classifier_for(ev.dataset)
-    path = classifier_path(ev.dataset)
+    """``vae_core.evaluation.classifier.faithfulness`` with real test images as the diversity
+    reference."""
+    clf, _ = classifier_for(ev.dataset, ckpt.config.n_classes)
+    path = classifier_file(ev.dataset)
     clf_key = f"{path}@{path.stat().st_mtime_ns}"
     args = (int(n_per_class), float(temperature), int(seed))
     return _faithfulness(model_key(ckpt), clf_key, *args, ckpt, clf, ev)
@@ -423,14 +466,14 @@ def faithfulness_report(
 
 @st.cache_data(max_entries=64, show_spinner="Measuring rate and distortion…")
 def _rd_point(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
-    from vae_core.rate_distortion import rate_distortion_point
+    from vae_core.evaluation.rate_distortion import rate_distortion_point
 
-    x, y, labels = _ev.head(n)
+    x, y, labels = _ev.subset(n)
     return rate_distortion_point(_ckpt.model, x, labels)
 
 
 def rd_point(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
-    """{rate, distortion, beta, elbo, active_units} of a model on the first ``n`` test images."""
+    """{rate, distortion, beta, elbo, active_units} of a model on ``ev.subset(n)``."""
     return _rd_point(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 if TYPE_CHECKING:
-    from vae_core.checkpoints import Checkpoint
+    from vae_core.io.checkpoint_file import Checkpoint
 
 MAX_SHARED_FIGURES = 64  # ~200 KB each at most (the latent map): ~13 MB in the worst case
 

@@ -1,4 +1,4 @@
-"""The Home page (what the app is, pick or upload a model, the model's card), drawn by app.py.
+"""The Home page (what the app is, pick or upload a model, the model's card); app.py routes to it.
 
 Cold start matters (the first page a visitor sees), and ``import torch`` was most of it: so the
 first run imports no PyTorch. The picker and the card come from checkpoint metadata, the test
@@ -14,11 +14,17 @@ import streamlit as st
 
 from ui import torch_warmup
 from ui.model_card import render_model_card
-from ui.model_list import ModelEntry, ModelInfo, list_models, model_info
-from ui.page_index import page_summary
-from ui.paths import ROOT
+from ui.model_list import (
+    UNLOADABLE,
+    ModelEntry,
+    ModelInfo,
+    checkpoint_problem,
+    list_models,
+    model_info,
+)
+from ui.page_index import page_files, page_summary
 from ui.picker import chosen_entry, select_model, sidebar_model_caption, sidebar_training_status
-from vae_core.checkpoint_header import CheckpointError
+from vae_core.io.header import CheckpointError
 
 UPLOAD_KEY = "home_upload_result"  # (file_id, error or None): act on each upload only once
 
@@ -48,7 +54,7 @@ spaces have learned.
 
 
 def _page_links() -> None:
-    pages = sorted((ROOT / "pages").glob("*.py"), key=lambda p: (len(p.stem.split("_")[0]), p.stem))
+    pages = page_files()
     cols = st.columns(2, gap="medium")
     for i, path in enumerate(pages):
         label, summary = page_summary(path)
@@ -76,13 +82,13 @@ def _uploader() -> None:
         try:
             entry = store_upload(upload.getvalue(), upload.name)
         except CheckpointError as exc:
-            done = (upload.file_id, str(exc))
+            done = (upload.file_id, checkpoint_problem(exc))
         else:
             select_model(entry.path)
             done = (upload.file_id, None)
         st.session_state[UPLOAD_KEY] = done
     if done[1] is not None:
-        st.error(f"Could not load this file: {done[1]}", icon=":material/error:")
+        st.error(done[1], icon=":material/error:")
     else:
         st.success(f"Loaded {upload.name}; it is now the chosen model (see the sidebar).")
 
@@ -101,7 +107,7 @@ def _chosen_model(entry: ModelEntry) -> tuple[ModelInfo, str | None]:
 
             load_model(entry.path)  # cached: the next page gets it without waiting
     except (CheckpointError, OSError) as exc:
-        st.error(f"This model cannot be loaded: {exc}. Pick another one in the sidebar.")
+        st.error(checkpoint_problem(exc, UNLOADABLE))
         st.stop()
     sidebar_training_status()
     sidebar_model_caption(info.config, info.meta, device)

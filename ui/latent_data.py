@@ -2,7 +2,7 @@
 
 Encoding 10,000 images and fitting UMAP / t-SNE are done once per checkpoint: in memory
 (``st.cache_resource``, shared read-only by all sessions) and, for the non-linear maps, on disk
-(``vae_core.embedding_cache``: shipped maps next to the shipped checkpoints, the rest in the user
+(``vae_core.latent.map_cache``: shipped maps next to the shipped checkpoints, the rest in the user
 cache). PCA and the 2-D latent are instant and only cached in memory.
 """
 
@@ -17,16 +17,19 @@ import numpy as np
 import streamlit as st
 
 from ui.paths import SHIPPED_DIR
-from vae_core.checkpoints import Checkpoint
 from vae_core.data.datasets import ImageSet
-from vae_core.embedding_cache import (
+from vae_core.evaluation.scoring import posterior_means
+from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.latent.manifold import manifold_images
+from vae_core.latent.map_cache import (
     EmbeddingKey,
     cached_coords,
     file_sha256,
     load_coords,
     user_cache_dir,
 )
-from vae_core.embeddings import (
+from vae_core.latent.maps import (
     LINEAR_METHODS,
     METHODS,
     Embedding,
@@ -37,9 +40,6 @@ from vae_core.embeddings import (
     start_umap_warmup,
     umap_warm,
 )
-from vae_core.evaluation import posterior_means
-from vae_core.imaging import image_grid, png_bytes
-from vae_core.manifold import manifold_images
 
 SHIPPED_EMBEDDINGS = SHIPPED_DIR / "embeddings"
 WARMUP_ENV_VAR = "VAE_LAB_UMAP_WARMUP"  # "0" turns the background numba warm-up off (tests)

@@ -20,10 +20,11 @@ import streamlit as st
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from vae_core.checkpoints import Checkpoint
-from vae_core.evaluation import evaluate_elbo, posterior_means
-from vae_core.imaging import to_uint8
-from vae_core.model import LatentVariableModel
+from vae_core.data.subsets import stratified_subset
+from vae_core.evaluation.scoring import evaluate_elbo, posterior_means
+from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.io.pictures import to_uint8
+from vae_core.models.model import LatentVariableModel
 
 COLLAPSED_NATS = 0.01  # KL (or encoded variance, for an AE) below this marks a collapsed dim
 PRIOR_RANGE = 3.5  # slider half-width in prior standard deviations
@@ -73,16 +74,27 @@ def kl_from_meta(meta: dict[str, Any], dim: int) -> tuple[list[float], str] | No
 
 
 def compute_dims(
-    model: LatentVariableModel, x: torch.Tensor | None, y: torch.Tensor | None, known: Any = None
+    model: LatentVariableModel,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    known: Any = None,
+    labels: torch.Tensor | None = None,
 ) -> LatentDims:
-    """Scores from ``known`` (kl, source) when given, else measured on ``x`` (a test subset)."""
+    """Scores from ``known`` (kl, source) when given, else measured on ``x``: its seeded
+    class-stratified subset of ``SCORE_SUBSET`` when ``labels`` (of every image) are given."""
     d = model.config.latent_dim
     ones, zeros = [1.0] * d, [0.0] * d
     if model.config.stochastic and known is not None:
         return LatentDims(known[0], "KL", known[1], zeros, ones)
     if x is None:  # nothing to measure on: keep the prior order and say so
         return LatentDims(ones, "KL", "unknown (no KL in the checkpoint, no test set)", zeros, ones)
-    x, y = x[:SCORE_SUBSET], None if y is None else y[:SCORE_SUBSET]
+    if len(x) > SCORE_SUBSET:
+        idx = (
+            torch.from_numpy(stratified_subset(labels.numpy(), SCORE_SUBSET))
+            if labels is not None
+            else torch.arange(SCORE_SUBSET)
+        )
+        x, y = x[idx], None if y is None else y[idx]
     if model.config.stochastic:
         kl = evaluate_elbo(model, x, y)["kl_per_dim"]
         return LatentDims(kl, "KL", f"KL per dim measured on {len(x):,} test images", zeros, ones)
@@ -99,9 +111,9 @@ def compute_dims(
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring the latent dims…")
 def _cached_dims(
-    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any
+    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any, _labels: Any
 ) -> LatentDims:
-    return compute_dims(_model, _x, _y, _known)
+    return compute_dims(_model, _x, _y, _known, _labels)
 
 
 def latent_dims(ckpt: Checkpoint, tensors: tuple[Any, Any] | None) -> LatentDims:
@@ -110,7 +122,7 @@ def latent_dims(ckpt: Checkpoint, tensors: tuple[Any, Any] | None) -> LatentDims
     x, y = tensors if tensors is not None else (None, None)
     stamp = ckpt.path.stat().st_mtime_ns if ckpt.path and ckpt.path.exists() else id(ckpt.model)
     key = f"{ckpt.path}:{stamp}:{known is not None}:{x is not None}"
-    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known)
+    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known, y)
 
 
 def random_start(dims: LatentDims, seed: int) -> list[float]:

@@ -1,8 +1,10 @@
 """The shared latent-map figure: a WebGL scatter coloured by class, plus overlay helpers.
 
 One Scattergl trace per class (so the legend toggles classes) with each point's dataset row in
-``customdata``; overlays (paths, ellipses, markers, rectangles) are SVG ``Scatter`` traces
-without customdata, so ``selected_rows`` ignores them when the user box-selects across them.
+``customdata``; overlays (paths, ellipses, markers, rectangles) are ``Scattergl`` traces too,
+added after the points: plotly draws every SVG trace below the WebGL layer, so an SVG marker
+inside a dense cluster would be hidden by the points it marks. Overlays carry no customdata,
+so ``selected_rows`` ignores them when the user box-selects across them.
 Used by the Latent map and the Interpolation pages:
 
     fig = latent_scatter(coords, labels, class_names)
@@ -114,8 +116,9 @@ def shared_scatter(
 
 
 def _overlay(fig: go.Figure, xy: np.ndarray, name: str, **kwargs: Any) -> go.Figure:
+    """Add a WebGL trace: WebGL traces are drawn in order above all SVG ones, so it is on top."""
     xy = np.atleast_2d(np.asarray(xy, np.float64))
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], name=name, hoverinfo="name", **kwargs))
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], name=name, hoverinfo="name", **kwargs))
     return fig
 
 
@@ -140,7 +143,7 @@ def add_path(
 def add_ellipse(
     fig: go.Figure, points: np.ndarray, name: str = "2σ ellipse", color: str = OVERLAY_COLOR
 ) -> go.Figure:
-    """A closed outline (from ``vae_core.ellipse.ellipse_points``)."""
+    """A closed outline (from ``vae_core.latent.ellipse.ellipse_points``)."""
     return _overlay(fig, points, name, mode="lines", line={"color": color, "width": 2.5})
 
 

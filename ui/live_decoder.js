@@ -45,6 +45,7 @@ function el(tag, attrs = {}, parent = null) {
 }
 
 const fmt = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
+const fmt4 = (v) => (v >= 0 ? "+" : "") + v.toFixed(4);
 
 function buildSliders(s, box) {
   const { dims } = s.data;
@@ -56,6 +57,8 @@ function buildSliders(s, box) {
     el("span", { class: "vll-name", text: `z${d.index}` }, label);
     el("span", { class: "vll-score", text: d.score }, label);
     if (d.collapsed) el("span", { class: "vll-badge", text: "collapsed", title: d.tip }, label);
+    // Track and value wrap together below the label when the row is too narrow for both.
+    const control = el("div", { class: "vll-control" }, row);
     const input = el("input", {
       type: "range",
       id: `vll-z-${d.index}`,
@@ -64,9 +67,9 @@ function buildSliders(s, box) {
       step: 0.01,
       "data-testid": `z-slider-${d.index}`,
       "aria-label": `latent dim ${d.index}`,
-    }, row);
+    }, control);
     input.value = s.z[d.index];
-    const out = el("output", { class: "vll-value", text: fmt(s.z[d.index]) }, row);
+    const out = el("output", { class: "vll-value", text: fmt(s.z[d.index]) }, control);
     input.addEventListener("input", () => {
       s.z[d.index] = parseFloat(input.value);
       out.textContent = fmt(s.z[d.index]);
@@ -181,8 +184,11 @@ function build(root, data) {
     sendSeq: 0, // sends so far: only the latest one reports its z
   };
   for (const d of data.dims) s.byIndex[d.index] = d;
-  const sliders = el("div", { class: "vll-sliders" }, root);
-  const view = el("div", { class: "vll-view" }, root);
+  // The root is the CSS container whose width picks the layout (ui/live_decoder.css); a
+  // container query styles the root's descendants, so the grid is one level down.
+  const layout = el("div", { class: "vll-layout" }, root);
+  const sliders = el("div", { class: "vll-sliders" }, layout);
+  const view = el("div", { class: "vll-view" }, layout);
   s.canvas = imageCanvas(view, SCALE, { class: "vll-image", "data-testid": "live-image" });
   s.small = document.createElement("canvas");
   s.small.width = 28;
@@ -198,7 +204,7 @@ function build(root, data) {
   s.serverStatus = el("div", { class: "vll-status", "data-testid": "server-status" }, server);
   s.serverStatus.textContent = "PyTorch decode on the server: after the first release…";
   s.serverSeq = 0;
-  const side = el("div", { class: "vll-side" }, root);
+  const side = el("div", { class: "vll-side" }, layout);
   const reset = el("button", { class: "vll-reset", type: "button", text: "Reset to start" }, side);
   reset.addEventListener("click", () => {
     for (const d of data.dims) setDim(s, d.index, data.z0[d.index]);
@@ -209,7 +215,7 @@ function build(root, data) {
   buildSliders(s, sliders);
   buildPad(s, el("div", { class: "vll-pad-box" }, side));
   drawPad(s);
-  buildZText(s, el("div", { class: "vll-zbox" }, root));
+  buildZText(s, el("div", { class: "vll-zbox" }, layout));
   const save = el("button", { class: "vll-reset", type: "button", text: "Download PNG" }, side);
   save.addEventListener("click", () => downloadPng(s.canvas, "latent-sliders.png"));
   return s;
@@ -251,8 +257,11 @@ function selectText(node) {
   sel.addRange(range);
 }
 
+// Every value is written with its sign, so each one is as wide as the next (monospace) and the
+// wrapped readout keeps its line breaks while z changes: a drag never reflows the page below.
+// "+0.5000" is still a Python (and numpy / torch) literal, so the copied list pastes as code.
 function showZ(s) {
-  s.zText.textContent = `z = [${Array.from(s.z, (v) => v.toFixed(4)).join(", ")}]`;
+  s.zText.textContent = `z = [${Array.from(s.z, (v) => fmt4(v)).join(", ")}]`;
 }
 
 function schedule(s) {

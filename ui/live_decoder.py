@@ -23,8 +23,9 @@ from ui.decode_route import PATH as DECODE_PATH
 from ui.decode_route import register_decoder
 from ui.latent_dims import LatentDims
 from ui.paths import ROOT
-from vae_core.checkpoints import Checkpoint, atomic_write
-from vae_core.export import ExportError, export_decoder
+from vae_core.io.atomic import atomic_write
+from vae_core.io.checkpoint_file import Checkpoint
+from vae_core.io.decoder_export import ExportError, export_decoder
 
 COMPONENT_NAME = "vae_lab_live_decoder"
 GENERATED_DIR = ROOT / "static" / "generated"

@@ -1,8 +1,8 @@
-// The in-browser decoder: runs the layer spec written by vae_core/export.py on Float32Arrays.
+// The in-browser decoder: runs the layer spec written by vae_core/io/decoder_export.py on Float32Arrays.
 //
 // Pure math, no DOM, so tests/test_js_decoder.py can run it under node and compare every pixel
 // with PyTorch. Layer semantics follow torch.nn (Linear, ReLU, Unflatten, ConvTranspose2d,
-// 1x1 Conv2d); the heads map raw outputs to the image mean E[x|z] like vae_core/likelihoods.py.
+// 1x1 Conv2d); the heads map raw outputs to the image mean E[x|z] like vae_core/models/likelihoods.py.
 // Sums run in JS doubles and are stored as float32, so results match PyTorch to ~1e-6.
 "use strict";
 

@@ -25,8 +25,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from ui.latent_dims import LatentDims, one_thread, traversal_image, traversals
-from vae_core.imaging import jpeg_bytes
-from vae_core.model import LatentVariableModel
+from vae_core.io.pictures import jpeg_bytes
+from vae_core.models.model import LatentVariableModel
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ import streamlit as st
 from ui import torch_warmup
 from ui.data import split_or_error
 from ui.model_list import ModelInfo
-from vae_core.config import N_PIXELS, ModelConfig
+from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, ModelConfig
+from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
+from vae_core.training.run_metadata import train_noise_of, training_extent
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
 DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
@@ -79,8 +81,8 @@ def _duration(seconds: Any) -> str:
 
 def train_noise_text(meta: dict[str, Any]) -> str:
     """The training objective's noise: 'none (standard ELBO)' or the denoising spec."""
-    spec = str((meta.get("train_config") or {}).get("train_noise") or "none")
-    if spec == "none":
+    spec = train_noise_of(meta)
+    if spec == NO_TRAIN_NOISE:
         return "none (standard ELBO)"
     return f"{spec}: denoising objective (Im et al. 2017), encodes noisy, scores clean digits"
 
@@ -93,9 +95,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
     except (KeyError, ValueError):
         title = dataset
     train_size = meta.get("train_size")
-    epochs = f"{meta.get('epoch', '?')} of {meta.get('epochs', '?')}"
-    if meta.get("stopped_early"):
-        epochs += " (stopped early)"
+    epochs = training_extent(meta).long()
     created = str(meta.get("created", ""))[:19].replace("T", " ")
     return [
         ("Model", config.display_name),
@@ -107,7 +107,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("Binarization", str(meta.get("binarize", "unknown"))),
         ("Training noise", train_noise_text(meta)),
         ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
-        ("Epochs", epochs),
+        ("Trained for", epochs),
         (
             "Training time",
             f"{_duration(meta.get('training_seconds'))} on {meta.get('device', 'unknown')}",
@@ -121,8 +121,13 @@ def _dataset_badge(meta: dict[str, Any]) -> tuple[str, str]:
     if images is None:
         return "test set unavailable", "red"
     full = get_source(images.dataset).test.count
-    if images.source == "offline-sample":
-        return f"offline sample ({len(images):,} digits)", "orange"
+    if images.source == "offline-sample":  # MNIST training digits: never call them a test set
+        seen = seen_in_training(images, meta)
+        what = {True: "digits this model trained on", False: "held-out MNIST training digits"}
+        return (
+            f"offline sample: {len(images):,} {what.get(seen, 'MNIST training digits')}",
+            "orange",
+        )
     if len(images) < full:
         return f"test subset ({len(images):,} of {full:,})", "orange"
     return f"full test set ({len(images):,})", "green"
@@ -197,7 +202,9 @@ def render_model_card(info: ModelInfo, device: str | None) -> None:
             cols = st.columns(2)
             for i, (name, value) in enumerate(metric_values(meta, config).items()):
                 cols[i % 2].metric(name, value)
-            if isinstance(tm.get("n"), int):
+            if isinstance(tm.get("scored_on"), str):  # which images, in the words of vae_core
+                st.caption(f"Measured on {tm['scored_on'][:400]}. {tm.get('test_note', '')}")
+            elif isinstance(tm.get("n"), int):
                 st.caption(f"Measured on {tm['n']:,} test images. {tm.get('test_note', '')}")
         else:
             st.info(

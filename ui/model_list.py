@@ -1,36 +1,57 @@
 """The model picker's catalogue: shipped, trained and uploaded checkpoints, from metadata alone.
 
 Nothing here imports PyTorch: the picker and the Home page's card need only each file's header
-(``vae_core.checkpoint_header``), so the first page a visitor opens does not wait for it.
+(``vae_core.io.header``), so the first page a visitor opens does not wait for it.
 Loading a model's weights is ``ui.models``' job.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ui.paths import SHIPPED_DIR, uploads_dir, user_models_dir
-from vae_core.checkpoint_header import CheckpointError, read_metadata
 from vae_core.config import ModelConfig
+from vae_core.io.header import CheckpointError, read_metadata
+from vae_core.training.run_metadata import training_extent
 
 DEFAULT_SHIPPED = "mnist-vae-2d.safetensors"  # what a first visit opens on
 MAX_LISTED = 512  # remembered picker titles (one per file version; tiny strings)
 MAX_DESCRIBED = 32  # remembered metadata of chosen models (a few KB to ~1 MB of history each)
 
 
+SOURCE_TAGS = {"shipped": "shipped", "trained": "trained", "uploaded": "uploaded"}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
+    """One model of the picker. Its label must tell apart two runs with the same settings (same
+    default name): trained and uploaded models carry their creation time, and ``list_models``
+    adds a short file id where two labels would still be equal."""
+
     path: str
     title: str
     source: str  # "shipped" | "trained" | "uploaded"
+    created: str = ""  # local time the model was saved, e.g. "21 Nov 14:03" ("" if unknown)
+    partial: str | None = None  # e.g. "partial (4.2 of 20 epochs)" (None: trained to the end)
+    file_id: str = ""  # "#1a2b3c", only where the label alone would not be unique
 
     @property
     def label(self) -> str:
-        tag = {"shipped": "shipped", "trained": "trained here", "uploaded": "uploaded"}[self.source]
-        return f"{self.title} · {tag}"
+        """'MNIST VAE, 2-D latent · partial (4.2 of 20 epochs) · trained 21 Nov 14:03'.
+
+        What tells models apart comes before the source: the picker cuts long labels at the end.
+        """
+        where = SOURCE_TAGS[self.source]
+        if self.source != "shipped" and self.created:
+            where += f" {self.created}"
+        parts = [self.title, self.partial, where, self.file_id]
+        return " · ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
@@ -53,9 +74,21 @@ def _info(path: str, mtime_ns: int, size: int) -> ModelInfo:
     return ModelInfo(Path(path), meta, ModelConfig.from_dict(meta["model"]))
 
 
+def created_text(meta: dict[str, Any]) -> str:
+    """The checkpoint's creation time (stored in UTC) in this computer's time zone."""
+    try:
+        when = dt.datetime.fromisoformat(str(meta.get("created", "")))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    local = when.astimezone()
+    return f"{local.day} {local:%b %H:%M}"
+
+
 @functools.lru_cache(maxsize=MAX_LISTED)
-def _title(path: str, mtime_ns: int, size: int) -> str | None:
-    """The picker title of one file, read once per version (None: not a valid checkpoint).
+def _entry(path: str, mtime_ns: int, size: int, source: str) -> ModelEntry | None:
+    """The picker entry of one file, read once per version (None: not a valid checkpoint).
 
     Every page draws the picker on every rerun; parsing and checking each file's metadata each
     time cost ~5 ms per file, per rerun, per session. A rewritten file has a new mtime/size.
@@ -65,7 +98,13 @@ def _title(path: str, mtime_ns: int, size: int) -> str | None:
         meta = _info(path, mtime_ns, size).meta
     except CheckpointError:
         return None  # a half-written or foreign file is not offered
-    return str(meta.get("name") or Path(path).stem)
+    return ModelEntry(
+        path,
+        str(meta.get("name") or Path(path).stem),
+        source,
+        created=created_text(meta),
+        partial=training_extent(meta).short(),
+    )
 
 
 def _entries(folder: Path, source: str) -> list[ModelEntry]:
@@ -75,10 +114,20 @@ def _entries(folder: Path, source: str) -> list[ModelEntry]:
             version = _version(str(path))
         except OSError:
             continue  # removed meanwhile
-        title = _title(str(path), *version)
-        if title is not None:
-            out.append(ModelEntry(str(path), title, source))
+        entry = _entry(str(path), *version, source)
+        if entry is not None:
+            out.append(entry)
     return out
+
+
+def _distinct(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """Add a short file id to every entry whose label another entry also has (two runs with the
+    same settings saved in the same minute, or two uploads with the same name)."""
+    counts = Counter(e.label for e in entries)
+    return [
+        dataclasses.replace(e, file_id=f"#{Path(e.path).stem[-6:]}") if counts[e.label] > 1 else e
+        for e in entries
+    ]
 
 
 def _shipped_order(entry: ModelEntry) -> tuple[bool, str]:
@@ -88,7 +137,7 @@ def _shipped_order(entry: ModelEntry) -> tuple[bool, str]:
 
 def list_models() -> list[ModelEntry]:
     """Shipped checkpoints first (the default model on top), then trained models, then uploads."""
-    return (
+    return _distinct(
         sorted(_entries(SHIPPED_DIR, "shipped"), key=_shipped_order)
         + _entries(user_models_dir(), "trained")
         + _entries(uploads_dir(), "uploaded")
@@ -104,5 +153,22 @@ def model_info(path: str) -> ModelInfo:
     try:
         version = _version(path)
     except OSError as exc:
-        raise CheckpointError(f"{Path(path).name}: cannot be read ({exc.strerror or exc})") from exc
+        raise CheckpointError(
+            f"{Path(path).name}: cannot be read ({exc.strerror or exc})", "missing"
+        ) from exc
     return _info(path, *version)
+
+
+UNLOADABLE = "This model cannot be loaded; pick another one in the sidebar. "
+
+
+def checkpoint_problem(exc: CheckpointError | OSError, lead: str = "") -> str:
+    """Markdown for ``st.error``: ``lead``, the student's summary (what the file is, what the app
+    expects), then the exact reason, as code: it quotes names an uploader chose.
+
+    An OSError (the file vanished between listing and loading) reads as an unreadable file.
+    """
+    if not isinstance(exc, CheckpointError):
+        exc = CheckpointError(f"cannot be read ({exc.strerror or exc})", "missing")
+    detail = str(exc).replace("`", "'")
+    return f"{lead}{exc.summary}\n\nTechnical detail: `{detail}`"

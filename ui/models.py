@@ -13,7 +13,8 @@ import streamlit as st
 
 from ui.model_list import ModelEntry
 from ui.paths import uploads_dir
-from vae_core.checkpoints import Checkpoint, atomic_write, load_checkpoint
+from vae_core.io.atomic import atomic_write
+from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 MAX_CACHED_MODELS = 12
 

@@ -1,8 +1,9 @@
-"""The Home page's list of pages: each page's label and the first paragraph of its docstring.
+"""The app's pages: their files in order, and each page's label and one-line summary.
 
-Read from the page files themselves so Home never drifts from what each page does. Lives in a
-module (imported once per process) because a cache defined in ``app.py`` is recreated on every
-rerun: Home used to parse all twelve page files on every visit.
+The summary is the first paragraph of the page's docstring, read from the page file itself so
+Home never drifts from what each page does. Lives in a module (imported once per process)
+because a cache defined in ``app.py`` is recreated on every rerun: Home used to parse all
+twelve page files on every visit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ import ast
 import functools
 import re
 from pathlib import Path
+
+from ui.paths import ROOT
+
+PAGES_DIR = ROOT / "pages"
+
+
+def page_files() -> list[Path]:
+    """``pages/*.py`` in navigation order: by their number prefix (``10_`` after ``9_``)."""
+    return sorted(PAGES_DIR.glob("*.py"), key=lambda p: (int(p.stem.split("_")[0]), p.stem))
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,6 +8,8 @@ turns the choice into a loaded model.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -15,6 +17,7 @@ import streamlit as st
 from ui.model_list import ModelEntry, list_models
 from ui.run_timing import install as install_run_timing
 from vae_core.config import ModelConfig
+from vae_core.training.run_metadata import training_extent
 
 MODEL_KEY = "vae_lab_model_path"
 PICKER_KEY = "vae_lab_model_picker"
@@ -24,6 +27,12 @@ install_run_timing()  # every page imports this module: opt-in run timing (VAE_L
 
 def _remember(widget_key: str) -> None:
     st.session_state[MODEL_KEY] = st.session_state[widget_key]
+
+
+def _full_name(entry: ModelEntry) -> str:
+    """The chosen model's whole label and file, for the picker's tooltip (markdown)."""
+    label = re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", entry.label)  # names may come from uploads
+    return f"**{label}**\n\nFile: `{Path(entry.path).name}`"
 
 
 def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
@@ -49,6 +58,7 @@ def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
         key=PICKER_KEY,
         on_change=_remember,
         args=(PICKER_KEY,),
+        help=_full_name(by_path[current]),  # the box cuts long labels; this shows all of it
     )
     return by_path[st.session_state[MODEL_KEY]]
 
@@ -78,6 +88,10 @@ def select_model(path: str) -> None:
 
 
 def sidebar_model_caption(config: ModelConfig, meta: dict[str, Any], device: str | None) -> None:
-    """One line under the picker: model, dataset, latent size and (once known) the device."""
+    """One line under the picker: model, dataset, latent size, (once known) the device, and for
+    a model whose training did not run to its end, how much it got (the picker may cut it)."""
     parts = [config.display_name, str(meta.get("dataset", "?")), f"{config.latent_dim}-D latent"]
     st.sidebar.caption(" · ".join(parts + ([device] if device else [])))
+    extent = training_extent(meta)
+    if not extent.complete:
+        st.sidebar.caption(f":orange[Partly trained: {extent.long()}]")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.data import split_or_error, split_tensors
+from ui.model_list import UNLOADABLE, checkpoint_problem
 from ui.models import load_model
 from ui.picker import chosen_entry, sidebar_model_caption, sidebar_training_status
-from vae_core.checkpoints import Checkpoint, CheckpointError
 from vae_core.data.datasets import ImageSet
 from vae_core.device import device_label, pick_device
+from vae_core.io.checkpoint_file import Checkpoint, CheckpointError
 
 
 def current_model(training_status: bool = True) -> Checkpoint | None:
@@ -25,7 +26,7 @@ def current_model(training_status: bool = True) -> Checkpoint | None:
     try:
         checkpoint = load_model(entry.path)
     except (CheckpointError, OSError) as exc:  # e.g. a bad file dropped into checkpoints/
-        st.error(f"This model cannot be loaded: {exc}. Pick another one in the sidebar.")
+        st.error(checkpoint_problem(exc, UNLOADABLE))
         st.stop()
     if training_status:
         sidebar_training_status()

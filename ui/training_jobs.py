@@ -26,7 +26,9 @@ from typing import Any
 import torch
 
 from vae_core.config import ModelConfig
-from vae_core.training import TrainConfig
+from vae_core.device import device_label
+from vae_core.training.run_metadata import TrainingExtent, training_extent
+from vae_core.training.trainer import TrainConfig
 
 HEARTBEAT_TIMEOUT_S = 30.0  # no poll for this long: the tab is gone, stop training
 MAX_STEP_POINTS = 2000  # live curve points kept per job (older ones are thinned)
@@ -65,6 +67,7 @@ class JobSnapshot:
     error: str | None
     step: int
     total_steps: int
+    epochs: int  # planned
     eta: float | None
     elapsed: float
     steps: list[dict[str, float]]
@@ -84,6 +87,33 @@ class JobSnapshot:
     @property
     def progress(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def extent(self) -> TrainingExtent:
+        """How much training the job's newest checkpoint holds (the same reading as the picker)."""
+        last = self.history[-1]["epoch"] if self.history else 0
+        meta = {"epoch": last, "epochs": self.epochs, "history": self.history}
+        return training_extent({**meta, "stopped_early": self.state == "stopped"})
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return (
+        f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.0f} min left"
+    )
+
+
+def progress_text(snap: JobSnapshot) -> str:
+    """The Train page's progress line. After a stop it says exactly what the kept checkpoint
+    holds, in the words of the stop message and of the model picker (``JobSnapshot.extent``)."""
+    steps = f"{snap.step:,} of {snap.total_steps:,}"
+    if snap.state == "stopped":
+        return f"Stopped at step {steps}; trained: {snap.extent.long(say_stopped=False)}"
+    text = f"Step {steps}{_eta(snap.eta) if snap.state == 'training' else ''}"
+    if snap.history:  # while it runs, every recorded epoch is a whole one
+        text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
+    return text
 
 
 def slugify(text: str) -> str:
@@ -107,6 +137,12 @@ def cpu_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
+def training_device_label(device: torch.device) -> str:
+    """The device a training uses, with the threads it will use on a CPU (``cpu_threads``, not
+    the app's current setting): the Train page says it before the start and in the result."""
+    return device_label(device, cpu_threads() if device.type == "cpu" else None)
+
+
 def default_test_images(device_type: str) -> int | None:
     """IWAE with K=100 costs ~100 forward passes per image: subsample on a CPU only."""
     return None if device_type == "cuda" else 1000
@@ -128,6 +164,7 @@ class TrainingJob:
         self.stop_reason: str | None = None
         self.step = 0
         self.total_steps = 0
+        self.epochs = spec.train_config.epochs
         self.eta: float | None = None
         self.elapsed = 0.0
         self.steps: list[dict[str, float]] = []
@@ -200,10 +237,13 @@ class TrainingJob:
         self._check_alive()
 
     def _on_epoch(self, info: Any) -> None:
-        from vae_core.metadata import epoch_record
+        from vae_core.training.run_metadata import epoch_record
 
         with self.lock:
             self.history.append(epoch_record(info))
+            # exact, unlike the last on_step (every log_every steps): the page's "Step N" after a
+            # stop must be the step the checkpoint ends on
+            self.step = (info.epoch - 1) * info.steps_per_epoch + info.steps
             self.kl_per_dim = list(info.kl_per_dim)
             self.saved = True  # the trainer wrote the checkpoint just before this callback
             self.message = f"Epoch {info.epoch}/{info.epochs} done"
@@ -235,10 +275,12 @@ class TrainingJob:
             )
         except Exception as exc:  # noqa: BLE001 - every failure must reach the page, not a log
             from vae_core.data.datasets import DatasetUnavailable
-            from vae_core.training import TrainingDiverged
+            from vae_core.training.trainer import TrainingDiverged
 
             known = isinstance(exc, TrainingDiverged | DatasetUnavailable | ValueError)
             text = str(exc) if known else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, DatasetUnavailable):
+                text = exc.for_app  # worded for the app: no command-line flags
             if not known:
                 traceback.print_exc()
             self._set(state="error", error=text, message="Training failed.")
@@ -247,12 +289,12 @@ class TrainingJob:
             _TRAINER_SLOT.release()
 
     def _run(self) -> None:
-        from vae_core.checkpoints import save_checkpoint
         from vae_core.data.datasets import load_split
-        from vae_core.device import device_label, pick_device
-        from vae_core.metadata import build_metadata, dataset_note
-        from vae_core.model import LatentVariableModel
-        from vae_core.training import train
+        from vae_core.device import pick_device
+        from vae_core.io.checkpoint_file import save_checkpoint
+        from vae_core.models.model import LatentVariableModel
+        from vae_core.training.run_metadata import build_metadata, dataset_note
+        from vae_core.training.trainer import train
 
         spec, config = self.spec, self.spec.train_config
         self._set(state="loading", message=f"Loading the {config.dataset} training and test sets…")
@@ -261,7 +303,7 @@ class TrainingJob:
         device = pick_device(config.device)
         if device.type == "cpu":  # process-wide in effect; run() restores it afterwards
             torch.set_num_threads(cpu_threads())
-        label = device_label(device)
+        label = training_device_label(device)
         self._set(data_note=dataset_note(train_set, config.val_fraction), device=label)
         x, y = train_set.tensors()
         model = LatentVariableModel(spec.model_config)
@@ -291,14 +333,18 @@ class TrainingJob:
             checkpoint_meta=meta,
         )
         if result.stopped:
+            self._set(state="stopped")
             kept = (
-                f"; the checkpoint of {len(result.history)} epoch(s) is kept (the last one partial)"
+                f". The checkpoint is kept: {self.snapshot().extent.long(say_stopped=False)}"
                 if self.saved
                 else "; nothing was saved (no training step had run)"
             )
-            self._set(state="stopped", message=(self.stop_reason or "Stopped") + kept + ".")
+            self._set(message=(self.stop_reason or "Stopped") + kept + ".")
             return
-        test_metrics = self._evaluate(model, test_set, device.type)
+        trained_on = {"dataset": config.dataset, "data_source": train_set.source}
+        test_metrics = self._evaluate(
+            model, test_set, device.type, {**trained_on, "train_size": len(train_set)}
+        )
         save_checkpoint(model, self.checkpoint_path, meta(result, test_metrics))
         self._set(
             state="done",
@@ -307,18 +353,21 @@ class TrainingJob:
             test_metrics=test_metrics,
         )
 
-    def _evaluate(self, model: Any, test_set: Any, device_type: str) -> dict[str, Any]:
-        """Test ELBO / IWAE NLL / active units on (a prefix of) the test split."""
-        from vae_core.data.binarize import binarize_static
-        from vae_core.evaluation import evaluate_model
+    def _evaluate(
+        self, model: Any, test_set: Any, device_type: str, trained_on: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Test ELBO / IWAE NLL / active units on the test split or its stratified subset of n
+        (``vae_core.data.subsets``: the images ``python -m vae_core evaluate --limit n`` scores).
+        ``trained_on``: the metadata keys that tell whether the model saw those images."""
+        from vae_core.data.datasets import seen_in_training
+        from vae_core.data.subsets import describe_images
+        from vae_core.evaluation.scoring import evaluate_model, scored_images
+        from vae_core.training.run_metadata import uses_binary_test_data
 
         spec = self.spec
-        x, y = test_set.tensors()
-        if spec.train_config.binarize != "none":  # binarize the whole split once, then slice
-            x = binarize_static(x)
+        binary = uses_binary_test_data(spec.train_config.binarize)
         n = spec.test_images if spec.test_images is not None else default_test_images(device_type)
-        if n is not None:
-            x, y = x[:n], y[:n]
+        x, y = scored_images(test_set, binary, n)
         self._set(
             state="evaluating",
             eval_total=len(x),
@@ -334,6 +383,9 @@ class TrainingJob:
         cond = model.config.conditional
         metrics = evaluate_model(model, x, y if cond else None, spec.iw_samples, progress)
         metrics["test_note"] = test_set.note
+        processing = "binarized once with seed 0" if binary else "grey pixels"
+        seen = seen_in_training(test_set, trained_on)
+        metrics["scored_on"] = describe_images(test_set, n, processing=processing, seen=seen)
         return metrics
 
 

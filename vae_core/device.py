@@ -22,12 +22,16 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
-def device_label(device: torch.device | str) -> str:
-    """Short badge text: 'CUDA (NVIDIA H100)', 'MPS' or 'CPU (2 threads)'."""
+def device_label(device: torch.device | str, threads: int | None = None) -> str:
+    """Short badge text: 'CUDA (NVIDIA H100)', 'MPS' or 'CPU (2 threads)'.
+
+    ``threads``: the CPU threads the work will use, when that is not the current setting (a
+    training that will set its own); default ``torch.get_num_threads()``.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return "MPS"
-    n = torch.get_num_threads()
+    n = torch.get_num_threads() if threads is None else threads
     return f"CPU ({n} thread{'' if n == 1 else 's'})"

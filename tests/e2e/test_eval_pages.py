@@ -7,6 +7,7 @@ a full-page screenshot goes to test-artifacts/eval-*.png for a person to look at
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -91,16 +92,57 @@ def test_likelihood(tall, app_url) -> None:
     assert charts(tall) == 2
 
 
+# The activity chart's y tick labels (value on the log axis, box) and the threshold line and
+# its label, as drawn.
+ACTIVITY_AXIS = """(gd) => {
+  const box = e => { const r = e.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const ticks = [...gd.querySelectorAll('g.ytick')].map(g => ({
+    log: g.__data__ ? g.__data__.x : null, text: g.textContent, ...box(g) }));
+  const line = gd.querySelector('.shapelayer path');
+  const label = [...gd.querySelectorAll('g.annotation')]
+    .find(a => a.textContent.includes('0.01'));
+  return {ticks, line: line && box(line), label: label && box(label),
+          labelText: label && label.textContent};
+}"""
+
+
 def test_diagnostics(tall, app_url) -> None:
     visit(tall, app_url, "Diagnostics", VAE_BIG(), '[data-testid="stImage"]', "eval-diagnostics")
     assert charts(tall) == 3
     assert tall.locator('[data-testid="stImage"]').count() == 2
+    drawn = tall.locator(".st-key-diag_au_chart .js-plotly-plot").evaluate(ACTIVITY_AXIS)
+    ticks = drawn["ticks"]
+    assert len(ticks) >= 2
+    # one label per decade (10^k), none overlapping the next
+    assert all(abs(t["log"] - round(t["log"])) < 1e-9 for t in ticks), ticks
+    ordered = sorted(ticks, key=lambda t: t["top"])
+    assert all(a["bottom"] <= b["top"] for a, b in zip(ordered, ordered[1:], strict=False))
+    # the threshold's label sits on its dashed line, not a decade away
+    line_y = (drawn["line"]["top"] + drawn["line"]["bottom"]) / 2
+    assert "0.01" in drawn["labelText"]
+    assert abs(drawn["label"]["bottom"] - line_y) <= 4, (drawn["label"], line_y)
 
 
 def test_out_of_distribution(tall, app_url) -> None:
     visit(tall, app_url, "Out_of_distribution", VAE_2D(), ".st-key-ood_remedy_hist", "eval-ood")
     assert charts(tall) == 2
-    assert tall.locator('[data-testid="stDataFrame"]').count() == 1  # the AUROC table
+    table = tall.locator('[data-testid="stTable"]')  # the AUROC table, as drawn
+    assert table.count() == 1
+    cells = [c.strip() for c in table.locator("td").all_inner_texts()]
+    assert "None" not in cells and "nan" not in cells
+    assert cells.count("— (the reference)") == 2  # the in-distribution row's two AUROCs
+    # one click to the model that shows the famous failure (Nalisnick et al. 2019)
+    fashion = shipped_title("Fashion-MNIST VAE")
+    tall.get_by_role("button", name="Switch to the Fashion-MNIST VAE").click()
+    wait_done(tall, ".st-key-ood_remedy_hist")
+    assert chosen(tall).startswith(f"{fashion} · ")
+    assert tall.get_by_text("Fashion-MNIST test images").count() >= 1
+    assert (
+        tall.get_by_text(re.compile(r"this model rates MNIST test \(AUROC 0\.[0-4]")).count() == 1
+    )
+    assert tall.get_by_role("button", name=re.compile("^Switch to")).count() == 0
+    screenshot(tall, "eval-ood-fashion")
 
 
 def test_ppca(tall, app_url) -> None:
@@ -110,8 +152,27 @@ def test_ppca(tall, app_url) -> None:
 
 def test_cvae_faithfulness(tall, app_url) -> None:
     visit(tall, app_url, "CVAE_faithfulness", CVAE(), ".st-key-faith_grid", "eval-faithfulness")
-    assert tall.get_by_text("Mean accuracy of 'generate class k'").count() == 1
+    assert tall.get_by_text("Samples drawn as asked").count() == 1
     assert charts(tall) >= 3
+
+
+@pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs Fashion-MNIST")
+def test_faithfulness_switches_a_fashion_vae_to_its_cvae_on_a_laptop(browser, app_url) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        vae, cvae = shipped_title("Fashion-MNIST VAE"), shipped_title("Fashion-MNIST CVAE")
+        visit(pg, app_url, "CVAE_faithfulness", vae, ".st-key-switch_to_cvae", "eval-faith-vae")
+        pg.get_by_role("button", name=f"Switch to {cvae}").click()
+        wait_done(pg, ".st-key-faith_grid")
+        assert chosen(pg).startswith(f"{cvae} · ")  # the sidebar picker shows the switch
+        assert pg.get_by_text("fashion-mnist-classifier.safetensors").count() == 1
+        assert pg.locator('[data-testid="stAlertContentError"]').count() == 0
+        assert pg.get_by_text("Samples drawn as asked").count() == 1
+        screenshot(pg, "eval-faith-fashion-cvae")
+    finally:
+        context.close()
 
 
 def test_rate_distortion(tall, app_url) -> None:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import ROOT, open_page, screenshot
-from vae_core.checkpoints import load_checkpoint
+from vae_core.io.checkpoint_file import load_checkpoint
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +52,7 @@ def test_train_page_shows_live_progress_and_curves(page, app_url) -> None:
     screenshot(page, "train-live")
     page.get_by_text("It is now the chosen model", exact=False).wait_for(timeout=300_000)
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
-    assert picker.input_value().endswith("trained here")
+    assert " · trained " in picker.input_value()  # "<name> · trained <time>"
     assert page.get_by_role("button", name="Start training").is_enabled()
     assert not page.locator('[data-testid="stException"]').count()
     page.locator(".js-plotly-plot").nth(1).wait_for()  # the KL-per-dim bars
@@ -82,3 +82,28 @@ def test_training_survives_a_visit_to_another_page(page, app_url) -> None:
         pytest.fail(f"{text}: {page.locator('[data-testid=stAlert]').first.inner_text()}")
     page.get_by_role("button", name="Stop training").click()
     page.get_by_text("Stopped by the user", exact=False).wait_for(timeout=300_000)
+
+
+def test_navigation_calls_the_first_page_home(page, app_url) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_page(page, app_url)
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    assert links.first.inner_text().strip() == "Home"
+    assert "app" not in [t.strip() for t in links.all_inner_texts()]
+    links.filter(has_text="Train").first.click()  # the other pages keep their names and URLs
+    page.wait_for_url(f"{app_url}/Train")
+    page.get_by_role("heading", name="Train a model").wait_for()
+    links.first.click()
+    page.get_by_role("heading", name="VAE Latent Lab").wait_for()
+
+
+def test_the_picker_tooltip_shows_the_whole_model_name(page, app_url) -> None:
+    """The sidebar's box cuts long names ("· shipp..."); the tooltip has all of it."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_page(page, app_url)
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    label = box.locator("input").input_value()
+    box.locator('[data-testid="stTooltipIcon"]').hover()
+    tip = page.locator('[data-testid="stTooltipContent"]')
+    tip.wait_for()
+    assert label in tip.inner_text().replace("\n", " "), (label, tip.inner_text())

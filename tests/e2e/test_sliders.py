@@ -148,3 +148,110 @@ def test_burst_of_changes_reports_the_last_z(sliders_page) -> None:
     assert page.get_by_text("Browser vs PyTorch").count() == 1
     assert page.locator('[data-testid="stImage"] img').count() >= 1  # the traversals
     assert float(page.locator('[data-testid="server-image"]').get_attribute("data-gap")) < 1e-4
+
+
+# Laptop, desktop and phone windows. The page scrolls inside stMain, beside a 300 px sidebar on
+# the wider ones, so a component too wide for the page overflows stMain, not the document.
+VIEWPORTS = [(1920, 1080), (1280, 800), (1152, 864), (1024, 768), (390, 844)]
+MIN_TRACK_PX = 160
+LAYOUT_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  return {
+    vw: window.innerWidth,
+    docScroll: document.documentElement.scrollWidth,
+    mainScroll: main.scrollWidth,
+    mainClient: main.clientWidth,
+  };
+}"""
+# Streamlit slides its sidebar shut when the window gets phone-narrow: measure once the sidebar
+# and stMain have kept their size for 10 animation frames.
+SETTLE_JS = """async () => {
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  const main = document.querySelector('[data-testid="stMain"]');
+  let last = "", same = 0;
+  for (let i = 0; i < 300 && same < 10; i++) {
+    await new Promise((r) => requestAnimationFrame(r));
+    const r = sidebar.getBoundingClientRect();
+    const now = `${r.left},${r.width},${main.clientWidth}`;
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+}"""
+# The component's top just below Streamlit's header (which covers the page's top 60 px).
+TOP_JS = """e => {
+  e.scrollIntoView();
+  document.querySelector('[data-testid="stMain"]').scrollBy(0, -70);
+}"""
+SPAN_JS = "e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; }"
+PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+
+
+def _choose_model(page, title: str) -> None:
+    """Pick ``title`` in the sidebar and wait for its decoder's first frame."""
+    if page.locator(f"{PICKER} input").first.input_value().startswith(f"{title} · "):
+        return
+    old = page.locator('[data-testid="live-decoder"]').get_attribute("data-hash")
+    page.locator(PICKER).first.click()
+    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    page.locator('[role="option"]').filter(has_text=label).first.click()
+    page.locator(f'[data-testid="live-decoder"]:not([data-hash="{old}"]) {CANVAS}').wait_for()
+    page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
+
+
+def _drag(page, slider, start: float, end: float) -> None:
+    """Press the mouse on ``slider`` at ``start`` of its track and move it to ``end``, then
+    check the live image changed while the mouse was down and the thumb followed."""
+    canvas = page.locator(CANVAS)
+    slider.scroll_into_view_if_needed()
+    before = canvas.evaluate("c => c.toDataURL()")
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=8)
+    page.wait_for_function(CHANGED, arg=[canvas.element_handle(), before], timeout=10_000)
+    page.mouse.up()
+    lo, hi = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
+    share = (float(slider.input_value()) - lo) / (hi - lo)
+    assert abs(share - end) < 0.15, (start, end, share)  # the thumb went where the mouse went
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+
+
+@pytest.mark.parametrize("model", ["MNIST VAE, 2-D latent", "MNIST VAE, 16-D latent"])
+def test_layout_fits_laptop_and_phone_windows(browser, app_url, model: str) -> None:
+    """At every window size: each slider's track is long enough to drag, nothing overflows the
+    page sideways, the pad and both images lie whole inside the window, the z readout shows all
+    of z, and a mouse drag on a slider changes the live image."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, app_url, "Latent_sliders")
+        page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
+        _choose_model(page, model)
+        n_dims = page.locator(SLIDERS).count()
+        assert n_dims == (2 if "2-D" in model else 16)
+        for k, (width, height) in enumerate(VIEWPORTS):
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate(SETTLE_JS)
+            where = f"{model} at {width}x{height}"
+            tracks = page.locator(SLIDERS).evaluate_all(
+                "els => els.map((e) => e.getBoundingClientRect().width)"
+            )
+            assert len(tracks) == n_dims and min(tracks) >= MIN_TRACK_PX, (where, tracks)
+            layout = page.evaluate(LAYOUT_JS)
+            assert layout["docScroll"] <= layout["vw"], (where, layout)
+            assert layout["mainScroll"] <= layout["mainClient"], (where, layout)
+            for testid in ("z-pad", "live-image", "server-image"):
+                left, right = page.locator(f'[data-testid="{testid}"]').evaluate(SPAN_JS)
+                assert left >= 0 and right <= width, (where, testid, left, right)
+            readout = page.locator('[data-testid="live-z"]')
+            scroll, client = readout.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert scroll <= client, (where, "z readout clipped", scroll, client)
+            assert readout.inner_text().count(",") == n_dims - 1
+            page.locator('[data-testid="live-decoder"]').evaluate(TOP_JS)
+            screenshot(page, f"sliders-{n_dims}d-{width}x{height}")
+            start, end = (0.2, 0.8) if k % 2 == 0 else (0.8, 0.2)
+            _drag(page, page.locator(SLIDERS).first, start, end)
+    finally:
+        context.close()

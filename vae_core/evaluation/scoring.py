@@ -1,0 +1,142 @@
+"""The scoring protocol: which test inputs a model is scored on, then its batch-averaged ELBO
+parts, IWAE NLL and active units.
+
+All figures are nats per image. A model trained on binarized pixels is scored on one fixed,
+seeded binarization of the whole split, subset afterwards (Burda et al. 2015), so every run,
+device and image count sees the same bits; other models are scored on grey pixels. The CLI,
+the Train page, the evaluation pages and the OOD sets all take their inputs from
+``model_inputs`` (``scored_images`` adds the stratified subset of ``n`` images).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vae_core.data.binarize import binarize_static
+from vae_core.data.datasets import ImageSet
+from vae_core.data.subsets import subset_of
+from vae_core.models.model import LatentVariableModel
+from vae_core.models.objectives import active_units, elbo_terms, iwae_log_likelihood
+
+SCORING_SEED = 0  # the seed of the test set's one fixed binarization
+
+
+def model_inputs(x: torch.Tensor, binary: bool, *, seed: int = SCORING_SEED) -> torch.Tensor:
+    """The images as the model is scored on them: one fixed binarization for models trained on
+    binarized pixels, grey pixels otherwise.
+
+    Pass the whole split and index it afterwards: a subset binarized on its own would get other
+    bits, so a figure on 1,000 images would not score the same images as the full one.
+    """
+    return binarize_static(x, seed=seed) if binary else x
+
+
+def scored_images(
+    images: ImageSet, binary: bool, n: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, labels) of the ``n`` images a score on ``n`` uses, as the model sees them.
+
+    The whole split binarized once (``model_inputs``), then its seeded class-stratified subset
+    of ``n`` (``vae_core.data.subsets``; all of it, in order, for ``n`` None or >= N): the
+    images ``--limit n`` and the app's figures on ``n`` use.
+    """
+    x, y = images.tensors()
+    x = model_inputs(x, binary)
+    if n is not None and n < len(x):
+        idx = torch.from_numpy(subset_of(images, n))
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+@torch.no_grad()
+def evaluate_elbo(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean elbo / recon / kl (one z sample per image, seeded) and KL per latent dim."""
+    was_training = model.training
+    model.eval()
+    device = model.device
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    n = len(x)
+    sums = torch.zeros(3, dtype=torch.float64)
+    kl_dims = torch.zeros(model.config.latent_dim, dtype=torch.float64)
+    for s in range(0, n, batch_size):
+        xb = x[s : s + batch_size].to(device)
+        yb = None if y is None else y[s : s + batch_size].to(device)
+        t = elbo_terms(model, xb, yb)
+        w = len(xb)
+        sums += torch.stack([t.elbo, t.recon, t.kl]).double().cpu() * w
+        kl_dims += t.kl_per_dim.double().cpu() * w
+    torch.random.set_rng_state(gen_state)
+    model.train(was_training)
+    elbo, recon, kl = (sums / n).tolist()
+    return {"elbo": elbo, "recon": recon, "kl": kl, "kl_per_dim": (kl_dims / n).tolist()}
+
+
+@torch.no_grad()
+def posterior_means(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = 2000,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder outputs (mu, logvar) for a whole dataset, on the CPU, each (N, D)."""
+    mus, logvars = [], []
+    for s in range(0, len(x), batch_size):
+        yb = None if y is None else y[s : s + batch_size].to(model.device)
+        mu, logvar = model.encode(x[s : s + batch_size].to(model.device), yb)
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+@torch.no_grad()
+def iwae_nll(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    k: int = 100,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress: Any = None,
+) -> torch.Tensor:
+    """Per-image importance-weighted NLL estimate -log p(x) (N,), positive nats."""
+    torch.manual_seed(seed)
+    out = []
+    for s in range(0, len(x), batch_size):
+        yb = None if y is None else y[s : s + batch_size].to(model.device)
+        ll = iwae_log_likelihood(model, x[s : s + batch_size].to(model.device), yb, k=k)
+        out.append(-ll.double().cpu())
+        if progress is not None:
+            progress(min(s + batch_size, len(x)), len(x))
+    return torch.cat(out)
+
+
+def evaluate_model(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    iw_samples: int = 100,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """The full report for a checkpoint: ELBO parts, IWAE NLL and active units."""
+    report = evaluate_elbo(model, x, y)
+    mu, _ = posterior_means(model, x, y)
+    au, _ = active_units(mu)
+    report["active_units"] = au
+    report["n"] = len(x)
+    if model.config.stochastic and iw_samples > 0:
+        nll = iwae_nll(model, x, y, k=iw_samples, progress=progress)
+        report["nll"] = float(nll.mean())
+        report["iw_samples"] = iw_samples
+    else:
+        report["nll"] = None  # an AE defines no density
+        report["iw_samples"] = 0
+    return report
