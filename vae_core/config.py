@@ -12,6 +12,7 @@ from typing import Any
 MODEL_KINDS = ("vae", "cvae", "ae")
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+NO_TRAIN_NOISE = "none"  # TrainConfig.train_noise of the standard ELBO (vae_core.latent.noise)
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 

@@ -44,11 +44,14 @@ def elbo_terms(
     y: torch.Tensor | None = None,
     beta: float | None = None,
     sample: bool = True,
+    target: torch.Tensor | None = None,
 ) -> ElboTerms:
     """One-sample SGVB estimate of the ELBO parts (K&W 2013, estimator B, eq. 10).
 
-    x is both the encoder input and the target (B,1,28,28). For an AE the code is deterministic,
-    KL is 0 and ``elbo`` is just the reconstruction log-likelihood (not a bound).
+    x is the encoder input (B,1,28,28) and, unless ``target`` is given, also the target. The
+    denoising criterion (Im et al. 2017) encodes a corrupted x and scores the clean ``target``.
+    For an AE the code is deterministic, KL is 0 and ``elbo`` is just the reconstruction
+    log-likelihood (not a bound).
     """
     beta = model.config.beta if beta is None else beta
     mu, logvar = model.encode(x, y)
@@ -58,7 +61,7 @@ def elbo_terms(
     else:
         z = mu
         kl_dims = torch.zeros_like(mu)
-    recon = model.log_prob(model.decoder_output(z, y), x).mean()
+    recon = model.log_prob(model.decoder_output(z, y), x if target is None else target).mean()
     kl_per_dim = kl_dims.mean(0)
     kl = kl_per_dim.sum()
     return ElboTerms(
