@@ -23,8 +23,7 @@ from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_sta
 from vae_core.device import pick_device
 from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
 from vae_core.io.checkpoint_file import save_checkpoint
-from vae_core.models.model import LatentVariableModel
-from vae_core.models.objectives import elbo_terms
+from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
 from vae_core.training.run_metadata import uses_binary_test_data
 
@@ -44,7 +43,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bf16 autocast, CUDA only
-    compile: bool = False  # torch.compile, CUDA only
+    compile: bool = False  # torch.compile the model's forward (falls back to eager if it can't)
     val_fraction: float = 0.05
     log_every: int = 25
     init_output_bias: bool = (
@@ -112,6 +111,8 @@ class TrainResult:
     stopped: bool = False
     seconds: float = 0.0
     device: str = "cpu"
+    compiled: bool = False  # the steps ran through torch.compile
+    compile_error: str | None = None  # why --compile fell back to eager steps
 
 
 def prepare_inputs(x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -133,6 +134,28 @@ def split_validation(
     return x[tr], y[tr], x[val], y[val]
 
 
+def _compiled_step(
+    step_fn: Callable[..., ElboTerms],
+    model: LatentVariableModel,
+    result: TrainResult,
+    xb: torch.Tensor,
+    yb: torch.Tensor | None,
+    eps: torch.Tensor | None,
+) -> tuple[ElboTerms, Callable[..., ElboTerms]]:
+    """One step through the compiled model; the first one compiles, and if that fails the run
+    goes on eagerly (same numbers, only slower) with the reason in ``result.compile_error``."""
+    if result.compiled:
+        return step_fn(xb, yb, eps=eps), step_fn
+    try:
+        terms = step_fn(xb, yb, eps=eps)
+    except Exception as exc:  # inductor raises many kinds (BackendCompilerFailed, OSError...)
+        result.compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        model.zero_grad(set_to_none=True)
+        return model(xb, yb, eps=eps), model
+    result.compiled = True
+    return terms, step_fn
+
+
 def train(
     model: LatentVariableModel,
     x: torch.Tensor,
@@ -147,9 +170,13 @@ def train(
 ) -> TrainResult:
     """Fit ``model`` on images x (N,1,28,28) in [0,1] and labels y (N,); returns its history.
 
-    Validation uses a seeded ``val_fraction`` of x. Labels are only fed to a CVAE.
+    Validation uses a seeded ``val_fraction`` of x. Labels are only fed to a CVAE. Every draw
+    comes from Generators seeded with ``config.seed`` (the global RNG is never reseeded); the
+    reparameterization noise is drawn outside the model so a compiled forward sees no Generator.
+    With ``config.compile`` the steps run ``torch.compile(model)``; when compiling fails (no
+    C compiler, an unsupported device) they fall back to the eager model and
+    ``TrainResult.compile_error`` says why.
     """
-    torch.manual_seed(config.seed)
     device = pick_device(config.device)
     model.to(device).train()
     x_tr, y_tr, x_val, y_val = split_validation(x, y, config.val_fraction, config.seed)
@@ -157,7 +184,8 @@ def train(
     if len(x_val):
         x_val = model_inputs(x_val, uses_binary_test_data(config.binarize))
     cond = model.config.conditional
-    gen = torch.Generator(device=device).manual_seed(config.seed)
+    gen = torch.Generator(device=device).manual_seed(config.seed)  # binarization, batch order
+    noise = torch.Generator(device=device).manual_seed(config.seed)  # reparameterization eps
     if config.init_output_bias:
         init_output_bias(model, x_tr)
     # fused: one kernel per parameter instead of ~10 (3-4x cheaper steps on the CPU too)
@@ -175,8 +203,9 @@ def train(
         else None
     )
     use_cuda = device.type == "cuda"
-    step_fn = torch.compile(model) if (config.compile and use_cuda) else model
     result = TrainResult(model=model, device=str(device))
+    step_fn: Callable[..., ElboTerms] = torch.compile(model) if config.compile else model
+    stochastic = model.config.stochastic
     good_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
     step = 0
@@ -191,10 +220,16 @@ def train(
                 break
             idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = inputs[idx], (y_tr[idx] if cond else None)
+            eps = (
+                torch.randn(len(xb), model.config.latent_dim, generator=noise, device=device)
+                if stochastic
+                else None
+            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
-                terms = (
-                    elbo_terms(step_fn, xb, yb) if step_fn is model else elbo_terms(model, xb, yb)
-                )
+                if step_fn is model:
+                    terms = model(xb, yb, eps=eps)
+                else:
+                    terms, step_fn = _compiled_step(step_fn, model, result, xb, yb, eps)
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             opt.step()
