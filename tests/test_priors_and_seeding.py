@@ -148,3 +148,17 @@ def test_a_failed_compile_falls_back_to_eager_and_says_why(tiny_images, monkeypa
     result = train(make_model(), x, y, _cfg(compile=True))
     assert not result.compiled and result.compile_error == "RuntimeError: no C compiler found"
     assert result.history[0].train == pytest.approx(eager.history[0].train)
+
+
+def test_train_config_from_dict_is_as_strict_as_the_model_config() -> None:
+    from vae_core.config import ConfigError
+
+    good = TrainConfig(epochs=3, adam_betas=(0.9, 0.99)).to_dict()
+    good["adam_betas"] = list(good["adam_betas"])  # as JSON gives it back
+    assert TrainConfig.from_dict(good) == TrainConfig(epochs=3, adam_betas=(0.9, 0.99))
+    with pytest.raises(ConfigError, match="unknown train config keys: epoch"):
+        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ConfigError, match="'epochs' has the wrong type"):
+        TrainConfig.from_dict({"epochs": "3"})
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        TrainConfig.from_dict([1, 2])

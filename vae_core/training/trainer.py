@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from vae_core.config import strict_from_dict
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
 from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
@@ -68,8 +69,9 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, data: Any) -> TrainConfig:
+        """Build from untrusted JSON, as strictly as ``ModelConfig.from_dict``."""
+        return strict_from_dict(cls, data, "train config")
 
 
 @dataclass
