@@ -150,10 +150,10 @@ def test_interpolation_strip_and_path(page, app_url) -> None:
     visit(
         page, app_url, "Interpolate", shipped_title("MNIST VAE, 2-D", "MNIST VAE"), ".st-key-ip_map"
     )
-    page.get_by_text("compare both").click()
+    page.get_by_text("compare all").click()
     wait_done(page, ".st-key-ip_map")
-    assert page.get_by_text("lerp: 10 steps from A to B", exact=True).count() == 1
-    assert page.get_by_text("slerp: 10 steps from A to B", exact=True).count() == 1
+    for method in ("lerp", "slerp", "norm-slerp"):
+        assert page.get_by_text(f"{method}: 10 steps from A to B", exact=True).count() == 1
     assert page.get_by_role("button", name="Download slerp animation (GIF)").count() == 1
     page.locator(".st-key-ip_map").scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
