@@ -36,6 +36,7 @@ from bench.app_process import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
+    picker_label,
     stop_process,
     streamlit_command,
 )
@@ -197,13 +198,13 @@ def chosen(pg: Page) -> str:
 
 def choose_model(pg: Page, title: str) -> None:
     """Pick ``title`` in the sidebar model picker (the page reruns with it)."""
-    if chosen(pg).startswith(f"{title} · "):
+    if picker_label(title).match(chosen(pg)):
         return
     pg.locator(PICKER).first.click()
-    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    label = picker_label(title)
     pg.locator('[role="option"]').filter(has_text=label).first.click()
     wait_idle(pg)
-    if not chosen(pg).startswith(f"{title} · "):
+    if not picker_label(title).match(chosen(pg)):
         raise RuntimeError(f"could not choose {title!r} (picker shows {chosen(pg)!r})")
 
 
@@ -265,7 +266,7 @@ def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
         stem = next((m for m in shot.models if m in titles), None)
         if stem is None:
             raise RuntimeError(f"no shipped checkpoint among {shot.models}")
-        if not chosen(pg).startswith(f"{titles[stem]} · "):
+        if not picker_label(titles[stem]).match(chosen(pg)):
             go(pg, "")  # choose on Home (cheap) so the target page runs once, with this model
             choose_model(pg, titles[stem])
     go(pg, shot.path)

@@ -14,10 +14,12 @@ import torch
 
 from ui import eval_cache as ec
 from ui.data import get_split, split_tensors
+from ui.images import show_image
 from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import DatasetUnavailable
+from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.latent.ellipse import ellipse_points
 from vae_core.latent.maps import fit_pca
@@ -61,15 +63,16 @@ st.caption(
 )
 
 # ---------------------------------------------------------------- the true posterior
-st.subheader("The true posterior p(z | x) of one test image")
-idx = int(st.number_input("Test image #", 0, ev.n - 1, 0))
+st.subheader(f"The true posterior p(z | x) of one {ev.images.noun_one}")
+idx = int(st.number_input(f"{capitalized(ev.images.noun_one)} #", 0, ev.n - 1, 0))
 x_one = ev.grey[idx : idx + 1]
 post_mean, post_cov = fit.posterior(x_one.reshape(1, -1))
 recon = fit.decode(post_mean).reshape(1, 1, 28, 28).clamp(0, 1).float()
 a, b, c = st.columns([1, 2, 2])
-a.image(
+show_image(
     png_bytes(image_grid(torch.cat([x_one, recon]), nrow=2), 3),
-    caption="test image · W E[z|x] + μ",
+    where=a,
+    caption="the image · W E[z|x] + μ",
 )
 mean_fig = go.Figure(go.Bar(x=[f"z{i}" for i in range(m)], y=post_mean[0].tolist()))
 mean_fig.update_xaxes(type="category")

@@ -128,7 +128,11 @@ left.plotly_chart(acc_fig, key="faith_acc_chart")
 div_fig = go.Figure(
     [
         go.Bar(x=labels, y=report["diversity"], name="generated"),
-        go.Bar(x=labels, y=report.get("reference_diversity", []), name="real test images"),
+        go.Bar(
+            x=labels,
+            y=report.get("reference_diversity", []),
+            name=f"real images ({ev.images.noun})",
+        ),
     ]
 )
 div_fig.update_layout(

@@ -22,6 +22,7 @@ from ui.model_list import list_models, model_info
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
+from vae_core.data.subsets import capitalized
 from vae_core.evaluation.rate_distortion import sweep_data_kind
 from vae_core.io.header import CheckpointError
 from vae_core.training.run_metadata import data_kind
@@ -50,7 +51,7 @@ cfg = ckpt.config
 
 c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
 n = c1.select_slider(
-    "Test images for the live points",
+    f"{capitalized(ev.images.noun)} for the live points",
     *ev.sizes(N_CHOICES, 1000),
 )
 show_shipped = c2.toggle("Place the shipped models too", value=True)
@@ -92,7 +93,7 @@ def comparable_shipped() -> list:
         if dataset != ev.dataset:
             with contextlib.suppress(ValueError):  # an unknown name is shown as it is
                 dataset = get_source(dataset).title
-            left_out.append(f"{entry.title}: scored on {dataset} test images")
+            left_out.append(f"{entry.title}: a {dataset} model")
         elif not info.config.stochastic:
             left_out.append(f"{entry.title}: an autoencoder has no rate (no KL term)")
         elif other_kind.key != kind.key:

@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from ui.draw_canvas import draw_digit
+from ui.images import show_image
 from ui.latent_data import (
     LatentCodes,
     is_cached,
@@ -20,6 +21,7 @@ from ui.latent_data import (
     linear_projection,
     manifold_grid,
     maybe_warm_up_umap,
+    projector_zip,
 )
 from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
 from ui.session import current_model, model_test_tensors
@@ -124,8 +126,8 @@ def show_ellipse(proj: LinearProjection | None, center, logvar: np.ndarray, name
 
 def image_pair(original: torch.Tensor, recon: torch.Tensor, caption: str) -> None:
     a, b = st.columns(2)
-    a.image(png_bytes(original.squeeze().numpy(), scale=5), caption=caption)
-    b.image(png_bytes(recon.squeeze().numpy(), scale=5), caption="reconstruction (decoded μ)")
+    show_image(png_bytes(original.squeeze().numpy(), scale=5), caption, where=a)
+    show_image(png_bytes(recon.squeeze().numpy(), scale=5), "reconstruction (decoded μ)", where=b)
 
 
 def selection_panel(emb: Embedding, rows: list[int]) -> int | None:
@@ -142,7 +144,7 @@ def selection_panel(emb: Embedding, rows: list[int]) -> int | None:
         counts.index = [names[i] for i in counts.index]
         st.write(f"**{len(rows):,} points selected**")
         st.bar_chart(counts, height=160, x_label="class", y_label="count")
-        st.image(image_grid(x[marked[:40]], nrow=10), caption="the first 40", width="stretch")
+        show_image(image_grid(x[marked[:40]], nrow=10), "the first 40", width="stretch")
         overlays.append(
             lambda fig: add_marker(
                 fig, emb.coords[marked], "selected", symbol="circle-open", size=8
@@ -254,8 +256,9 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
     x0, x1, y0, y1 = grid_bounds(points)
     where = "z" if codes.dim == 2 else "the PCA plane (PC 1, PC 2)"
     left, right = st.columns([3, 2])
-    left.image(
+    show_image(
         grid_png,
+        where=left,
         width="stretch",
         caption=f"{n}×{n} decoded images over {where}: x {x0:.2f}…{x1:.2f} "
         f"(left→right), y {y1:.2f}…{y0:.2f} (top→bottom)",
@@ -336,4 +339,13 @@ with map_col:
         file_name=f"latent-{images.dataset}-{method}.csv",
         mime="text/csv",
         key="lm_csv",
+    )
+    st.download_button(  # TensorBoard's Embedding Projector: the codes, labels and thumbnails
+        "Download for TensorBoard's projector (ZIP)",
+        lambda: projector_zip(codes, images, ckpt.path.stem if ckpt.path else "model"),
+        file_name=f"projector-{images.dataset}.zip",
+        mime="application/zip",
+        key="lm_projector",
+        help="tensors.tsv (the posterior means E[z|x]), metadata.tsv, sprite.png and "
+        "projector_config.pbtxt: unzip into a folder and run `tensorboard --logdir FOLDER`.",
     )

@@ -14,7 +14,7 @@ from ui.images import show_image
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import seen_in_training
-from vae_core.data.subsets import describe_images, subset_of
+from vae_core.data.subsets import capitalized, describe_images, subset_of
 from vae_core.evaluation.quality import denoising_curve, format_psnr, psnr, ssim
 from vae_core.io.pictures import png_bytes
 from vae_core.io.uploads import ImageInputError, load_user_image
@@ -47,6 +47,7 @@ if loaded is None:
     st.stop()
 test_set, x_test, y_test = loaded
 class_names = test_set.class_names
+ONE_OF_SET = capitalized(test_set.noun_one)  # offline: not a test image
 
 
 def class_label(k: int) -> str:
@@ -57,13 +58,13 @@ def class_label(k: int) -> str:
 # ---------------------------------------------------------------- source image
 st.subheader("1 · Image")
 source = st.radio(
-    "Source", ["Test image", "Upload", "Draw"], horizontal=True, key="dn_source",
+    "Source", [ONE_OF_SET, "Upload", "Draw"], horizontal=True, key="dn_source",
     help="Uploads and drawings are converted like MNIST: grey, white on black, the ink "
     "scaled into a 20 px box and centred by its centre of mass in 28×28.",
 )  # fmt: skip
 clean: np.ndarray | None = None
 label: int | None = None
-if source == "Test image":
+if source == ONE_OF_SET:
     s1, s2, s3 = st.columns([2, 2, 1])
     choice = s1.selectbox(
         "Class", [-1, *range(len(class_names))],
@@ -83,7 +84,7 @@ if source == "Test image":
     index = int(pool[min(int(pick), len(pool) - 1)])
     clean = x_test[index, 0].numpy()
     label = int(y_test[index])
-    st.caption(f"Test image #{index}, class {class_label(label)}")
+    st.caption(f"{ONE_OF_SET} #{index}, class {class_label(label)}")
 elif source == "Upload":
     upload = st.file_uploader(
         "An image of a digit (PNG, JPEG, GIF, BMP, WebP, TIFF)",
@@ -99,7 +100,7 @@ else:
     clean = draw_digit("dn_canvas")
 
 if clean is None:
-    st.info("Choose a test image, upload an image or draw a digit to continue.")
+    st.info(f"Choose one of the {test_set.noun}, upload an image or draw a digit to continue.")
     st.stop()
 if cfg.conditional and label is None:
     label = st.selectbox(
@@ -173,7 +174,7 @@ if kind.startswith("occlusion"):
         "Include latent optimisation (100 steps per level; takes a while)", key="dn_curve_fit"
     )
 path = str(ckpt.path)
-with st.spinner("Corrupting and reconstructing test images…"):
+with st.spinner(f"Corrupting and reconstructing {test_set.noun}…"):
     curve = _curve(
         path,
         Path(path).stat().st_mtime_ns,

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui.images import show_image
 from ui.latent_plot import latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_test_tensors
@@ -77,7 +78,9 @@ def pick_image(col, tag: str, default_class: int) -> int:
         )
     )
     index = int(pool[min(n, len(pool) - 1)])
-    col.image(png_bytes(x_test[index, 0].numpy(), 4), caption=f"{tag}: test #{index}")
+    show_image(
+        png_bytes(x_test[index, 0].numpy(), 4), f"{tag}: {test_set.noun_one} #{index}", where=col
+    )
     return index
 
 
@@ -104,9 +107,9 @@ def norm_caption(z0: torch.Tensor, z1: torch.Tensor, norms: dict[str, np.ndarray
 
 
 # ---------------------------------------------------------------- end points
-modes = ["Two test images"] + (["Two classes (CVAE)"] if cfg.conditional else [])
+modes = [f"Two {test_set.noun}"] + (["Two classes (CVAE)"] if cfg.conditional else [])
 mode = st.radio("End points", modes, horizontal=True, key="ip_mode") if len(modes) > 1 else modes[0]
-if mode == "Two test images":
+if mode == modes[0]:
     ca, cb = st.columns(2)
     ia = pick_image(ca, "A", 1 if len(class_names) > 1 else 0)
     ib = pick_image(cb, "B", 7 if len(class_names) > 7 else 0)
@@ -145,7 +148,7 @@ for method in methods:
         decoded = model.decode(paths[method].to(model.device), y_path).cpu()
     frames[method] = decoded[:, 0].numpy()
     strip = image_grid(decoded, nrow=steps)
-    st.image(png_bytes(strip, SCALE), caption=f"{method}: {steps} steps from A to B")
+    show_image(png_bytes(strip, SCALE), f"{method}: {steps} steps from A to B")
     d1, d2 = st.columns(2)
     d1.download_button(
         f"Download {method} strip (PNG)", png_bytes(strip, SCALE),

@@ -12,6 +12,7 @@ import streamlit as st
 
 from ui import eval_cache as ec
 from ui.session import current_model, model_test_tensors
+from vae_core.data.subsets import capitalized
 
 K_CHOICES = (1, 10, 100, 1000, 5000)
 N_CHOICES = (100, 250, 500, 1000, 2000, 5000, 10000)
@@ -21,7 +22,7 @@ st.set_page_config(page_title="Likelihood · VAE Latent Lab", page_icon="📏", 
 ckpt = current_model()
 st.title("Likelihood")
 st.caption(
-    "How well does the model explain the test images? All figures are nats per image "
+    "How well does the model explain the images it is scored on (which ones: below)? All figures are nats per image "
     "(lower NLL is better); bits per dim divide by 784 · ln 2."
 )
 with st.expander("What is the importance-weighted bound?"):
@@ -47,7 +48,7 @@ if not cfg.stochastic:
     st.stop()
 
 c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-n = c1.select_slider("Test images", *ev.sizes(N_CHOICES, 500))
+n = c1.select_slider(capitalized(ev.images.noun), *ev.sizes(N_CHOICES, 500))
 ks = c2.multiselect("Importance samples K", K_CHOICES, default=[1, 10, 100])
 ks = sorted(set(ks))
 todo = [k for k in ks if not ec.nll_cached(ckpt, ev, n, k)]

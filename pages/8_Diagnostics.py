@@ -16,7 +16,9 @@ import torch
 
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
+from ui.images import show_image
 from ui.session import current_model, model_test_tensors
+from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.models.objectives import ACTIVE_UNIT_THRESHOLD, active_units
 
@@ -33,7 +35,7 @@ ev = ec.eval_set(ckpt, *data)
 cfg = ckpt.config
 model = ckpt.model
 
-n = st.select_slider("Test images", *ev.sizes(N_CHOICES, 2000))
+n = st.select_slider(capitalized(ev.images.noun), *ev.sizes(N_CHOICES, 2000))
 st.caption(f"Computed on {ev.describe(n)}.")
 
 # ---------------------------------------------------------------- KL per dim, active units
@@ -116,7 +118,8 @@ st.subheader("Aggregate posterior q(z) vs prior p(z)")
 st.caption(
     "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
     "from the prior land wherever p(z) has mass. Red regions are **holes**: the prior puts "
-    "mass there but almost no test image is encoded there, so the decoder never learnt what "
+    f"mass there but almost no {ev.images.noun_one} is encoded there, so the decoder never "
+    "learnt what "
     "to draw and prior samples from them look poor."
 )
 maps = ec.aggregate_maps(ckpt, ev, n)
@@ -168,7 +171,7 @@ c_text.metric(
     f"Prior samples in holes ({cfg.latent_dim}-D, Monte Carlo)",
     f"{maps['prior_samples_in_holes']:.1%}",
     help="share of 2,000 draws z ~ N(0, I) with q(z) < 0.05 p(z) in the full latent space, q "
-    "being the mixture of the chosen test images' posteriors (more images fill more gaps). "
+    f"being the mixture of the chosen {ev.images.noun}' posteriors (more images fill more gaps). "
     "High-dimensional latents are mostly 'hole' by this test: narrow posteriors leave gaps.",
 )
 if maps["explained"] is not None:
@@ -194,10 +197,11 @@ with torch.no_grad():
     prior_imgs = model.decode(torch.as_tensor(z_prior, dtype=torch.float32), y)
     agg_imgs = model.decode(torch.as_tensor(z_agg, dtype=torch.float32), y)
 a, b = st.columns(2)
-a.image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), caption="z ~ p(z) = N(0, I)")
-b.image(
+show_image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), "z ~ p(z) = N(0, I)", where=a)
+show_image(
     png_bytes(image_grid(agg_imgs, nrow=8), SCALE),
-    caption="z ~ q(z): pick a test image at random, then z ~ q(z|x)",
+    where=b,
+    caption=f"z ~ q(z): pick a {ev.images.noun_one} at random, then z ~ q(z|x)",
 )
 if cfg.conditional:
     st.caption("CVAE: both grids decode with labels 0, 1, …, 9 repeating.")

@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from ui import eval_cache as ec
 from ui.data import get_split
+from ui.images import show_image
 from ui.model_list import list_models, model_info
 from ui.picker import select_model
 from ui.session import current_model, model_test_tensors
@@ -119,7 +120,7 @@ for s in sets:
 with st.expander("What the sets look like", expanded=False):
     cols = st.columns(len(available))
     for col, s in zip(cols, available, strict=True):
-        col.image(png_bytes(image_grid(s.x[:16], nrow=4), 2), caption=s.title)
+        show_image(png_bytes(image_grid(s.x[:16], nrow=4), 2), s.title, where=col)
 
 todo = [s for s in available if not ec.ood_cached(ckpt, ev, s.name, n, k, seed)]
 if todo and (run or cost <= AUTO_RUN_BUDGET):
@@ -201,11 +202,11 @@ st.table(
     ).hide(axis="index")
 )
 st.caption(
-    "AUROC of telling the in-distribution test images from each set, using the score as the "
+    f"AUROC of telling the in-distribution {ev.images.noun} from each set, using the score as the "
     "'out-of-distribution' signal (sklearn's roc_auc_score); the in-distribution row is the "
     "reference every other set is compared with, so it has no AUROC of its own. Below: each "
     "set's scores (colour) "
-    "over the in-distribution test images' (blue), each panel on its own scale."
+    f"over the in-distribution {ev.images.noun}' (blue), each panel on its own scale."
 )
 st.plotly_chart(histograms(scores, "NLL (nats)", "AUROC, NLL"), key="ood_nll_hist")
 st.markdown(
@@ -220,7 +221,7 @@ if fooled:
     st.warning(
         "Seen here: this model rates "
         + ", ".join(f"{r['set']} (AUROC {r['AUROC, NLL']:.2f})" for r in fooled)
-        + " as *more* likely than its own test images.",
+        + f" as *more* likely than its own {ev.images.noun}.",
         icon="🙃",
     )
 

@@ -7,6 +7,7 @@ error must come back as one ``error:`` line with exit status 2. Real-data checks
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -104,7 +105,15 @@ def test_nll_and_ppca(lab: dict) -> None:
     assert r["n"] == 30 and r["k"] == 5 and r["fast_path"] is True
     assert r["gap_nats"] == pytest.approx(r["neg_elbo"] - r["nll"])
     assert len(r["per_class_nll"]) == 10
+    # the labelled, comparable figures: the CVAE's labels summed out, and its Bayes classifier
+    assert r["conditional"] is True and r["data_kind"] == "binarized"
+    assert r["nll_marginal"] <= r["nll"] + math.log(10) + 1e-6
+    assert r["figure"]["key"] == "nll_marginal" and 0 <= r["bayes_accuracy"] <= 1
     p = run_json(lab, "ppca", "--data-dir", lab["data"], "--latent-dim", "4")
+    assert p["test_nll_8bit"] > 0 and p["data_kind"] == "8-bit"  # a probability: -log P >= 0
+    assert p["test_bits_per_dim"] == pytest.approx(p["test_nll_8bit"] / (784 * math.log(2)))
+    assert p["test_nll_8bit_dequantization_bound"] >= p["test_nll_8bit"] - 1.0
+    assert p["baseline_test_nll_8bit"] > 0  # the latent-free baseline, same unit
     assert p["latent_dim"] == 4 and p["train_size"] == 80 and p["test_size"] == 30
     assert p["sigma2"] > 0 and p["train_nll"] < p["test_nll"]  # fitted on train
 

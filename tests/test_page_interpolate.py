@@ -112,7 +112,7 @@ def test_high_dimensional_path_is_drawn_in_the_pca_plane(runs: Path) -> None:
     at.selectbox(key="ip_class_B").set_value(3).run()
     assert_clean(at)
     assert "PC 1" in map_figure(at)["layout"]["xaxis"]["title"]["text"]
-    assert any("B: test #3" in c for img in at.get("image") for c in img.captions)
+    assert any("B: MNIST test image #3" in c for img in at.get("image") for c in img.captions)
 
 
 def test_cvae_two_classes(runs: Path) -> None:

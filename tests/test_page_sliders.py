@@ -126,7 +126,7 @@ def test_encoded_start_and_cvae_class(lab: Path) -> None:
     at.selectbox(key="sl_class").set_value(7).run()  # same z, new class: traversals redrawn now
     assert_clean(at)
     assert traversal_caption(at) == TRAVERSAL_CAPTION and traversal_url(at) != class_0
-    at.radio(key="sl_start").set_value("Encoded test image").run()
+    at.radio(key="sl_start").set_value("Encoded MNIST test image").run()
     assert_clean(at)
     at.selectbox(key="sl_filter").set_value(4).run()  # "any class" comes first: 4 is class 3
     at.number_input(key="sl_pick").set_value(2).run()
@@ -151,7 +151,7 @@ def _split() -> tuple[None, torch.Tensor, torch.Tensor]:
 def test_kl_is_measured_when_the_checkpoint_has_none(lab: Path) -> None:
     at, _ = app_with(lab, "vae", latent_dim=2)
     assert_clean(at)
-    assert f"KL per dim measured on {N_TEST} test images" in captions(at)
+    assert f"KL per dim measured on {N_TEST} MNIST test images" in captions(at)
 
 
 def test_ae_sliders_span_the_encoded_codes(lab: Path) -> None:

@@ -79,6 +79,7 @@ def compute_dims(
     y: torch.Tensor | None,
     known: Any = None,
     labels: torch.Tensor | None = None,
+    noun: str = "test images",
 ) -> LatentDims:
     """Scores from ``known`` (kl, source) when given, else measured on ``x``: its seeded
     class-stratified subset of ``SCORE_SUBSET`` when ``labels`` (of every image) are given."""
@@ -99,14 +100,14 @@ def compute_dims(
         x, y = x[idx], None if y is None else y[idx]
     if model.config.stochastic:
         kl = evaluate_elbo(model, x, y)["kl_per_dim"]
-        note = f"KL per dim measured on {len(x):,} test images"
+        note = f"KL per dim measured on {len(x):,} {noun}"
         return LatentDims(kl, "KL", note, center, scale)
     mu, _ = posterior_means(model, x, y)
     std = mu.std(0).clamp_min(1e-3)
     return LatentDims(
         mu.var(0).tolist(),
         "Var",
-        f"variance of the codes of {len(x):,} test images (an AE has no KL)",
+        f"variance of the codes of {len(x):,} {noun} (an AE has no KL)",
         mu.mean(0).tolist(),
         std.tolist(),
     )
@@ -114,18 +115,21 @@ def compute_dims(
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring the latent dims…")
 def _cached_dims(
-    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any, _labels: Any
+    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any, _labels: Any, noun: str
 ) -> LatentDims:
-    return compute_dims(_model, _x, _y, _known, _labels)
+    return compute_dims(_model, _x, _y, _known, _labels, noun)
 
 
-def latent_dims(ckpt: Checkpoint, tensors: tuple[Any, Any] | None) -> LatentDims:
-    """The page's dim ranking, from metadata when possible, else measured once and cached."""
+def latent_dims(
+    ckpt: Checkpoint, tensors: tuple[Any, Any] | None, noun: str = "test images"
+) -> LatentDims:
+    """The page's dim ranking, from metadata when possible, else measured once and cached
+    (on ``tensors``, which the caption calls ``noun``: offline they are no test images)."""
     known = kl_from_meta(ckpt.meta, ckpt.config.latent_dim)
     x, y = tensors if tensors is not None else (None, None)
     stamp = ckpt.path.stat().st_mtime_ns if ckpt.path and ckpt.path.exists() else id(ckpt.model)
     key = f"{ckpt.path}:{stamp}:{known is not None}:{x is not None}"
-    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known, y)
+    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known, y, noun)
 
 
 def random_start(dims: LatentDims, seed: int) -> list[float]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from ui.images import show_image
 from ui.latent_dims import LatentDims, one_thread, traversal_image, traversals
 from vae_core.io.pictures import jpeg_bytes
 from vae_core.models.model import LatentVariableModel
@@ -93,4 +94,4 @@ def show_traversals(
         drawn = DrawnTraversals(token, label, tuple(z), picture)
         st.session_state[TRAVERSALS_STATE] = drawn
     with slot:
-        st.image(drawn.jpeg, caption=TRAVERSAL_CAPTION, width="content")
+        show_image(drawn.jpeg, TRAVERSAL_CAPTION, width="content")

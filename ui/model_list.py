@@ -45,10 +45,14 @@ class ModelEntry:
     def label(self) -> str:
         """'MNIST VAE, 2-D latent · partial (4.2 of 20 epochs) · trained 21 Nov 14:03'.
 
-        What tells models apart comes before the source: the picker cuts long labels at the end.
+        What tells models apart comes before the source: the picker cuts long labels at the end
+        (its box is about 30 characters wide in the 300 px sidebar). Shipped models, listed first,
+        carry no source tag, so even the longest shipped name fits; the tooltip says "shipped".
         """
+        if self.source == "shipped":
+            return " · ".join(p for p in (self.title, self.partial, self.file_id) if p)
         where = SOURCE_TAGS[self.source]
-        if self.source != "shipped" and self.created:
+        if self.created:
             where += f" {self.created}"
         parts = [self.title, self.partial, where, self.file_id]
         return " · ".join(p for p in parts if p)

@@ -107,3 +107,30 @@ def test_the_picker_tooltip_shows_the_whole_model_name(page, app_url) -> None:
     tip = page.locator('[data-testid="stTooltipContent"]')
     tip.wait_for()
     assert label in tip.inner_text().replace("\n", " "), (label, tip.inner_text())
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1280, 800)])
+def test_every_shipped_label_fits_the_picker_box(page, app_url, size) -> None:
+    """The selected label is drawn whole at laptop sizes: each shipped model's label, measured in
+    the picker input's own font, is no wider than the input (the box cuts longer ones)."""
+    from ui.model_list import list_models
+
+    labels = [e.label for e in list_models() if e.source == "shipped"]
+    if not labels:
+        pytest.skip("no shipped checkpoint in checkpoints/")
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_page(page, app_url)
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input')
+    picker.wait_for()
+    widths = picker.evaluate(
+        """(el, labels) => {
+            const ctx = document.createElement("canvas").getContext("2d");
+            ctx.font = getComputedStyle(el).font;
+            return {box: el.clientWidth, text: labels.map((t) => ctx.measureText(t).width)};
+        }""",
+        labels,
+    )
+    too_long = [
+        (t, round(w)) for t, w in zip(labels, widths["text"], strict=True) if w > widths["box"]
+    ]
+    assert not too_long, f"box {widths['box']} px: {too_long}"

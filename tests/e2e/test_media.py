@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.app_process import picker_label
 from tests.e2e.conftest import open_page, screenshot, shipped_title
 
 pytestmark = pytest.mark.browser
@@ -21,9 +22,9 @@ IDLE = (
 
 def _choose_model(pg, title: str) -> None:
     box = pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-    if not box.locator("input").input_value().startswith(f"{title} · "):
+    if not picker_label(title).match(box.locator("input").input_value()):
         box.click()
-        pg.locator('[role="option"]').filter(has_text=f"{title} · ").first.click()
+        pg.locator('[role="option"]').filter(has_text=picker_label(title)).first.click()
         pg.wait_for_timeout(1000)
         pg.wait_for_function(IDLE)
 
@@ -68,5 +69,22 @@ def test_stepping_denoise_level_fetches_no_missing_image(page, app_url) -> None:
     _open(page, app_url, "Denoise", shipped_title("MNIST VAE, 2-D"))
     failed = _step_slider(page, "Level", 8)
     screenshot(page, "media-denoise")
+    assert not failed, failed
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_stepping_interpolate_steps_fetches_no_missing_image(page, app_url) -> None:
+    _open(page, app_url, "Interpolate", shipped_title("MNIST VAE, 2-D"))
+    failed = _step_slider(page, "Steps", 14)
+    screenshot(page, "media-interpolate")
+    assert not failed, failed
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_stepping_latent_map_grid_size_fetches_no_missing_image(page, app_url) -> None:
+    _open(page, app_url, "Latent_map", shipped_title("MNIST VAE, 2-D"))
+    page.locator('[data-testid="stSlider"]').filter(has_text="Grid size N").wait_for()
+    failed = _step_slider(page, "Grid size N", 8)
+    screenshot(page, "media-latent-map")
     assert not failed, failed
     assert not page.locator('[data-testid="stException"]').count()

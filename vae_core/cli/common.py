@@ -230,11 +230,27 @@ def format_metrics(m: dict[str, Any]) -> str:
         f"  NLL (IWAE, K={m.get('iw_samples', '?')}) {nll}   active units "
         f"{m.get('active_units', '?')}/{len(m.get('kl_per_dim') or []) or '?'}",
     ]
+    lines += comparable_lines(m)
     if m.get("data_source") == "offline-sample":
         lines.append(
             "  (offline sample: NOT the real test set; its digits come from the MNIST training set)"
         )
     return "\n".join(lines)
+
+
+def comparable_lines(m: dict[str, Any]) -> list[str]:
+    """The labelled comparable figure (``vae_core.evaluation.comparable``), if the dict has one."""
+    fig = m.get("figure")
+    lines = []
+    if fig and m.get(fig["key"]) is not None:
+        lines.append(
+            f"  {fig['key']} {m[fig['key']]:.2f} ({m['bits_per_dim']:.4f} bits/dim): {fig['text']}"
+        )
+    if m.get("bayes_accuracy") is not None:
+        lines.append(
+            f"  CVAE as a classifier (p(y|x) ∝ p(y) p(x|y)): accuracy {m['bayes_accuracy']:.2%}"
+        )
+    return lines
 
 
 # --- output ----------------------------------------------------------------------------------

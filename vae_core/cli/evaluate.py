@@ -21,6 +21,7 @@ from vae_core.cli.common import (
     CliError,
     add_data_args,
     choice_list,
+    comparable_lines,
     emit,
     format_metrics,
     load_data,
@@ -31,6 +32,7 @@ from vae_core.cli.common import (
 )
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, subset_of
+from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
 from vae_core.evaluation.scoring import model_inputs, scored_images
@@ -137,6 +139,10 @@ def evaluation_report(
         seen=seen_in_training(image_set, meta),
     )
     config = ckpt.config
+    x, y = scored_images(
+        image_set, uses_binary_test_data(str(meta.get("binarize", "none"))), args.limit
+    )
+    figures = comparable_figures(ckpt.model, meta, x, y, args.iw_samples, metrics["nll"])
     report = {
         "checkpoint": str(args.checkpoint),
         "dataset": dataset,
@@ -148,6 +154,7 @@ def evaluation_report(
         "likelihood": config.likelihood,
         "latent_dim": config.latent_dim,
         **metrics,
+        **figures,
     }
     return report, image_set
 
@@ -210,6 +217,7 @@ def run_nll(args: argparse.Namespace) -> int:
     image_set, x, y, binary = scored_test_split(ckpt, args.dataset, args.data_dir, args.limit)
     r = likelihood_report(ckpt.model, x, y, k=args.k, seed=args.seed)
     r.pop("nll_per_image")
+    r.update(comparable_figures(ckpt.model, ckpt.meta, x, y, args.k, r["nll"], seed=args.seed))
     r.update(
         checkpoint=args.checkpoint,
         dataset=image_set.dataset,
@@ -227,5 +235,6 @@ def run_nll(args: argparse.Namespace) -> int:
             f"  -ELBO {r['neg_elbo']:.2f} nats; gap {r['gap_nats']:.2f} nats "
             f"({r['gap_bpd']:.4f} bits/dim)",
             f"  NLL per class: {per}",
+            *comparable_lines(r),
         ],
     )

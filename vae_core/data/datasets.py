@@ -124,6 +124,11 @@ class ImageSet:
             return "offline-sample training digits"
         return f"{get_source(self.dataset).title} {_SPLIT_WORDS[self.split]} images"
 
+    @property
+    def noun_one(self) -> str:
+        """``noun`` for one image: 'MNIST test image', 'held-out offline-sample digit'."""
+        return self.noun.removesuffix("s")
+
     def tensors(
         self, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:

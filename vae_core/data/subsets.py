@@ -89,6 +89,12 @@ def class_counts_text(labels: Sequence[int] | np.ndarray) -> str:
     return f"{lo:,} per class" if lo == hi else f"{lo:,} to {hi:,} per class"
 
 
+def capitalized(text: str) -> str:
+    """``text`` with its first letter upper-case, the rest as it is ('MNIST' stays 'MNIST',
+    which ``str.capitalize`` would lower), for a noun that starts a label."""
+    return text[:1].upper() + text[1:]
+
+
 def describe_subset(
     labels: Sequence[int] | np.ndarray,
     n: int | None,
