@@ -65,8 +65,8 @@ def run_sample(args: argparse.Namespace) -> int:
     else:
         labels = None
     n = args.n if labels is None else len(labels)
-    torch.manual_seed(args.seed)
-    images = model.sample(n, labels, temperature=args.temperature)
+    gen = torch.Generator().manual_seed(args.seed)
+    images = model.sample(n, labels, temperature=args.temperature, generator=gen)
     grid = image_grid(images, nrow=nrow)
     atomic_write(args.out, png_bytes(grid, scale=args.scale))
     h, w = grid.shape

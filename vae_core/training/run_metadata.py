@@ -232,6 +232,10 @@ def build_metadata(
         "device": device_label,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if train_config.compile:  # asked for: record whether it really compiled, and if not why
+        meta["compiled"] = result.compiled
+        if result.compile_error:
+            meta["compile_error"] = result.compile_error
     if test_metrics is not None:
         meta["test_metrics"] = test_metrics
     return meta
