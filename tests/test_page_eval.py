@@ -152,6 +152,55 @@ def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
     assert not at.get("plotly_chart")
 
 
+def test_likelihood_labels_every_figure(lab: Path) -> None:
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    assert "−log p(x), binarized pixels, marginal, IWAE estimate, K=100" in text_of(at)
+
+
+def test_likelihood_of_a_cvae_shows_the_marginal_and_bayes_confusion(lab: Path) -> None:
+    save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
+    at = page("7_Likelihood.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    at.select_slider[0].set_value(100).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert "Conditional NLL, K = 100" in m  # the K table is labelled conditional
+    assert {"Marginal NLL −log p(x), K = 10", "Conditional NLL −log p(x|y), K = 10"} <= set(m)
+    text = text_of(at)
+    assert "−log p(x), binarized pixels, marginal, IWAE estimate, K=10" in text
+    assert "−log p(x | y), binarized pixels, conditional on the true label" in text
+    marginal = float(m["Marginal NLL −log p(x), K = 10"].split()[0])
+    conditional = float(m["Conditional NLL −log p(x|y), K = 10"].split()[0])
+    assert marginal <= conditional + np.log(10) + 0.5
+    charts = {c.proto.id: c for c in at.get("plotly_chart")}
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    bayes = [s for s, t in zip(specs, titles) if t.startswith("CVAE by Bayes' rule")]
+    clf = [s for s, t in zip(specs, titles) if t.startswith("Shipped classifier")]
+    assert bayes and clf and charts
+    conf = _plotly_array(bayes[0]["data"][0]["z"]).reshape(10, 10)
+    assert conf.sum() == 100  # every one of the 100 images, once
+    assert _plotly_array(clf[0]["data"][0]["z"]).sum() == 100
+    assert "Bayes-rule accuracy" in m
+
+
+def test_likelihood_of_a_gaussian_decoder_shows_the_8bit_figure(lab: Path) -> None:
+    path = model(
+        lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian", learn_variance=True
+    )
+    at = page("7_Likelihood.py", path)
+    assert_clean(at)
+    m = metrics(at)
+    assert "NLL (8-bit), K = 100" in m
+    assert float(m["NLL (8-bit), K = 100"].split()[0]) > 0  # a probability: -log P >= 0
+    assert float(m["Bits per dim"]) > 0
+    text = text_of(at)
+    assert "−log p(x), 8-bit pixels, marginal, IWAE estimate, K=100" in text
+    assert "density on [0,1]^784, not comparable" in text
+    table = at.dataframe[0].value
+    assert (table["NLL (nats)"] > 0).all()
+    assert "density NLL on [0,1]^784 (nats, not comparable)" in table.columns
+
+
 # ---------------------------------------------------------------- Diagnostics
 
 

@@ -74,6 +74,20 @@ def bayes_report(
     }
 
 
+@torch.no_grad()
+def classifier_report(
+    classifier: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, n_classes: int
+) -> dict[str, Any]:
+    """The discriminative classifier on the same images, in ``bayes_report``'s shape, so the two
+    confusion matrices (rows: true class) stand side by side."""
+    pred = classifier.predict(x).cpu().numpy()
+    true = torch.as_tensor(labels).long().numpy()
+    return {
+        "accuracy": float(np.mean(pred == true)),
+        "confusion": confusion_matrix(true, pred, labels=range(n_classes)).tolist(),
+    }
+
+
 def comparable_figures(
     model: LatentVariableModel,
     config_meta: Mapping[str, Any],
