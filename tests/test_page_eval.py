@@ -171,12 +171,14 @@ def test_likelihood_of_a_cvae_shows_the_marginal_and_bayes_confusion(lab: Path) 
     marginal = float(m["Marginal NLL −log p(x), K = 10"].split()[0])
     conditional = float(m["Conditional NLL −log p(x|y), K = 10"].split()[0])
     assert marginal <= conditional + np.log(10) + 0.5
-    charts = {c.proto.id: c for c in at.get("plotly_chart")}
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
-    bayes = [s for s, t in zip(specs, titles) if t.startswith("CVAE by Bayes' rule")]
-    clf = [s for s, t in zip(specs, titles) if t.startswith("Shipped classifier")]
-    assert bayes and clf and charts
+
+    def chart(title: str) -> dict:
+        found = [s for s in specs if s["layout"].get("title", {}).get("text", "").startswith(title)]
+        assert len(found) == 1, title
+        return found[0]
+
+    bayes, clf = [chart("CVAE by Bayes' rule")], [chart("Shipped classifier")]
     conf = _plotly_array(bayes[0]["data"][0]["z"]).reshape(10, 10)
     assert conf.sum() == 100  # every one of the 100 images, once
     assert _plotly_array(clf[0]["data"][0]["z"]).sum() == 100
@@ -296,15 +298,25 @@ def test_ppca_page_with_and_without_a_gaussian_vae(lab: Path) -> None:
     path = model(lab, "vae2", latent_dim=2)
     at = page("10_pPCA.py", path)
     assert_clean(at)
-    assert {"Test NLL (exact)", "Noise variance σ²"} <= set(metrics(at))
+    assert {"Test NLL, 8-bit", "Bits per dim", "Noise variance σ²"} <= set(metrics(at))
     assert len(at.get("plotly_chart")) == 4  # posterior mean, covariance, two maps
-    assert "--likelihood gaussian --latent-dim 2" in text_of(at)
-    model(lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian")
+    assert "--likelihood gaussian --learn-variance --latent-dim 2" in text_of(at)
+    rows = list(at.dataframe[0].value["model"])  # pPCA and the baseline even without a VAE
+    assert rows == ["per-pixel Gaussians, no latent (exact)", "pPCA, M = 2 (IWAE estimate, K=100)"]
+    model(lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian", learn_variance=True)
+    model(lab, "cvae-gauss2", binarize="none", kind="cvae", latent_dim=2, likelihood="gaussian")
     st.cache_data.clear()
     at = page("10_pPCA.py", path)
     assert_clean(at)
-    rows = list(at.dataframe[0].value["model"])
-    assert rows[0] == "pPCA, M = 2 (exact)" and "IWAE, K = 100" in rows[2]
+    table = at.dataframe[0].value
+    assert len(table) == 3 and "gauss2" in table["model"].iloc[2]  # no conditional CVAE figure
+    nats = table["−log P(x), 8-bit (nats/image)"]
+    assert (nats > 0).all() and (table["bits/dim"] > 0).all()  # one unit: probabilities
+    assert np.allclose(table["bits/dim"], nats / (784 * np.log(2)))
+    assert table["density NLL on [0,1]^784 (not comparable)"].notna().all()  # all Gaussian
+    text = text_of(at)
+    assert "What the latent variable buys" in text and "What the variance floor does" in text
+    assert "of gauss2's pixel log-variances sit at the decoder's clamp" in text
 
 
 # ---------------------------------------------------------------- CVAE faithfulness

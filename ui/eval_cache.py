@@ -524,8 +524,9 @@ def pixel_baseline(train: ImageSet, x_train: torch.Tensor, ev: EvalSet, n: int) 
 
 
 def eight_bit_vaes(dataset: str, latent_dim: int) -> list:
-    """Models in the picker whose comparable figure is an 8-bit probability
-    (``vae_core.evaluation.units.comparable_data``), of this dataset and latent size."""
+    """Unconditional models in the picker whose comparable figure is an 8-bit probability
+    (``vae_core.evaluation.units.comparable_data``), of this dataset and latent size. CVAEs are
+    left out: their IWAE figure is conditional on the label."""
     from ui.model_list import list_models, model_info
     from vae_core.evaluation.units import comparable_data
     from vae_core.io.header import CheckpointError
@@ -540,6 +541,7 @@ def eight_bit_vaes(dataset: str, latent_dim: int) -> list:
         if (
             info.meta.get("dataset") == dataset
             and cfg.stochastic
+            and not cfg.conditional
             and cfg.latent_dim == latent_dim
             and comparable_data(cfg, info.meta) == "8-bit"
         ):
