@@ -640,3 +640,23 @@ def rd_sweeps() -> tuple[dict[str, dict[str, Any]], list[str]]:
         except (OSError, ValueError) as exc:
             problems.append(f"{path.name}: {exc}")
     return out, problems
+
+
+# --- a CVAE's p(y|x) of one drawn or uploaded image (Latent map) ------------------------------
+
+DIGIT_K = 200  # importance samples per label for one image: 10 x 200 decoder passes, instant
+
+
+@st.cache_data(max_entries=32, show_spinner="Bayes' rule over the labels…")
+def _label_posterior(key: str, digit: np.ndarray, k: int, _ckpt: Checkpoint) -> dict[str, Any]:
+    from vae_core.evaluation.comparable import image_label_posterior
+
+    x = torch.from_numpy(np.asarray(digit, np.float32))[None, None]
+    out = image_label_posterior(_ckpt.model, _ckpt.meta, x, k=k)
+    return {"posterior": frozen(out["posterior"][0].numpy()), "likelihood": out["likelihood"]}
+
+
+def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> dict[str, Any]:
+    """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
+    (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
+    return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
