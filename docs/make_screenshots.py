@@ -148,11 +148,12 @@ SHOTS = [
          ".st-key-gen_morph_chart"),
     Shot("denoise", "Denoise", ("mnist-vae-16d",), None, ".st-key-dn_curve_ssim"),
     Shot("interpolate", "Interpolate", ("mnist-vae-2d",), None, ".st-key-ip_map"),
-    Shot("likelihood", "Likelihood", ("mnist-vae-2d",), None, ".st-key-lik_per_class"),
+    Shot("likelihood", "Likelihood", ("mnist-cvae-2d", "mnist-vae-2d"), None,
+         ".st-key-lik_bayes_confusion"),
     Shot("diagnostics", "Diagnostics", ("mnist-vae-16d",), None, '[data-testid="stImage"]'),
     Shot("out-of-distribution", "Out_of_distribution", ("fashion-vae-16d", "mnist-vae-2d"), None,
          ".st-key-ood_remedy_hist"),
-    Shot("ppca", "pPCA", ("mnist-vae-2d",), None, ".st-key-ppca_vae_map"),
+    Shot("ppca", "pPCA", ("mnist-vae-16d", "mnist-vae-2d"), None, ".st-key-ppca_vs_vae"),
     Shot("cvae-faithfulness", "CVAE_faithfulness", ("mnist-cvae-2d", "mnist-cvae-16d"), None,
          ".st-key-faith_grid"),
     Shot("rate-distortion", "Rate_distortion", ("mnist-vae-16d",), None, ".st-key-rd_chart"),
@@ -195,15 +196,22 @@ def chosen(pg: Page) -> str:
     return pg.locator(f"{PICKER} input").first.input_value()
 
 
+def shows(label: str, title: str) -> bool:
+    """Whether a picker label is ``title``'s: shipped labels are the bare title, others add
+    " · source"."""
+    return label == title or label.startswith(f"{title} · ")
+
+
 def choose_model(pg: Page, title: str) -> None:
     """Pick ``title`` in the sidebar model picker (the page reruns with it)."""
-    if chosen(pg).startswith(f"{title} · "):
+    if shows(chosen(pg), title):
         return
     pg.locator(PICKER).first.click()
-    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    # Anchored: "MNIST VAE" is inside "Fashion-MNIST VAE".
+    label = re.compile(f"^{re.escape(title)}( · |$)")
     pg.locator('[role="option"]').filter(has_text=label).first.click()
     wait_idle(pg)
-    if not chosen(pg).startswith(f"{title} · "):
+    if not shows(chosen(pg), title):
         raise RuntimeError(f"could not choose {title!r} (picker shows {chosen(pg)!r})")
 
 
@@ -265,7 +273,7 @@ def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
         stem = next((m for m in shot.models if m in titles), None)
         if stem is None:
             raise RuntimeError(f"no shipped checkpoint among {shot.models}")
-        if not chosen(pg).startswith(f"{titles[stem]} · "):
+        if not shows(chosen(pg), titles[stem]):
             go(pg, "")  # choose on Home (cheap) so the target page runs once, with this model
             choose_model(pg, titles[stem])
     go(pg, shot.path)

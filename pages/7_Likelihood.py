@@ -320,8 +320,8 @@ if not marginal_todo:
     e4.metric("Bayes-rule accuracy", f"{bayes['bayes_accuracy']:.1%}")
     st.caption(
         f"**Marginal (comparable):** {marg_label.text}. **Conditional:** {cond_label.text}. "
-        f"Their difference, {conditional - marginal:.2f} nats, is at most ln 10 = "
-        f"{math.log(n_classes):.2f} (up to Monte Carlo error)."
+        f"The marginal exceeds the conditional by {marginal - conditional:.2f} nats, at most "
+        f"ln {n_classes} = {math.log(n_classes):.2f} (up to Monte Carlo error)."
     )
     b1, b2 = st.columns(2)
     b1.plotly_chart(
