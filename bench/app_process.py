@@ -7,6 +7,7 @@ Chromium with the same flags; only their environment, logging and time limits di
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,3 +47,10 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def picker_label(title: str) -> re.Pattern[str]:
+    """The model picker's label for the model titled ``title``: the title alone (shipped models)
+    or the title, " · " and its details (source, time, partial); anchored at both ends, since
+    "MNIST VAE" is inside "Fashion-MNIST VAE"."""
+    return re.compile(f"^{re.escape(title)}( · |$)")

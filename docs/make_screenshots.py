@@ -36,6 +36,7 @@ from bench.app_process import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
+    picker_label,
     stop_process,
     streamlit_command,
 )
@@ -196,22 +197,15 @@ def chosen(pg: Page) -> str:
     return pg.locator(f"{PICKER} input").first.input_value()
 
 
-def shows(label: str, title: str) -> bool:
-    """Whether a picker label is ``title``'s: shipped labels are the bare title, others add
-    " · source"."""
-    return label == title or label.startswith(f"{title} · ")
-
-
 def choose_model(pg: Page, title: str) -> None:
     """Pick ``title`` in the sidebar model picker (the page reruns with it)."""
-    if shows(chosen(pg), title):
+    if picker_label(title).match(chosen(pg)):
         return
     pg.locator(PICKER).first.click()
-    # Anchored: "MNIST VAE" is inside "Fashion-MNIST VAE".
-    label = re.compile(f"^{re.escape(title)}( · |$)")
+    label = picker_label(title)
     pg.locator('[role="option"]').filter(has_text=label).first.click()
     wait_idle(pg)
-    if not shows(chosen(pg), title):
+    if not picker_label(title).match(chosen(pg)):
         raise RuntimeError(f"could not choose {title!r} (picker shows {chosen(pg)!r})")
 
 
@@ -273,7 +267,7 @@ def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
         stem = next((m for m in shot.models if m in titles), None)
         if stem is None:
             raise RuntimeError(f"no shipped checkpoint among {shot.models}")
-        if not shows(chosen(pg), titles[stem]):
+        if not picker_label(titles[stem]).match(chosen(pg)):
             go(pg, "")  # choose on Home (cheap) so the target page runs once, with this model
             choose_model(pg, titles[stem])
     go(pg, shot.path)

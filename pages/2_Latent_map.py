@@ -22,6 +22,7 @@ from ui.latent_data import (
     linear_projection,
     manifold_grid,
     maybe_warm_up_umap,
+    projector_zip,
 )
 from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
 from ui.session import current_model, model_test_tensors
@@ -361,4 +362,13 @@ with map_col:
         file_name=f"latent-{images.dataset}-{method}.csv",
         mime="text/csv",
         key="lm_csv",
+    )
+    st.download_button(  # TensorBoard's Embedding Projector: the codes, labels and thumbnails
+        "Download for TensorBoard's projector (ZIP)",
+        lambda: projector_zip(codes, images, ckpt.path.stem if ckpt.path else "model"),
+        file_name=f"projector-{images.dataset}.zip",
+        mime="application/zip",
+        key="lm_projector",
+        help="tensors.tsv (the posterior means E[z|x]), metadata.tsv, sprite.png and "
+        "projector_config.pbtxt: unzip into a folder and run `tensorboard --logdir FOLDER`.",
     )

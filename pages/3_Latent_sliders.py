@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ui import links
 from ui.images import show_image
 from ui.latent_dims import encode_start, latent_dims, random_start
 from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
@@ -44,6 +45,20 @@ st.caption(f"Dim order: {dims.source}.")
 
 ONE_OF_SET = "test image" if test is None else test[0].noun_one  # offline: not a test image
 START_MODES = ["Prior mean", "Random prior sample", f"Encoded {ONE_OF_SET}"]
+LINK_MODE = "The link's code"  # ?z=...[&y=...] in the address bar (ui/links.py)
+linked = links.fresh_code(model, st.session_state.get("sl_class"))
+if linked is not None:
+    if linked[0] is not None:
+        st.session_state["sl_link"] = (str(ckpt.path), linked[0])
+        st.session_state["sl_start"] = LINK_MODE
+    if linked[1] is not None:
+        st.session_state["sl_class"] = linked[1]
+link_z = st.session_state.get("sl_link")
+if link_z is not None and link_z[0] == str(ckpt.path):
+    START_MODES.append(LINK_MODE)
+elif st.session_state.get("sl_start") == LINK_MODE:  # that link was for another model
+    st.session_state["sl_start"] = START_MODES[0]
+links.show_notes("z")
 c_start, c_opts, c_class = st.columns([2, 3, 2])
 mode = c_start.radio("Start from", START_MODES, key="sl_start", horizontal=False)
 label: int | None = None
@@ -57,6 +72,9 @@ if cfg.conditional:
 
 if mode == "Prior mean":
     z_start, start_key = list(dims.center), "mean"
+elif mode == LINK_MODE:
+    z_start = list(link_z[1])
+    start_key = f"link:{links.code_text(z_start)}"
 elif mode == "Random prior sample":
     seed = int(c_opts.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="sl_seed"))
     z_start, start_key = random_start(dims, seed), f"random:{seed}"
@@ -92,8 +110,14 @@ def sliders_and_results(slots: Slots) -> None:
     live = reported_state(token, len(z_start))
     z = live.z if live.z is not None else z_now
     st.session_state["sl_last"] = (token, z)  # survives a visit to another page
+    # The address bar holds z only while the page shows the link's own code: a link never
+    # claims a code the sliders have left (the component's "Copy link" gives the current one).
+    showing_link = mode == LINK_MODE and links.code_text(z) == links.code_text(z_start)
+    links.write("z", links.code_text(z) if showing_link else None)
+    links.write("y", str(label) if showing_link and label is not None else None)
     with slots.live:
-        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label)
+        live_decoder(published, dims, z_start=z_start, z_now=z, token=token, label=label,
+                     link_model=ckpt.path.stem if ckpt.path else None)  # fmt: skip
     show_traversals(slots.traversals, model, z, label, dims, token)
 
 

@@ -88,7 +88,7 @@ def test_2d_model_draws_the_map_and_the_grid(lab: Path) -> None:
     assert not [r for r in at.radio if r.label.startswith("Map of")]  # nothing to choose in 2-D
     assert at.slider(key="lm_grid_n").value == 15
     assert at.radio(key="lm_grid_mode").value == "inverse-cdf"
-    assert len(at.get("download_button")) == 2  # CSV and grid PNG
+    assert len(at.get("download_button")) == 3  # CSV, projector ZIP and grid PNG
     grid = [c for i in at.get("image") for c in i.captions if "decoded images over z" in c]
     assert grid, "the manifold grid image is missing"
     at.radio(key="lm_grid_mode").set_value("linear").run()

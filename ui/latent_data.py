@@ -18,9 +18,11 @@ import streamlit as st
 
 from ui.paths import SHIPPED_DIR
 from vae_core.data.datasets import ImageSet
+from vae_core.data.subsets import describe_images
 from vae_core.evaluation.scoring import posterior_means
 from vae_core.io.checkpoint_file import Checkpoint
 from vae_core.io.pictures import image_grid, png_bytes
+from vae_core.io.projector import projector_files
 from vae_core.latent.manifold import manifold_images
 from vae_core.latent.map_cache import (
     EmbeddingKey,
@@ -201,3 +203,15 @@ def maybe_warm_up_umap(codes: LatentCodes) -> None:
         return
     if not is_cached(codes, "umap"):
         start_umap_warmup()
+
+
+def projector_zip(codes: LatentCodes, images: ImageSet, name: str) -> bytes:
+    """The Latent map's codes as a .zip for TensorBoard's Embedding Projector (built on click).
+
+    The same posterior means the map shows (the whole split, in its order), so the projector's
+    points are this page's points.
+    """
+    title = f"{name}: posterior means E[z|x] of {describe_images(images, None)}"
+    index = np.arange(codes.n)
+    files = projector_files(codes.mu, codes.labels, images.images, images.class_names, index, title)
+    return files.zip_bytes()

@@ -232,21 +232,38 @@ function downloadPng(canvas, name) {
   }, "image/png");
 }
 
-// The current z as a Python list, kept in step with every drawn frame, with a copy button.
+// The current z as a Python list, kept in step with every drawn frame, with a copy button;
+// and a link to this page at this z (the form ui/links.py reads), with its own copy button.
 function buildZText(s, box) {
   s.zText = el("code", { class: "vll-z", "data-testid": "live-z" }, box);
-  const copy = el("button", { class: "vll-reset", type: "button", text: "Copy z" }, box);
+  copyButton(box, "Copy z", () => s.zText.textContent, s.zText);
+  if (s.data.linkModel) {
+    s.link = el("a", { class: "vll-link", "data-testid": "live-link", text: "Link to this code" });
+    copyButton(box, "Copy link", () => s.link.href, s.link);
+    box.appendChild(s.link);
+  }
+  showZ(s);
+}
+
+function copyButton(box, name, text, fallback) {
+  const copy = el("button", { class: "vll-reset", type: "button", text: name }, box);
   copy.addEventListener("click", () => {
-    const text = s.zText.textContent;
     const done = () => (copy.textContent = "Copied");
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, () => selectText(s.zText));
+      navigator.clipboard.writeText(text()).then(done, () => selectText(fallback));
     } else {
-      selectText(s.zText); // no clipboard API on plain http: select it for Ctrl+C
+      selectText(fallback); // no clipboard API on plain http: select it for Ctrl+C
     }
-    setTimeout(() => (copy.textContent = "Copy z"), 1500);
+    setTimeout(() => (copy.textContent = name), 1500);
   });
-  showZ(s);
+}
+
+// This page's address with the model, the z as the sliders report it (4 decimals) and the class.
+function linkHref(s) {
+  const query = new URLSearchParams({ model: s.data.linkModel });
+  query.set("z", Array.from(s.z, (v) => String(Math.round(v * 1e4) / 1e4 + 0)).join(","));
+  if (s.y !== null && s.y !== undefined) query.set("y", String(s.y));
+  return `${window.location.origin}${window.location.pathname}?${query}`;
 }
 
 function selectText(node) {
@@ -262,6 +279,7 @@ function selectText(node) {
 // "+0.5000" is still a Python (and numpy / torch) literal, so the copied list pastes as code.
 function showZ(s) {
   s.zText.textContent = `z = [${Array.from(s.z, (v) => fmt4(v)).join(", ")}]`;
+  if (s.link) s.link.href = linkHref(s);
 }
 
 function schedule(s) {

@@ -117,9 +117,14 @@ def live_decoder(
     z_now: list[float],
     token: str,
     label: int | None,
+    link_model: str | None = None,
     key: str = "live_decoder",
 ) -> LiveState:
-    """Mount the sliders + live image; ``token`` names the start point (a new one resets z)."""
+    """Mount the sliders + live image; ``token`` names the start point (a new one resets z).
+
+    ``link_model``: the checkpoint's file stem, for the component's "Copy link" (a link to this
+    page, model and current z, in the form ``ui.links`` reads); None offers no link.
+    """
     renderer = st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
     order = dims.order
     data = {
@@ -134,6 +139,7 @@ def live_decoder(
         "dims": _dims_payload(dims),
         "pad": order[:2] if len(order) >= 2 else order,
         "decodeUrl": app_url(DECODE_PATH),
+        "linkModel": link_model,
     }
     result = renderer(data=data, key=key, on_z_change=lambda: None, height="content")
     return _parse_report(result.get("z"), token, len(z_start))

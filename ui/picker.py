@@ -2,6 +2,8 @@
 
 The choice is kept in ``st.session_state[MODEL_KEY]`` (a plain key, not a widget key), because
 Streamlit drops widget state when the user switches to a page that does not draw that widget.
+It is also kept in the address bar as ``?model=<checkpoint file stem>`` (``ui.links``), so a link
+opens the same model on any page.
 No PyTorch here (the Home page draws the picker before PyTorch is loaded); ``ui.session``
 turns the choice into a loaded model.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui import links
 from ui.model_list import ModelEntry, list_models
 from ui.run_timing import install as install_run_timing
 from vae_core.config import ModelConfig
@@ -27,11 +30,39 @@ install_run_timing()  # every page imports this module: opt-in run timing (VAE_L
 
 def _remember(widget_key: str) -> None:
     st.session_state[MODEL_KEY] = st.session_state[widget_key]
+    links.note("model", None)  # the user chose: the message about the link has had its day
+
+
+def _escaped(text: str) -> str:
+    """``text`` shown literally in markdown (model names and links come from users)."""
+    return re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", text)
+
+
+def _from_link(entries: list[ModelEntry]) -> None:
+    """Apply a new ``?model=<file stem>`` to the stored choice; an unknown stem gets a message.
+
+    The first entry with that stem wins (shipped models are listed first). The stem is only
+    compared with the listed files' stems, never turned into a path.
+    """
+    wanted = links.fresh("model")
+    if wanted is None:
+        return
+    for entry in entries:
+        if Path(entry.path).stem == wanted:
+            st.session_state[MODEL_KEY] = entry.path
+            return
+    shown = (wanted if len(wanted) <= 60 else wanted[:57] + "...").replace("`", "'")
+    links.note(
+        "model",
+        f"The link asks for a model called `{shown}`, which this lab does not "
+        "have, so the usual model is shown. Pick one in the list above; the address bar then "
+        "holds a link to it.",
+    )
 
 
 def _full_name(entry: ModelEntry) -> str:
     """The chosen model's whole label and file, for the picker's tooltip (markdown)."""
-    label = re.sub(r"([\\`*_\[\]<>#|~$])", r"\\\1", entry.label)  # names may come from uploads
+    label = _escaped(entry.label)  # names may come from uploads
     shipped = " (shipped with the lab)" if entry.source == "shipped" else ""
     return f"**{label}**{shipped}\n\nFile: `{Path(entry.path).name}`"
 
@@ -47,6 +78,7 @@ def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
         st.sidebar.error("No models found: the checkpoints/ folder is empty.")
         return None
     by_path = {e.path: e for e in entries}
+    _from_link(entries)
     current = st.session_state.get(MODEL_KEY)
     if current not in by_path:
         current = entries[0].path
@@ -61,7 +93,10 @@ def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
         args=(PICKER_KEY,),
         help=_full_name(by_path[current]),  # the box cuts long labels; this shows all of it
     )
-    return by_path[st.session_state[MODEL_KEY]]
+    links.show_notes("model", where=st.sidebar)
+    chosen = by_path[st.session_state[MODEL_KEY]]
+    links.write("model", Path(chosen.path).stem)  # the address bar: a link to this model
+    return chosen
 
 
 def chosen_entry() -> ModelEntry:
@@ -86,6 +121,7 @@ def sidebar_training_status() -> None:
 def select_model(path: str) -> None:
     """Make ``path`` the chosen model (after training or upload)."""
     st.session_state[MODEL_KEY] = path
+    links.note("model", None)
 
 
 def sidebar_model_caption(config: ModelConfig, meta: dict[str, Any], device: str | None) -> None:

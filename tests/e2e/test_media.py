@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.app_process import picker_label
 from tests.e2e.conftest import open_page, screenshot, shipped_title
 
 pytestmark = pytest.mark.browser
@@ -21,9 +22,9 @@ IDLE = (
 
 def _choose_model(pg, title: str) -> None:
     box = pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-    if not box.locator("input").input_value().startswith(f"{title} · "):
+    if not picker_label(title).match(box.locator("input").input_value()):
         box.click()
-        pg.locator('[role="option"]').filter(has_text=f"{title} · ").first.click()
+        pg.locator('[role="option"]').filter(has_text=picker_label(title)).first.click()
         pg.wait_for_timeout(1000)
         pg.wait_for_function(IDLE)
 

@@ -9,9 +9,11 @@ browser's pixels.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bench.app_process import picker_label
 from tests.e2e.conftest import open_page, screenshot
 
 pytestmark = pytest.mark.browser
@@ -188,11 +190,11 @@ PICKER = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
 
 def _choose_model(page, title: str) -> None:
     """Pick ``title`` in the sidebar and wait for its decoder's first frame."""
-    if page.locator(f"{PICKER} input").first.input_value().startswith(f"{title} · "):
+    if picker_label(title).match(page.locator(f"{PICKER} input").first.input_value()):
         return
     old = page.locator('[data-testid="live-decoder"]').get_attribute("data-hash")
     page.locator(PICKER).first.click()
-    label = re.compile(f"^{re.escape(title)} · ")  # "MNIST VAE" is inside "Fashion-MNIST VAE"
+    label = picker_label(title)
     page.locator('[role="option"]').filter(has_text=label).first.click()
     page.locator(f'[data-testid="live-decoder"]:not([data-hash="{old}"]) {CANVAS}').wait_for()
     page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
@@ -253,5 +255,34 @@ def test_layout_fits_laptop_and_phone_windows(browser, app_url, model: str) -> N
             screenshot(page, f"sliders-{n_dims}d-{width}x{height}")
             start, end = (0.2, 0.8) if k % 2 == 0 else (0.8, 0.2)
             _drag(page, page.locator(SLIDERS).first, start, end)
+    finally:
+        context.close()
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 768)])
+def test_a_link_opens_that_code(browser, app_url, size) -> None:
+    """?model=&z= in the address opens the sliders at that code; "Copy link" gives it back."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, app_url, "Latent_sliders?model=mnist-vae-2d&z=1.5,-0.5")
+        page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
+        assert page.get_by_test_id("live-z").inner_text() == "z = [+1.5000, -0.5000]"
+        assert _query(page.url) == {"model": ["mnist-vae-2d"], "z": ["1.5,-0.5"]}
+        href = page.get_by_test_id("live-link").get_attribute("href")
+        assert href.split("?")[0] == page.url.split("?")[0]
+        assert _query(href) == _query(page.url)
+        assert page.get_by_test_id("live-link").is_visible()
+        screenshot(page, f"sliders-link-{size[0]}")
+        open_page(page, app_url, "Latent_sliders?model=mnist-cvae-2d&z=0.5,1&y=3")
+        page.locator(f'{CANVAS}[data-ready="1"]').wait_for(timeout=90_000)
+        assert page.get_by_test_id("live-z").inner_text() == "z = [+0.5000, +1.0000]"
+        href = page.get_by_test_id("live-link").get_attribute("href")
+        assert _query(href) == {"model": ["mnist-cvae-2d"], "z": ["0.5,1"], "y": ["3"]}
     finally:
         context.close()
