@@ -154,7 +154,7 @@ SHOTS = [
     Shot("diagnostics", "Diagnostics", ("mnist-vae-16d",), None, '[data-testid="stImage"]'),
     Shot("out-of-distribution", "Out_of_distribution", ("fashion-vae-16d", "mnist-vae-2d"), None,
          ".st-key-ood_remedy_hist"),
-    Shot("ppca", "pPCA", ("mnist-vae-16d", "mnist-vae-2d"), None, ".st-key-ppca_vs_vae"),
+    Shot("ppca", "pPCA", ("mnist-vae-16d", "mnist-vae-2d"), None, ".st-key-ppca_vae_map"),
     Shot("cvae-faithfulness", "CVAE_faithfulness", ("mnist-cvae-2d", "mnist-cvae-16d"), None,
          ".st-key-faith_grid"),
     Shot("rate-distortion", "Rate_distortion", ("mnist-vae-16d",), None, ".st-key-rd_chart"),
