@@ -2,19 +2,24 @@
 
     PYTHONPATH=. python bench/latent_map_speed.py [--checkpoint PATH] [--json] [--skip-tsne]
 
-UMAP's first call in a fresh process compiles numba code (about a minute here), so the app runs
-``vae_core.latent.maps.warm_up_umap`` in a background thread when the Latent map opens (PCA is
-shown meanwhile). The child process reproduces that: import, the warm-up (timed), then the
-first UMAP of the model's 10,000 codes ("first fit after warm-up": what a user waits for the
-first time they pick UMAP for a model), then a second fit. ``--cold`` also times a first fit in
-a fresh process without the warm-up. "cached" is reading the map back from the on-disk cache. Without --checkpoint the first shipped checkpoint with a latent
-above 2-D is used, else a 16-D Gaussian mixture stands in for the codes.
+UMAP runs on numba. Its compiled code is kept on disk (``vae_core.latent.numba_cache``), so only
+the first process on a machine compiles it (about a minute here); the app fills that cache in a
+background warm-up (``vae_core.latent.maps.warm_up_umap``) when the Latent map opens, PCA being
+shown meanwhile. Each UMAP figure comes from a fresh interpreter, as in a freshly started server,
+given the model's codes it has never mapped: import, the warm-up (timed), the first UMAP of the
+codes, then a second fit. It runs twice on one numba cache folder, first empty (the first start
+on a machine: the warm-up compiles and fills the cache) then filled (every later start); the two
+maps must be identical. ``--cold`` also times, with the filled cache, a first fit with no
+warm-up (a user who picks UMAP at once). "cached" is reading a map back from the map cache.
+Without --checkpoint the first shipped checkpoint with a latent above 2-D is used, else a 16-D
+Gaussian mixture stands in for the codes. Each figure is printed with the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,27 +41,31 @@ from vae_core.latent.maps import compute_embedding  # noqa: E402
 def _child_umap(path: str, warm_up: bool) -> None:
     """Runs in a fresh interpreter: import, [the app's warm-up], first fit, second fit."""
     t0 = time.perf_counter()
-    import umap  # noqa: F401, PLC0415
-
     from vae_core.latent.maps import umap_coords, warm_up_umap  # noqa: PLC0415
+    from vae_core.latent.numba_cache import import_umap  # noqa: PLC0415
 
+    import_umap()
     t1 = time.perf_counter()
     warm_s = warm_up_umap() if warm_up else None
     mu = np.load(path)
     t2 = time.perf_counter()
-    umap_coords(mu)
+    coords = umap_coords(mu)
     t3 = time.perf_counter()
     umap_coords(mu)
     t4 = time.perf_counter()
+    np.save(path + (".warm" if warm_up else ".cold") + ".coords.npy", coords)
     times = {"import_s": t1 - t0, "warm_up_s": warm_s, "first_fit_s": t3 - t2}
-    print(json.dumps({**times, "second_fit_s": t4 - t3}))
+    print(json.dumps({**times, "second_fit_s": t4 - t3, "load": os.getloadavg()}))
 
 
-def _run_child(npy: Path, warm_up: bool) -> dict:
+def _run_child(npy: Path, warm_up: bool, numba_cache: Path) -> tuple[dict, np.ndarray]:
+    """One fresh interpreter with ``numba_cache`` as its numba cache; (figures, first map)."""
     cmd = [sys.executable, __file__, "--child-umap", str(npy)]
     cmd += [] if warm_up else ["--no-warm-up"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache)}
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    coords = np.load(str(npy) + (".warm" if warm_up else ".cold") + ".coords.npy")
+    return json.loads(res.stdout.strip().splitlines()[-1]), coords
 
 
 def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | None]:
@@ -89,6 +98,10 @@ def _codes(checkpoint: str | None, n: int) -> tuple[np.ndarray, str, float | Non
     return mu.numpy(), Path(checkpoint).name, time.perf_counter() - t
 
 
+def _load(avg: tuple[float, float, float] | list[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in avg)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint")
@@ -115,13 +128,23 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_umap:
             npy = Path(tmp) / "mu.npy"
             np.save(npy, mu)
-            child = _run_child(npy, warm_up=True)
-            out["umap_import_s"] = child["import_s"]
-            out["umap_background_warm_up_s"] = child["warm_up_s"]
-            out["umap_first_fit_after_warm_up_s"] = child["first_fit_s"]
-            out["umap_second_fit_s"] = child["second_fit_s"]
+            numba_cache = Path(tmp) / "numba"
+            maps = []
+            for state in ("empty", "filled"):
+                child, coords = _run_child(npy, warm_up=True, numba_cache=numba_cache)
+                maps.append(coords)
+                tag = f"umap_{state}_cache"
+                out[f"{tag}_import_s"] = child["import_s"]
+                out[f"{tag}_background_warm_up_s"] = child["warm_up_s"]
+                out[f"{tag}_first_fit_after_warm_up_s"] = child["first_fit_s"]
+                out[f"{tag}_first_map_s"] = child["warm_up_s"] + child["first_fit_s"]
+                out[f"{tag}_second_fit_s"] = child["second_fit_s"]
+                out[f"{tag}_load_1_5_15"] = _load(child["load"])
+            out["umap_same_map_with_and_without_cache"] = bool(np.array_equal(*maps))
             if args.cold:
-                out["umap_first_fit_no_warm_up_s"] = _run_child(npy, warm_up=False)["first_fit_s"]
+                child, _ = _run_child(npy, warm_up=False, numba_cache=numba_cache)
+                out["umap_filled_cache_first_fit_no_warm_up_s"] = child["first_fit_s"]
+                out["umap_filled_cache_no_warm_up_load_1_5_15"] = _load(child["load"])
         key = EmbeddingKey.make("0" * 64, "bench", "test", len(mu), "umap", {})
         save_coords(key, mu[:, :2], Path(tmp))
         t = time.perf_counter()
@@ -129,12 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         out["cached_load_s"] = time.perf_counter() - t
     if not args.skip_tsne:
         out["tsne_s"] = compute_embedding(mu, "tsne").seconds
+        out["tsne_load_1_5_15"] = _load(os.getloadavg())
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         for name, value in out.items():
             shown = f"{value:.4f} s" if isinstance(value, float) and name.endswith("_s") else value
-            print(f"{name:>28}: {shown}")
+            print(f"{name:>48}: {shown}")
     return 0
 
 

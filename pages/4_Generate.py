@@ -14,7 +14,7 @@ from ui.session import current_model
 from vae_core.data.sources import get_source
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.latent.interpolation import class_morph
-from vae_core.models.sampling import TEMPERATURE, prior_codes, typical_radius
+from vae_core.models.sampling import TEMPERATURE, typical_radius
 
 st.set_page_config(page_title="Generate · VAE Latent Lab", page_icon="🎲", layout="wide")
 ckpt = current_model()
@@ -30,8 +30,9 @@ SCALE = 3
 
 
 def codes(n: int, seed: int, temperature: float) -> torch.Tensor:
-    """z ~ N(0, temperature² I), seeded with its own generator (reproducible, thread-safe)."""
-    return prior_codes(n, cfg.latent_dim, temperature, torch.Generator().manual_seed(int(seed)))
+    """n codes from the model's prior at ``temperature``, seeded with their own generator
+    (reproducible, thread-safe)."""
+    return model.prior.sample(n, torch.Generator().manual_seed(int(seed)), temperature=temperature)
 
 
 def temperature_slider(where, key: str, default: float, label: str = "Temperature") -> float:

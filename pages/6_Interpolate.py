@@ -127,9 +127,8 @@ else:
     )
     seed = int(c3.number_input("Seed for z", 0, 2**31 - 1, 0, key="ip_seed"))
     same = c4.checkbox("Same style z at both ends", value=True, key="ip_same")
-    g = torch.Generator().manual_seed(seed)
-    z0 = torch.randn(cfg.latent_dim, generator=g)
-    z1 = z0.clone() if same else torch.randn(cfg.latent_dim, generator=g)
+    z0, z1 = model.prior.sample(2, torch.Generator().manual_seed(seed))
+    z1 = z0.clone() if same else z1
     st.caption(
         "Codes from the prior; the label moves from one class to the other as a soft one-hot "
         "y = (1 − t)·e_a + t·e_b."

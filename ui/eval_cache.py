@@ -367,7 +367,7 @@ def diagnostic_codes(
 
     mu, logvar = posteriors(ckpt, ev, n)
     g = torch.Generator().manual_seed(int(seed))
-    prior = torch.randn(count, mu.shape[1], generator=g)
+    prior = ckpt.model.prior.sample(count, g)
     agg = sample_aggregate(torch.from_numpy(mu.copy()), torch.from_numpy(logvar.copy()), count, g)
     return prior, torch.as_tensor(agg, dtype=torch.float32)
 

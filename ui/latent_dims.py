@@ -36,8 +36,8 @@ class LatentDims:
     score: list[float]  # per dim, index order: KL in nats, or encoded variance for an AE
     score_name: str  # "KL" | "Var"
     source: str  # where the scores came from, said on the page
-    center: list[float]  # prior mean (0) or the encoded mean for an AE
-    scale: list[float]  # prior std (1) or the encoded std for an AE
+    center: list[float]  # the model's prior mean (0 for N(0, I)) or the encoded mean for an AE
+    scale: list[float]  # the prior's std per dim (1 for N(0, I)) or the encoded std for an AE
 
     @property
     def order(self) -> list[int]:
@@ -84,11 +84,13 @@ def compute_dims(
     """Scores from ``known`` (kl, source) when given, else measured on ``x``: its seeded
     class-stratified subset of ``SCORE_SUBSET`` when ``labels`` (of every image) are given."""
     d = model.config.latent_dim
-    ones, zeros = [1.0] * d, [0.0] * d
+    ones = [1.0] * d
+    center, scale = model.prior.mean().tolist(), model.prior.scale().tolist()
     if model.config.stochastic and known is not None:
-        return LatentDims(known[0], "KL", known[1], zeros, ones)
+        return LatentDims(known[0], "KL", known[1], center, scale)
     if x is None:  # nothing to measure on: keep the prior order and say so
-        return LatentDims(ones, "KL", "unknown (no KL in the checkpoint, no test set)", zeros, ones)
+        note = "unknown (no KL in the checkpoint, no test set)"
+        return LatentDims(ones, "KL", note, center, scale)
     if len(x) > SCORE_SUBSET:
         idx = (
             torch.from_numpy(stratified_subset(labels.numpy(), SCORE_SUBSET))
@@ -98,7 +100,8 @@ def compute_dims(
         x, y = x[idx], None if y is None else y[idx]
     if model.config.stochastic:
         kl = evaluate_elbo(model, x, y)["kl_per_dim"]
-        return LatentDims(kl, "KL", f"KL per dim measured on {len(x):,} {noun}", zeros, ones)
+        note = f"KL per dim measured on {len(x):,} {noun}"
+        return LatentDims(kl, "KL", note, center, scale)
     mu, _ = posterior_means(model, x, y)
     std = mu.std(0).clamp_min(1e-3)
     return LatentDims(

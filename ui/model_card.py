@@ -17,10 +17,10 @@ import streamlit as st
 from ui import torch_warmup
 from ui.data import split_or_error
 from ui.model_list import ModelInfo
-from vae_core.config import N_PIXELS, ModelConfig
+from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
-from vae_core.training.run_metadata import training_extent
+from vae_core.training.run_metadata import train_noise_of, training_extent
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
 DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
@@ -79,6 +79,14 @@ def _duration(seconds: Any) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def train_noise_text(meta: dict[str, Any]) -> str:
+    """The training objective's noise: 'none (standard ELBO)' or the denoising spec."""
+    spec = train_noise_of(meta)
+    if spec == NO_TRAIN_NOISE:
+        return "none (standard ELBO)"
+    return f"{spec}: denoising objective (Im et al. 2017), encodes noisy, scores clean digits"
+
+
 def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str]]:
     """(label, value) rows of the card's fact table."""
     dataset = str(meta.get("dataset", "?"))
@@ -97,6 +105,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("Likelihood p(x|z)", likelihood_text(config)),
         ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
         ("Binarization", str(meta.get("binarize", "unknown"))),
+        ("Training noise", train_noise_text(meta)),
         ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
         ("Trained for", epochs),
         (

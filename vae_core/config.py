@@ -7,11 +7,14 @@ pickles objects. ``from_dict`` validates every field because the dict may come f
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MODEL_KINDS = ("vae", "cvae", "ae")
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+NO_TRAIN_NOISE = "none"  # TrainConfig.train_noise of the standard ELBO (vae_core.latent.noise)
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
@@ -99,22 +102,27 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Any) -> ModelConfig:
         """Build from untrusted JSON: unknown keys and wrong types are errors, not surprises."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {', '.join(map(str, unknown))}")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            kwargs[name] = _coerce(name, value, cls.__dataclass_fields__[name].type)
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(str(exc)) from exc
+        return strict_from_dict(cls, data, "model config")
 
 
-def _coerce(name: str, value: Any, type_name: Any) -> Any:
+def strict_from_dict(cls: type[T], data: Any, what: str) -> T:
+    """A config dataclass from untrusted JSON (checkpoint metadata): unknown keys and values of
+    the wrong type raise a ``ConfigError`` naming them, so a damaged or foreign file is reported
+    rather than silently half-read; missing keys take the dataclass defaults."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {what} keys: {', '.join(map(str, unknown))}")
+    kwargs = {name: _coerce(name, value, known[name].type, what) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _coerce(name: str, value: Any, type_name: Any, what: str = "model config") -> Any:
     """Check one JSON value against the annotated type (annotations are strings here)."""
     t = str(type_name)
     ok: bool
@@ -127,6 +135,11 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
         value = float(value) if ok else value
     elif t == "bool":
         ok = isinstance(value, bool)
+    elif t.startswith("tuple[float"):
+        ok = isinstance(value, list | tuple) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        )
+        value = tuple(float(v) for v in value) if ok else value
     elif t.startswith("tuple"):
         ok = isinstance(value, list | tuple) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -135,5 +148,5 @@ def _coerce(name: str, value: Any, type_name: Any) -> Any:
     else:
         ok = isinstance(value, dict)
     if not ok:
-        raise ConfigError(f"model config field {name!r} has the wrong type: {value!r}")
+        raise ConfigError(f"{what} field {name!r} has the wrong type: {value!r}")
     return value

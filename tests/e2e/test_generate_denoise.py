@@ -7,6 +7,7 @@ session). Screenshots go to test-artifacts/gen-*.png, den-*.png and interp-*.png
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -37,11 +38,13 @@ def visit(pg, app_url: str, path: str, title: str, last: str) -> None:
     open_page(pg, app_url, "")
     box = pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     chosen = box.locator("input")  # Streamlit 1.67: the choice is the input's value
-    if title not in chosen.input_value():
+    if not chosen.input_value().startswith(f"{title} · "):
         box.click()
-        pg.locator('[role="option"]').filter(has_text=title).first.click()
+        # anchored: "MNIST VAE, 16-D latent" is also inside "Fashion-MNIST VAE, 16-D latent"
+        option = re.compile("^" + re.escape(title))
+        pg.locator('[role="option"]').filter(has_text=option).first.click()
         pg.wait_for_function(
-            "(t) => document.querySelector('[data-testid=stSidebar] input').value.includes(t)",
+            "(t) => document.querySelector('[data-testid=stSidebar] input').value.startsWith(t + ' · ')",
             arg=title,
         )
     nav = pg.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]')
@@ -49,7 +52,7 @@ def visit(pg, app_url: str, path: str, title: str, last: str) -> None:
         pg.locator('[data-testid="stSidebarNav"]').get_by_text("View").first.click()
     nav.first.click()
     wait_done(pg, last)
-    assert title in chosen.input_value()
+    assert chosen.input_value().startswith(f"{title} · ")
     assert pg.locator('[data-testid="stException"]').count() == 0
 
 
@@ -57,11 +60,6 @@ def choose(pg, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label``."""
     pg.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
     pg.locator('[role="option"]').filter(has_text=option).first.click()
-
-
-def metric_values(pg, label: str) -> list[str]:
-    cards = pg.locator('[data-testid="stMetric"]').filter(has_text=label)
-    return [c.locator('[data-testid="stMetricValue"]').inner_text() for c in cards.all()]
 
 
 def test_generate_class_seven(page, app_url) -> None:
@@ -80,7 +78,30 @@ def test_generate_class_seven(page, app_url) -> None:
     screenshot(page, "gen-cvae-class7")
 
 
-def test_denoise_shows_psnr_and_inpainting(page, app_url) -> None:
+def scores(pg) -> list[str]:
+    """The 'PSNR … · SSIM …' line under each scored image of the Denoise page."""
+    lines = pg.locator('[data-testid="stMarkdownContainer"]').filter(has_text=" · SSIM ")
+    return [t for t in lines.all_inner_texts() if t.startswith("PSNR ")]
+
+
+# Images and score lines of the result rows must not overlap at laptop sizes, and nothing may
+# stick out sideways (the former st.metric layout cut and overlapped the figures at 1024 px).
+OVERLAPS = """() => {
+  const boxes = [...document.querySelectorAll(
+      '[data-testid="stImage"], [data-testid="stMarkdownContainer"]')]
+    .filter(el => el.innerText.startsWith('PSNR ') || el.matches('[data-testid="stImage"]'))
+    .map(el => el.getBoundingClientRect()).filter(r => r.width > 0);
+  let n = 0;
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) n++;
+  }
+  const main = document.querySelector('[data-testid="stMain"]');
+  return {overlaps: n, sideways: main.scrollWidth - main.clientWidth};
+}"""
+
+
+def test_denoise_opens_on_occlusion_and_shows_the_denoising_vae(page, app_url) -> None:
     visit(
         page,
         app_url,
@@ -88,14 +109,21 @@ def test_denoise_shows_psnr_and_inpainting(page, app_url) -> None:
         shipped_title("MNIST VAE, 16-D", "MNIST VAE"),
         ".st-key-dn_curve_ssim",
     )
-    psnr = metric_values(page, "PSNR")
-    assert len(psnr) == 2 and all(v.endswith("dB") for v in psnr)
-    screenshot(page, "den-gaussian")
-    choose(page, "Noise", "Occlusion: lower part")
-    wait_done(page, ".st-key-dn_curve_ssim")
-    assert len(metric_values(page, "PSNR")) == 3
+    shown = scores(page)  # noisy input; 16-D VAE and 16-D denoising VAE x (plain, latent fit)
+    assert len(shown) == 5 and all(" dB · SSIM " in v for v in shown), shown
     assert page.get_by_text("Masked objective").count() == 1
+    assert page.get_by_text("16-D denoising VAE", exact=True).count() == 1
     screenshot(page, "den-occlusion")
+    for width, height in ((1024, 768), (1280, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)
+        assert page.evaluate(OVERLAPS) == {"overlaps": 0, "sideways": 0}, width
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    choose(page, "Noise", "Gaussian")
+    wait_done(page, ".st-key-dn_curve_ssim")
+    assert len(scores(page)) == 3  # noisy input and one reconstruction per model
+    assert page.get_by_text("Why a VAE trained on clean digits makes this worse").count() == 1
+    screenshot(page, "den-gaussian")
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -128,7 +156,7 @@ def test_denoise_upload_and_drawing(page, app_url) -> None:
     )
     wait_done(page, ".st-key-dn_curve_ssim")
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
-    assert len(metric_values(page, "PSNR")) == 2
+    assert len(scores(page)) == 5
     screenshot(page, "den-upload")
 
     page.get_by_text("Draw", exact=True).click()
@@ -142,7 +170,7 @@ def test_denoise_upload_and_drawing(page, app_url) -> None:
     page.mouse.move(x0 + 120, y0 + 240, steps=12)
     page.mouse.up()
     wait_done(page, ".st-key-dn_curve_ssim")
-    assert len(metric_values(page, "PSNR")) == 2
+    assert len(scores(page)) == 5
     screenshot(page, "den-drawn")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from vae_core.cli.common import CliError, format_metrics, positive_int
+from vae_core.config import NO_TRAIN_NOISE
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint
 from vae_core.io.pictures import image_grid, png_bytes
@@ -64,8 +65,8 @@ def run_sample(args: argparse.Namespace) -> int:
     else:
         labels = None
     n = args.n if labels is None else len(labels)
-    torch.manual_seed(args.seed)
-    images = model.sample(n, labels, temperature=args.temperature)
+    gen = torch.Generator().manual_seed(args.seed)
+    images = model.sample(n, labels, temperature=args.temperature, generator=gen)
     grid = image_grid(images, nrow=nrow)
     atomic_write(args.out, png_bytes(grid, scale=args.scale))
     h, w = grid.shape
@@ -100,7 +101,8 @@ def run_info(args: argparse.Namespace) -> int:
     if tc:
         print(
             f"  recipe:    batch {tc.get('batch_size')}, lr {tc.get('lr')} "
-            f"({tc.get('lr_schedule')}), seed {tc.get('seed')}"
+            f"({tc.get('lr_schedule')}), seed {tc.get('seed')}, "
+            f"training noise {tc.get('train_noise', NO_TRAIN_NOISE)}"
         )
     train_elbo = (hist[-1].get("train") or {}).get("elbo") if hist else None
     if train_elbo is not None:

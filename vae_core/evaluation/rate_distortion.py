@@ -76,8 +76,7 @@ def sweep_beta(
     points = []
     for beta in betas:
         cfg = ModelConfig.from_dict({**model_config.to_dict(), "beta": float(beta)})
-        torch.manual_seed(train_config.seed)
-        model = LatentVariableModel(cfg)
+        model = LatentVariableModel(cfg, torch.Generator().manual_seed(train_config.seed))
         start, cpu_start = time.perf_counter(), time.process_time()
         result = train(model, x_train, y_train, train_config)
         point = rate_distortion_point(result.model, x_eval, y_eval)

@@ -62,19 +62,17 @@ def evaluate_elbo(
     was_training = model.training
     model.eval()
     device = model.device
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     n = len(x)
     sums = torch.zeros(3, dtype=torch.float64)
     kl_dims = torch.zeros(model.config.latent_dim, dtype=torch.float64)
     for s in range(0, n, batch_size):
         xb = x[s : s + batch_size].to(device)
         yb = None if y is None else y[s : s + batch_size].to(device)
-        t = elbo_terms(model, xb, yb)
+        t = elbo_terms(model, xb, yb, generator=gen)
         w = len(xb)
         sums += torch.stack([t.elbo, t.recon, t.kl]).double().cpu() * w
         kl_dims += t.kl_per_dim.double().cpu() * w
-    torch.random.set_rng_state(gen_state)
     model.train(was_training)
     elbo, recon, kl = (sums / n).tolist()
     return {"elbo": elbo, "recon": recon, "kl": kl, "kl_per_dim": (kl_dims / n).tolist()}
@@ -107,12 +105,14 @@ def iwae_nll(
     seed: int = 0,
     progress: Any = None,
 ) -> torch.Tensor:
-    """Per-image importance-weighted NLL estimate -log p(x) (N,), positive nats."""
-    torch.manual_seed(seed)
+    """Per-image importance-weighted NLL estimate -log p(x) (N,), positive nats; the noise
+    comes from a Generator seeded with ``seed`` on the model's device."""
+    gen = torch.Generator(device=model.device).manual_seed(seed)
     out = []
     for s in range(0, len(x), batch_size):
         yb = None if y is None else y[s : s + batch_size].to(model.device)
-        ll = iwae_log_likelihood(model, x[s : s + batch_size].to(model.device), yb, k=k)
+        xb = x[s : s + batch_size].to(model.device)
+        ll = iwae_log_likelihood(model, xb, yb, k=k, generator=gen)
         out.append(-ll.double().cpu())
         if progress is not None:
             progress(min(s + batch_size, len(x)), len(x))

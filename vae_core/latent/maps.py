@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from vae_core.latent.numba_cache import import_umap
+
 #: method id -> label shown in the UI.
 METHODS: dict[str, str] = {
     "latent": "latent z (2-D)",
@@ -144,8 +146,8 @@ def umap_coords(
     seed: int = 0,
     force_approximate: bool = False,
 ) -> np.ndarray:
-    """UMAP of the means; imported lazily because numba compiles on first use (~1 min)."""
-    import umap  # noqa: PLC0415 - heavy import, only when UMAP is chosen
+    """UMAP of the means; imported lazily, with numba's compiled code cached on disk."""
+    umap = import_umap()
 
     reducer = umap.UMAP(
         n_neighbors=min(n_neighbors, len(mu) - 1),

@@ -31,7 +31,8 @@ class Likelihood:
     def mean(self, out: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28)
         raise NotImplementedError
 
-    def sample(self, out: torch.Tensor) -> torch.Tensor:
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One image drawn from p(x|z) given the decoder output, from ``generator``."""
         raise NotImplementedError
 
 
@@ -51,8 +52,8 @@ class Bernoulli(Likelihood):
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out)
 
-    def sample(self, out: torch.Tensor) -> torch.Tensor:
-        return torch.bernoulli(torch.sigmoid(out))
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(out), generator=generator)
 
 
 class Gaussian(Likelihood):
@@ -84,9 +85,10 @@ class Gaussian(Likelihood):
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out[:, :1])
 
-    def sample(self, out: torch.Tensor) -> torch.Tensor:
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         std = (0.5 * self._logvar(out)).exp()
-        return (self.mean(out) + std * torch.randn_like(std)).clamp(0, 1)
+        eps = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
+        return (self.mean(out) + std * eps).clamp(0, 1)
 
 
 class Categorical(Likelihood):
@@ -110,9 +112,9 @@ class Categorical(Likelihood):
         grid = torch.arange(N_LEVELS, device=out.device, dtype=out.dtype) / (N_LEVELS - 1)
         return (out.softmax(1) * grid.view(1, -1, 1, 1)).sum(1, keepdim=True)
 
-    def sample(self, out: torch.Tensor) -> torch.Tensor:
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         probs = out.softmax(1).permute(0, 2, 3, 1).reshape(-1, N_LEVELS)
-        idx = torch.multinomial(probs, 1).view(out.shape[0], 1, *out.shape[2:])
+        idx = torch.multinomial(probs, 1, generator=generator).view(out.shape[0], 1, *out.shape[2:])
         return idx.to(out.dtype) / (N_LEVELS - 1)
 
 

@@ -1,11 +1,16 @@
 """The latent-variable model: VAE, CVAE and deterministic AE behind one API.
 
-q(z|x[,y]) = N(mu, diag sigma^2), p(z) = N(0, I), p(x|z[,y]) from ``vae_core.models.likelihoods``
-(Kingma & Welling 2013; the CVAE of Sohn et al. 2015 keeps p(z|y) = p(z)).
-All public methods take images (B,1,28,28) in [0,1] and integer labels (B,) or a single int.
+q(z|x[,y]) = N(mu, diag sigma^2), p(z) from ``vae_core.models.priors`` (N(0, I)), p(x|z[,y]) from
+``vae_core.models.likelihoods`` (Kingma & Welling 2013; the CVAE of Sohn et al. 2015 keeps
+p(z|y) = p(z)). All public methods take images (B,1,28,28) in [0,1] and integer labels (B,) or a
+single int. ``forward`` is the training objective (the ELBO terms), so ``torch.compile(model)``
+compiles exactly what a training step runs.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -13,18 +18,92 @@ from torch import nn
 from vae_core.config import ModelConfig
 from vae_core.models.likelihoods import make_likelihood
 from vae_core.models.networks import Encoder, build_decoder
+from vae_core.models.priors import StandardNormalPrior, kl_divergence
 
 AE_LOGVAR = -30.0  # an AE's "posterior" is a point: sigma ~ 3e-7, reported but never sampled
 
 
+@dataclass
+class ElboTerms:
+    """Batch-mean ELBO parts (tensors, so training can backprop through ``loss``)."""
+
+    loss: torch.Tensor  # -(recon - beta * kl), the minimised objective
+    elbo: torch.Tensor  # recon - kl (beta = 1), a lower bound on log p(x)
+    recon: torch.Tensor  # E_q log p(x|z)
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), summed over latent dims
+    kl_per_dim: torch.Tensor  # (D,); NaN where the prior's KL does not split over dims
+
+
+def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """Redraw every Linear / conv layer's weights from ``generator`` with PyTorch's default init
+    (kaiming-uniform weights with a = sqrt(5), uniform(+-1/sqrt(fan_in)) biases), in module order.
+
+    Written out because ``reset_parameters`` draws from the global RNG, which a seeded run would
+    have to reseed (and so disturb every other thread). Drawn in the order the layers were built,
+    the result equals ``torch.manual_seed(seed)`` followed by building the model.
+    """
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+                if m.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+
+
 class LatentVariableModel(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, generator: torch.Generator | None = None) -> None:
+        """Build the networks; with ``generator`` their initial weights are drawn from it (a
+        seeded, reproducible start), else from PyTorch's global RNG."""
         super().__init__()
         self.config = config
         self.likelihood = make_likelihood(config)
         out_dim = 2 * config.latent_dim if config.stochastic else config.latent_dim
         self.encoder = Encoder(config, out_dim)
         self.decoder = build_decoder(config, self.likelihood.out_channels)
+        # no parameters or buffers: the state_dict (the checkpoint's tensors) is unchanged
+        self.prior = StandardNormalPrior(config.latent_dim)
+        if generator is not None:
+            init_parameters(self, generator)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        beta: float | None = None,
+        sample: bool = True,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        target: torch.Tensor | None = None,
+    ) -> ElboTerms:
+        """One-sample SGVB estimate of the ELBO parts (K&W 2013, estimator B, eq. 10).
+
+        x is the encoder input (B,1,28,28) and, unless ``target`` is given, also the target: the
+        denoising criterion (Im et al. 2017) encodes a corrupted x and scores the clean target. The noise is ``eps`` (B, D) when
+        given (a compiled step takes it from outside, where a Generator can draw it), else drawn
+        from ``generator``; ``sample=False`` decodes the posterior mean. For an AE the code is
+        deterministic, KL is 0 and ``elbo`` is the reconstruction log-likelihood (not a bound).
+        """
+        beta = self.config.beta if beta is None else beta
+        mu, logvar = self.encode(x, y)
+        if self.config.stochastic:
+            z = self.reparameterize(mu, logvar, eps=eps, generator=generator) if sample else mu
+            kl_img, kl_dims = kl_divergence(self.prior, mu, logvar, z)
+            kl = kl_img.mean()
+        else:
+            z = mu
+            kl_dims = torch.zeros_like(mu)
+            kl = kl_dims.sum(1).mean()
+        recon = self.log_prob(self.decoder_output(z, y), x if target is None else target).mean()
+        return ElboTerms(
+            loss=-(recon - beta * kl),
+            elbo=recon - kl,
+            recon=recon,
+            kl=kl,
+            kl_per_dim=kl_dims.mean(0),
+        )
 
     @property
     def device(self) -> torch.device:
@@ -66,17 +145,36 @@ class LatentVariableModel(nn.Module):
         return self.likelihood.mean(self.decoder_output(z, y))
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = mu + sigma * eps, eps ~ N(0, I): the reparameterization trick (K&W 2013, sec. 2.4)."""
-        return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    def reparameterize(
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        *,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I): the reparameterization trick (K&W 2013, sec. 2.4).
+
+        ``eps`` (same shape as mu) is drawn from ``generator`` (on mu's device) unless given.
+        """
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * logvar).exp() * eps
 
     @torch.no_grad()
     def sample(
-        self, n: int, y: torch.Tensor | int | None = None, temperature: float = 1.0
+        self,
+        n: int,
+        y: torch.Tensor | int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Decoded means of z ~ N(0, temperature^2 I), (n, 1, 28, 28)."""
-        z = temperature * torch.randn(n, self.config.latent_dim, device=self.device)
-        return self.decode(z, y)
+        """Decoded means of n codes from the prior at ``temperature``, (n, 1, 28, 28).
+
+        The codes are drawn from ``generator`` on its device (the CPU one when None) and then
+        moved to the model, so a seed gives the same images on every device.
+        """
+        z = self.prior.sample(n, generator, temperature=temperature)
+        return self.decode(z.to(self.device), y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:

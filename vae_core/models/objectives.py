@@ -8,34 +8,21 @@ it is >= the ELBO in expectation and tends to log p(x) as K grows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
-from vae_core.models.model import LatentVariableModel
+from vae_core.models.model import ElboTerms, LatentVariableModel
+from vae_core.models.priors import LOG_2PI, diag_gaussian_log_prob, gaussian_kl
 
-LOG_2PI = math.log(2 * math.pi)
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, 1)) per dimension, (B, D) (K&W 2013, appendix B)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-def diag_gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z | mu, diag exp(logvar)) summed over the last dim."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
-
-
-@dataclass
-class ElboTerms:
-    """Batch-mean ELBO parts (tensors, so training can backprop through ``loss``)."""
-
-    loss: torch.Tensor  # -(recon - beta * kl), the minimised objective
-    elbo: torch.Tensor  # recon - kl (beta = 1), a lower bound on log p(x)
-    recon: torch.Tensor  # E_q log p(x|z)
-    kl: torch.Tensor  # KL(q(z|x) || p(z)), summed over latent dims
-    kl_per_dim: torch.Tensor  # (D,)
+__all__ = [
+    "LOG_2PI",
+    "ElboTerms",
+    "active_units",
+    "diag_gaussian_log_prob",
+    "elbo_terms",
+    "gaussian_kl",
+    "iwae_log_likelihood",
+]
 
 
 def elbo_terms(
@@ -44,30 +31,13 @@ def elbo_terms(
     y: torch.Tensor | None = None,
     beta: float | None = None,
     sample: bool = True,
+    target: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> ElboTerms:
-    """One-sample SGVB estimate of the ELBO parts (K&W 2013, estimator B, eq. 10).
-
-    x is both the encoder input and the target (B,1,28,28). For an AE the code is deterministic,
-    KL is 0 and ``elbo`` is just the reconstruction log-likelihood (not a bound).
-    """
-    beta = model.config.beta if beta is None else beta
-    mu, logvar = model.encode(x, y)
-    if model.config.stochastic:
-        z = model.reparameterize(mu, logvar) if sample else mu
-        kl_dims = gaussian_kl(mu, logvar)  # (B, D)
-    else:
-        z = mu
-        kl_dims = torch.zeros_like(mu)
-    recon = model.log_prob(model.decoder_output(z, y), x).mean()
-    kl_per_dim = kl_dims.mean(0)
-    kl = kl_per_dim.sum()
-    return ElboTerms(
-        loss=-(recon - beta * kl),
-        elbo=recon - kl,
-        recon=recon,
-        kl=kl,
-        kl_per_dim=kl_per_dim,
-    )
+    """The ELBO parts of ``model``'s forward (``LatentVariableModel.forward``, K&W 2013 eq. 10),
+    its one implementation; the noise comes from ``generator``. With ``target`` the encoder
+    sees x and the reconstruction is scored against ``target`` (the denoising criterion)."""
+    return model(x, y, beta=beta, sample=sample, target=target, generator=generator)
 
 
 @torch.no_grad()
@@ -77,25 +47,27 @@ def iwae_log_likelihood(
     y: torch.Tensor | None = None,
     k: int = 100,
     max_elements: int = 2_000_000,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) per image (B,), Burda et al. 2015.
 
     log p(x) ~ logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K. Vectorised over
     images and samples, with the K samples processed in chunks so that about ``max_elements``
-    decoder outputs are alive at once (K = 5000 fits in memory).
+    decoder outputs are alive at once (K = 5000 fits in memory). The noise comes from
+    ``generator`` (on the model's device).
     """
     mu, logvar = model.encode(x, y)  # (B, D)
     b, d = mu.shape
     per_sample = model.likelihood.out_channels * x[0].numel()
     chunk = max(1, min(k, max_elements // max(1, b * per_sample)))
     # All noise is drawn up front (K*B*D floats is small) so chunking never changes the result.
-    eps_all = torch.randn(k, b, d, device=mu.device, dtype=mu.dtype)
+    eps_all = torch.randn(k, b, d, generator=generator, device=mu.device, dtype=mu.dtype)
     log_w_chunks = []
     for start in range(0, k, chunk):
         kk = min(chunk, k - start)
         z = mu + (0.5 * logvar).exp() * eps_all[start : start + kk]  # (kk, B, D)
         log_q = diag_gaussian_log_prob(z, mu, logvar)  # (kk, B)
-        log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+        log_pz = model.prior.log_prob(z)
         yk = None if y is None else torch.as_tensor(y, device=mu.device).expand(kk, b).reshape(-1)
         out = model.decoder_output(z.reshape(kk * b, d), yk)
         log_px = model.log_prob(out, x.expand(kk, *x.shape).reshape(kk * b, *x.shape[1:]))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vae_core.models.priors import StandardNormalPrior
+
 
 @dataclass(frozen=True)
 class TemperatureConfig:
@@ -39,10 +41,11 @@ TEMPERATURE = TemperatureConfig()
 def prior_codes(
     n: int, latent_dim: int, temperature: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """n codes z ~ N(0, temperature² I), (n, latent_dim), on the CPU, drawn from ``generator``."""
+    """n codes z ~ N(0, temperature² I), (n, latent_dim), on the CPU, drawn from ``generator``:
+    the standard prior's ``sample`` (``vae_core.models.priors``) for callers without a model."""
     if n < 0 or latent_dim < 1:
         raise ValueError(f"need n >= 0 and latent_dim >= 1, got n={n}, latent_dim={latent_dim}")
-    return temperature * torch.randn(n, latent_dim, generator=generator)
+    return StandardNormalPrior(latent_dim).sample(n, generator, temperature=temperature)
 
 
 def typical_radius(latent_dim: int, temperature: float = 1.0) -> float:

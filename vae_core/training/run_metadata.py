@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vae_core.config import ModelConfig
+from vae_core.config import NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import OFFLINE_TEST_SIZE, ImageSet
 from vae_core.data.sources import get_source
 
@@ -21,15 +21,17 @@ if TYPE_CHECKING:  # type hints only: the picker reads extents without importing
     from vae_core.training.trainer import EpochInfo, TrainConfig, TrainResult
 
 
-def default_name(config: ModelConfig, dataset: str) -> str:
+def default_name(config: ModelConfig, dataset: str, train_noise: str = NO_TRAIN_NOISE) -> str:
     """Short human title, e.g. 'MNIST VAE, 2-D latent' or 'Fashion-MNIST conv CVAE, 16-D latent'.
 
-    A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'): two models that differ
-    only in p(x|z) must not look the same in the picker.
+    A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'), and so is a denoising
+    objective ('MNIST denoising VAE (gaussian:0.3), 16-D latent'): two models that differ only in
+    p(x|z) or in what they were trained on must not look the same in the picker.
     """
     arch = "conv " if config.arch == "conv" else ""
     lik = "" if config.likelihood == "bernoulli" else f"{config.likelihood.capitalize()} "
-    name = f"{arch}{lik}{config.display_name}"
+    noisy = ("denoising ", f" ({train_noise})") if train_noise != NO_TRAIN_NOISE else ("", "")
+    name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}"
     return f"{get_source(dataset).title} {name}, {config.latent_dim}-D latent"
 
 
@@ -230,6 +232,36 @@ def build_metadata(
         "device": device_label,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if train_config.compile:  # asked for: record whether it really compiled, and if not why
+        meta["compiled"] = result.compiled
+        if result.compile_error:
+            meta["compile_error"] = result.compile_error
     if test_metrics is not None:
         meta["test_metrics"] = test_metrics
     return meta
+
+
+# The settings that shape what a model learns (not where or how fast it ran: device, amp, ...).
+RECIPE_FIELDS = (
+    "epochs", "batch_size", "lr", "lr_schedule", "binarize", "seed", "val_fraction",
+    "init_output_bias", "adam_betas",
+)  # fmt: skip
+
+
+def train_noise_of(meta: Mapping[str, Any]) -> str:
+    """The checkpoint's training noise spec ('none' for the standard ELBO and older files)."""
+    return str((meta.get("train_config") or {}).get("train_noise") or NO_TRAIN_NOISE)
+
+
+def recipe_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Training settings, other than the training noise, in which two checkpoints differ.
+
+    An empty list means that the two were trained alike on the same images, so a difference in
+    what they do comes from the objective (or the seed's luck), not from the recipe.
+    """
+    ta, tb = a.get("train_config") or {}, b.get("train_config") or {}
+    out = [k for k in RECIPE_FIELDS if ta.get(k) != tb.get(k)]
+    for key in ("dataset", "data_source", "train_size"):
+        if a.get(key) != b.get(key):
+            out.append(key)
+    return out

@@ -19,12 +19,13 @@ from typing import Any
 
 import torch
 
+from vae_core.config import strict_from_dict
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
 from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
 from vae_core.io.checkpoint_file import save_checkpoint
-from vae_core.models.model import LatentVariableModel
-from vae_core.models.objectives import elbo_terms
+from vae_core.latent.noise import NO_TRAIN_NOISE, NoiseSpec, parse_noise_spec
+from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
 from vae_core.training.run_metadata import uses_binary_test_data
 
@@ -44,15 +45,18 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bf16 autocast, CUDA only
-    compile: bool = False  # torch.compile, CUDA only
+    compile: bool = False  # torch.compile the model's forward (falls back to eager if it can't)
     val_fraction: float = 0.05
     log_every: int = 25
     init_output_bias: bool = (
         True  # start the decoder at the mean image (vae_core.models.output_bias)
     )
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    # Denoising criterion (Im et al. 2017): "gaussian:0.3" etc. (vae_core.latent.noise), or "none"
+    train_noise: str = NO_TRAIN_NOISE
 
     def __post_init__(self) -> None:
+        self.train_noise = str(parse_noise_spec(self.train_noise) or NO_TRAIN_NOISE)
         self.adam_betas = (float(self.adam_betas[0]), float(self.adam_betas[1]))  # JSON: a list
         if not all(0 <= b < 1 for b in self.adam_betas):
             raise ValueError("adam_betas must be two numbers in [0, 1)")
@@ -65,12 +69,18 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ValueError("val_fraction must be in [0, 1)")
 
+    @property
+    def noise(self) -> NoiseSpec | None:
+        """The training corruption, or None for the standard ELBO."""
+        return parse_noise_spec(self.train_noise)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, data: Any) -> TrainConfig:
+        """Build from untrusted JSON, as strictly as ``ModelConfig.from_dict``."""
+        return strict_from_dict(cls, data, "train config")
 
 
 @dataclass
@@ -112,6 +122,8 @@ class TrainResult:
     stopped: bool = False
     seconds: float = 0.0
     device: str = "cpu"
+    compiled: bool = False  # the steps ran through torch.compile
+    compile_error: str | None = None  # why --compile fell back to eager steps
 
 
 def prepare_inputs(x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -123,6 +135,33 @@ def prepare_inputs(x: torch.Tensor, mode: str, generator: torch.Generator | None
     return x
 
 
+def corrupted(
+    x: torch.Tensor, noise: NoiseSpec | None, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(encoder input, target) of one batch: (x, None) for the ELBO, or with ``noise`` the
+    denoising criterion of Im et al. (2017): a fresh corruption x~ = c(x) drawn from
+    ``generator``, scored against the clean x. The encoder then learns to map noisy digits onto
+    the codes of clean ones; validation and test ELBOs stay the standard clean ELBO."""
+    if noise is None:
+        return x, None
+    if generator is None:
+        raise ValueError("the denoising objective needs a torch.Generator for its noise")
+    return noise.apply(x, generator), x
+
+
+def training_terms(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    noise: NoiseSpec | None,
+    generator: torch.Generator | None,
+    sample: bool = True,
+) -> ElboTerms:
+    """The objective of one batch (the ELBO, or the denoising criterion: see ``corrupted``)."""
+    x_in, target = corrupted(x, noise, generator)
+    return model(x_in, y, sample=sample, target=target)
+
+
 def split_validation(
     x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -131,6 +170,29 @@ def split_validation(
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     val, tr = perm[:n_val], perm[n_val:]
     return x[tr], y[tr], x[val], y[val]
+
+
+def _compiled_step(
+    step_fn: Callable[..., ElboTerms],
+    model: LatentVariableModel,
+    result: TrainResult,
+    xb: torch.Tensor,
+    yb: torch.Tensor | None,
+    eps: torch.Tensor | None,
+    target: torch.Tensor | None = None,
+) -> tuple[ElboTerms, Callable[..., ElboTerms]]:
+    """One step through the compiled model; the first one compiles, and if that fails the run
+    goes on eagerly (same numbers, only slower) with the reason in ``result.compile_error``."""
+    if result.compiled:
+        return step_fn(xb, yb, eps=eps, target=target), step_fn
+    try:
+        terms = step_fn(xb, yb, eps=eps, target=target)
+    except Exception as exc:  # inductor raises many kinds (BackendCompilerFailed, OSError...)
+        result.compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        model.zero_grad(set_to_none=True)
+        return model(xb, yb, eps=eps, target=target), model
+    result.compiled = True
+    return terms, step_fn
 
 
 def train(
@@ -147,9 +209,13 @@ def train(
 ) -> TrainResult:
     """Fit ``model`` on images x (N,1,28,28) in [0,1] and labels y (N,); returns its history.
 
-    Validation uses a seeded ``val_fraction`` of x. Labels are only fed to a CVAE.
+    Validation uses a seeded ``val_fraction`` of x. Labels are only fed to a CVAE. Every draw
+    comes from Generators seeded with ``config.seed`` (the global RNG is never reseeded); the
+    reparameterization noise is drawn outside the model so a compiled forward sees no Generator.
+    With ``config.compile`` the steps run ``torch.compile(model)``; when compiling fails (no
+    C compiler, an unsupported device) they fall back to the eager model and
+    ``TrainResult.compile_error`` says why.
     """
-    torch.manual_seed(config.seed)
     device = pick_device(config.device)
     model.to(device).train()
     x_tr, y_tr, x_val, y_val = split_validation(x, y, config.val_fraction, config.seed)
@@ -157,7 +223,13 @@ def train(
     if len(x_val):
         x_val = model_inputs(x_val, uses_binary_test_data(config.binarize))
     cond = model.config.conditional
-    gen = torch.Generator(device=device).manual_seed(config.seed)
+    gen = torch.Generator(device=device).manual_seed(config.seed)  # binarization, batch order
+    noise = torch.Generator(device=device).manual_seed(config.seed)  # reparameterization eps
+    # the corruption's own stream, so that a clean run draws exactly what it drew without it
+    corruption, corruption_gen = (
+        config.noise,
+        torch.Generator(device=device).manual_seed(config.seed + 1),
+    )
     if config.init_output_bias:
         init_output_bias(model, x_tr)
     # fused: one kernel per parameter instead of ~10 (3-4x cheaper steps on the CPU too)
@@ -175,8 +247,9 @@ def train(
         else None
     )
     use_cuda = device.type == "cuda"
-    step_fn = torch.compile(model) if (config.compile and use_cuda) else model
     result = TrainResult(model=model, device=str(device))
+    step_fn: Callable[..., ElboTerms] = torch.compile(model) if config.compile else model
+    stochastic = model.config.stochastic
     good_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
     step = 0
@@ -191,10 +264,17 @@ def train(
                 break
             idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = inputs[idx], (y_tr[idx] if cond else None)
+            eps = (
+                torch.randn(len(xb), model.config.latent_dim, generator=noise, device=device)
+                if stochastic
+                else None
+            )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
-                terms = (
-                    elbo_terms(step_fn, xb, yb) if step_fn is model else elbo_terms(model, xb, yb)
-                )
+                x_in, target = corrupted(xb, corruption, corruption_gen)
+                if step_fn is model:
+                    terms = model(x_in, yb, eps=eps, target=target)
+                else:
+                    terms, step_fn = _compiled_step(step_fn, model, result, x_in, yb, eps, target)
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             opt.step()

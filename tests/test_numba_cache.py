@@ -1,0 +1,86 @@
+"""UMAP's numba code is kept on disk: set up before umap is imported, loaded (not recompiled)
+by a later process, and the map it gives is the same as a freshly compiled one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_core.latent.numba_cache import numba_cache_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A fresh interpreter, as a freshly started server: the first UMAP through the lab's code, then
+# where numba put pynndescent's cache (decided when pynndescent was imported) and how many of
+# umap's and pynndescent's compiled signatures came from the disk cache.
+CHILD = """
+import gc, json, sys
+import numpy as np
+from vae_core.latent.maps import umap_coords
+assert "umap" not in sys.modules and "numba" not in sys.modules
+rng = np.random.default_rng(0)
+mu = np.concatenate([rng.normal(size=(60, 5)), rng.normal(size=(60, 5)) + 8]).astype(np.float32)
+coords = umap_coords(mu, n_neighbors=10, force_approximate=True)
+import numba, pynndescent.utils
+from numba.core import types
+from numba.core.dispatcher import Dispatcher
+hits = misses = 0
+for d in gc.get_objects():
+    if isinstance(d, Dispatcher) and d.py_func.__module__.split(".")[0] in ("umap", "pynndescent"):
+        hits += sum(d._cache_hits.values())
+        # a signature with a function argument cannot be cached (see numba_cache)
+        misses += sum(n for sig, n in d._cache_misses.items()
+                      if not any(isinstance(t, types.Callable) for t in getattr(sig, "args", sig)))
+np.save(sys.argv[1], coords)
+print(json.dumps({"config": numba.config.CACHE_DIR,
+                  "pynndescent": pynndescent.utils.make_heap._cache._cache_path,
+                  "hits": hits, "misses": misses}))
+"""
+
+
+def run_child(tmp_path: Path, out: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    env["PYTHONPATH"] = str(ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_cache_dir_is_the_labs_unless_numba_cache_dir_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert numba_cache_dir() == tmp_path / "vae-latent-lab" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert numba_cache_dir() == tmp_path / "mine"
+
+
+@pytest.mark.slow
+def test_second_process_loads_umap_from_the_disk_cache_and_maps_the_same(tmp_path: Path) -> None:
+    """Slow only because the first child compiles UMAP (as the first start on a machine does)."""
+    folder = tmp_path / "xdg" / "vae-latent-lab" / "numba"
+    first = run_child(tmp_path, tmp_path / "first.npy")
+    assert first["config"] == str(folder)
+    assert Path(first["pynndescent"]).is_relative_to(folder)  # set before pynndescent's import
+    assert first["hits"] == 0 and first["misses"] > 20  # an empty cache: everything compiled
+    assert any(folder.glob("umap_*/*.nbi")) and any(folder.glob("pynndescent_*/*.nbi"))
+    second = run_child(tmp_path, tmp_path / "second.npy")
+    # all but a few kernels numba itself refuses to cache (it warns of "dynamic globals") load
+    # (kernels inlined into a loaded caller are neither hits nor misses)
+    assert second["misses"] * 10 < first["misses"] and second["hits"] > 20
+    np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "second.npy"))
