@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui import eval_cache as ec
 from ui.draw_canvas import draw_digit
 from ui.images import show_image
 from ui.latent_data import (
@@ -194,6 +195,8 @@ def your_digit_panel(emb: Embedding) -> None:
         mu, logvar = (t.float().cpu() for t in model.encode(xt, label))
         recon = model.decode(mu.to(model.device), label).cpu()
     image_pair(xt.cpu(), recon, "your image (as the model sees it)")
+    if cfg.conditional and cfg.stochastic:
+        label_posterior_chart(digit)
     mu_np, lv_np = mu.numpy()[0], logvar.numpy()[0]
     if emb.projection is not None:
         where = emb.projection.transform(mu_np[None])
@@ -207,6 +210,26 @@ def your_digit_panel(emb: Embedding) -> None:
     show_ellipse(emb.projection, where, lv_np[None], "2σ posterior of your image")
     with st.expander("μ and σ of your image"):
         st.dataframe(posterior_table(mu_np, lv_np), width="stretch")
+
+
+def label_posterior_chart(digit: np.ndarray) -> None:
+    """The CVAE read as a classifier: p(y | x) ∝ p(y) p(x | y) for the user's image."""
+    post = ec.label_posterior(ckpt, digit)
+    probs = pd.Series(post["posterior"], index=list(names), name="p(y | x)")
+    st.bar_chart(probs, height=200, x_label="class y", y_label="p(y | x)")
+    best = int(np.argmax(post["posterior"]))
+    how = (
+        "Bayes' rule on the decoder"
+        if post["likelihood"]
+        else "a score: on grey pixels the Bernoulli cross-entropy stands in for log p(x | y), "
+        "so this is no exact posterior"
+    )
+    st.caption(
+        f"p(y | x) ∝ p(y) p(x | y) with a uniform p(y), each p(x | y) an IWAE estimate "
+        f"(K = {ec.DIGIT_K}) on your image as the model scores it; {how}. Most probable: "
+        f"**{names[best]}** ({post['posterior'][best]:.0%}). The class box above only feeds "
+        "the encoder."
+    )
 
 
 def manifold_section(emb: Embedding, focus: int | None) -> None:

@@ -173,3 +173,38 @@ def test_per_pixel_baseline_is_exact_and_floored() -> None:
     ll = pixel_gaussians_log_likelihood(x, mean, logvar)
     per_pixel = discretized_gaussian_log_prob(x.reshape(50, -1).double(), mean, logvar)
     assert torch.allclose(ll, per_pixel.sum(1)) and (ll <= 0).all()
+
+
+def test_a_users_image_is_scored_as_the_model_scores_its_data() -> None:
+    """An upload is off the 8-bit grid and grey: each model gets it on its own data."""
+    from vae_core.evaluation.comparable import as_scored, image_label_posterior
+
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    gauss = make_model(kind="cvae", likelihood="gaussian", learn_variance=True).eval()
+    on_grid = as_scored(gauss, {"binarize": "none"}, x)
+    check_8bit(on_grid)  # would raise for x itself
+    with pytest.raises(ValueError):
+        check_8bit(x)
+    binary = as_scored(make_model(kind="cvae"), {"binarize": "dynamic"}, x)
+    assert set(binary.unique().tolist()) <= {0.0, 1.0}
+    out = image_label_posterior(gauss, {"binarize": "none"}, x, k=5)
+    assert out["likelihood"] and out["posterior"].shape == (2, 10)
+    assert torch.allclose(out["posterior"].sum(1), torch.ones(2, dtype=torch.float64))
+    grey = image_label_posterior(make_model(kind="cvae"), {"binarize": "none"}, x, k=5)
+    assert not grey["likelihood"]  # a cross-entropy score, said so
+    with pytest.raises(ValueError, match="conditional"):
+        image_label_posterior(make_model(), {"binarize": "none"}, x)
+
+
+def test_variance_floor_fraction_counts_clamped_pixels() -> None:
+    from vae_core.evaluation.discrete import variance_floor_fraction
+
+    model = make_model(likelihood="gaussian", learn_variance=True).eval()
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert variance_floor_fraction(model, x) == 0.0  # an untrained decoder: log σ² near 0
+    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias.view(2, -1)[1, :392] = -50.0  # half the variance channel far below the clamp
+        last.weight.view(2, 784, -1)[1, :392] = 0.0
+    assert variance_floor_fraction(model, x) == pytest.approx(0.5)
+    assert variance_floor_fraction(make_model(), x) is None  # no variance to clamp

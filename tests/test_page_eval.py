@@ -152,6 +152,57 @@ def test_likelihood_refuses_an_autoencoder(lab: Path) -> None:
     assert not at.get("plotly_chart")
 
 
+def test_likelihood_labels_every_figure(lab: Path) -> None:
+    at = page("7_Likelihood.py", model(lab, "vae2", latent_dim=2))
+    assert "−log p(x), binarized pixels, marginal, IWAE estimate, K=100" in text_of(at)
+
+
+def test_likelihood_of_a_cvae_shows_the_marginal_and_bayes_confusion(lab: Path) -> None:
+    save_classifier(DigitClassifier(), lab / "shipped/classifiers/mnist-classifier.safetensors", {})
+    at = page("7_Likelihood.py", model(lab, "cvae", kind="cvae", latent_dim=2))
+    at.select_slider[0].set_value(100).run()
+    assert_clean(at)
+    m = metrics(at)
+    assert "Conditional NLL, K = 100" in m  # the K table is labelled conditional
+    assert {"Marginal NLL −log p(x), K = 10", "Conditional NLL −log p(x|y), K = 10"} <= set(m)
+    text = text_of(at)
+    assert "−log p(x), binarized pixels, marginal, IWAE estimate, K=10" in text
+    assert "−log p(x | y), binarized pixels, conditional on the true label" in text
+    marginal = float(m["Marginal NLL −log p(x), K = 10"].split()[0])
+    conditional = float(m["Conditional NLL −log p(x|y), K = 10"].split()[0])
+    assert marginal <= conditional + np.log(10) + 0.5
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+    def chart(title: str) -> dict:
+        found = [s for s in specs if s["layout"].get("title", {}).get("text", "").startswith(title)]
+        assert len(found) == 1, title
+        return found[0]
+
+    bayes, clf = [chart("CVAE by Bayes' rule")], [chart("Shipped classifier")]
+    conf = _plotly_array(bayes[0]["data"][0]["z"]).reshape(10, 10)
+    assert conf.sum() == 100  # every one of the 100 images, once
+    assert _plotly_array(clf[0]["data"][0]["z"]).sum() == 100
+    assert "Bayes-rule accuracy" in m
+
+
+def test_likelihood_of_a_gaussian_decoder_shows_the_8bit_figure(lab: Path) -> None:
+    path = model(
+        lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian", learn_variance=True
+    )
+    at = page("7_Likelihood.py", path)
+    assert_clean(at)
+    m = metrics(at)
+    assert "NLL (8-bit), K = 100" in m
+    assert float(m["NLL (8-bit), K = 100"].split()[0]) > 0  # a probability: -log P >= 0
+    assert float(m["Bits per dim"]) > 0
+    text = text_of(at)
+    assert "−log p(x), 8-bit pixels, marginal, IWAE estimate, K=100" in text
+    assert "density on [0,1]^784, not comparable" in text
+    table = at.dataframe[0].value
+    assert (table["NLL (nats)"] > 0).all()
+    assert "density NLL on [0,1]^784 (nats, not comparable)" in table.columns
+
+
 # ---------------------------------------------------------------- Diagnostics
 
 
@@ -247,15 +298,25 @@ def test_ppca_page_with_and_without_a_gaussian_vae(lab: Path) -> None:
     path = model(lab, "vae2", latent_dim=2)
     at = page("10_pPCA.py", path)
     assert_clean(at)
-    assert {"Test NLL (exact)", "Noise variance σ²"} <= set(metrics(at))
+    assert {"Test NLL, 8-bit", "Bits per dim", "Noise variance σ²"} <= set(metrics(at))
     assert len(at.get("plotly_chart")) == 4  # posterior mean, covariance, two maps
-    assert "--likelihood gaussian --latent-dim 2" in text_of(at)
-    model(lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian")
+    assert "--likelihood gaussian --learn-variance --latent-dim 2" in text_of(at)
+    rows = list(at.dataframe[0].value["model"])  # pPCA and the baseline even without a VAE
+    assert rows == ["per-pixel Gaussians, no latent (exact)", "pPCA, M = 2 (IWAE estimate, K=100)"]
+    model(lab, "gauss2", binarize="none", latent_dim=2, likelihood="gaussian", learn_variance=True)
+    model(lab, "cvae-gauss2", binarize="none", kind="cvae", latent_dim=2, likelihood="gaussian")
     st.cache_data.clear()
     at = page("10_pPCA.py", path)
     assert_clean(at)
-    rows = list(at.dataframe[0].value["model"])
-    assert rows[0] == "pPCA, M = 2 (exact)" and "IWAE, K = 100" in rows[2]
+    table = at.dataframe[0].value
+    assert len(table) == 3 and "gauss2" in table["model"].iloc[2]  # no conditional CVAE figure
+    nats = table["−log P(x), 8-bit (nats/image)"]
+    assert (nats > 0).all() and (table["bits/dim"] > 0).all()  # one unit: probabilities
+    assert np.allclose(table["bits/dim"], nats / (784 * np.log(2)))
+    assert table["density NLL on [0,1]^784 (not comparable)"].notna().all()  # all Gaussian
+    text = text_of(at)
+    assert "What the latent variable buys" in text and "What the variance floor does" in text
+    assert "of gauss2's pixel log-variances sit at the decoder's clamp" in text
 
 
 # ---------------------------------------------------------------- CVAE faithfulness

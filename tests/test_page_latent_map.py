@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,43 @@ def test_the_page_opens_maps_precomputed_by_the_script(
     assert not (lab / "cache" / "embeddings").exists()
     # a retrained (changed) checkpoint no longer matches its old map; --prune removes it
     assert script.prune(shipped, keep={"0" * 16}) == [records[0]["file"]]
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_cvae_upload_gets_its_label_posterior_bars(lab: Path) -> None:
+    path = lab / "cvae.safetensors"  # trained on binarized pixels, like the shipped MNIST CVAEs
+    meta = {"dataset": "mnist", "name": "cvae", "binarize": "dynamic"}
+    save_checkpoint(make_model(kind="cvae", latent_dim=3), path, meta)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["vae_lab_model_path"] = str(path)
+    at.run()
+    at.radio(key="lm_digit_source").set_value("Upload").run()
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    at.file_uploader(key="lm_upload").set_value(("one.png", _png(digit), "image/png")).run()
+    assert_clean(at)
+    assert "p(y | x) ∝ p(y) p(x | y)" in captions(at)
+    assert "Bayes' rule on the decoder" in captions(at)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1, [e.type for e in at.main]
+    spec = json.loads(charts[0].proto.spec)
+    assert "p(y | x)" in json.dumps(spec["encoding"])
+
+
+def test_vae_upload_has_no_label_posterior(lab: Path) -> None:
+    at = app_with(lab, "vae", latent_dim=3)
+    at.radio(key="lm_digit_source").set_value("Upload").run()
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    at.file_uploader(key="lm_upload").set_value(("one.png", _png(digit), "image/png")).run()
+    assert_clean(at)
+    assert "p(y | x)" not in captions(at)

@@ -178,15 +178,25 @@ def eval_set(ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tenso
 # --- ELBO, posteriors, IWAE -------------------------------------------------------------------
 
 
+def scored_model(ckpt: Checkpoint, discrete: bool):
+    """The model itself, or (``discrete``) its 8-bit view (``vae_core.evaluation.discrete``)."""
+    from vae_core.evaluation.discrete import discrete_view
+
+    return discrete_view(ckpt.model) if discrete else ckpt.model
+
+
 @st.cache_data(max_entries=64, show_spinner="Computing the ELBO…")
-def _elbo(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict[str, Any]:
+def _elbo(
+    key: str, data: str, n: int, discrete: bool, _ckpt: Checkpoint, _ev: EvalSet
+) -> dict[str, Any]:
     x, y, _ = _ev.subset(n)
-    return evaluate_elbo(_ckpt.model, x, y)
+    return evaluate_elbo(scored_model(_ckpt, discrete), x, y)
 
 
-def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
-    """{elbo, recon, kl, kl_per_dim} means over ``ev.subset(n)`` (one seeded z each)."""
-    return _elbo(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int, discrete: bool = False) -> dict[str, Any]:
+    """{elbo, recon, kl, kl_per_dim} means over ``ev.subset(n)`` (one seeded z each);
+    ``discrete``: of the 8-bit view of a Gaussian decoder."""
+    return _elbo(model_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
 
 
 def _data_key(ev: EvalSet) -> str:
@@ -205,25 +215,98 @@ def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.nd
     return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
-def _nll_key(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int) -> tuple:
-    return ("nll", model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+def _nll_key(
+    ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int, discrete: bool = False
+) -> tuple:
+    kind = "nll-8bit" if discrete else "nll"
+    return (kind, model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
 
 
-def nll_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> bool:
-    return stored(_nll_key(ckpt, ev, n, k, seed))
+def nll_cached(
+    ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0, discrete: bool = False
+) -> bool:
+    return stored(_nll_key(ckpt, ev, n, k, seed, discrete))
 
 
 def iwae_nll(
-    ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0, progress: Progress = None
+    ckpt: Checkpoint,
+    ev: EvalSet,
+    n: int,
+    k: int,
+    seed: int = 0,
+    progress: Progress = None,
+    discrete: bool = False,
 ) -> np.ndarray:
     """Per-image IWAE NLL in nats (Burda et al. 2015) of ``ev.subset(n)``, in that order; the fast
-    estimator when it exists."""
+    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a Gaussian
+    decoder (its bin masses) instead of its density."""
     x, y, _ = ev.subset(n)
 
     def compute() -> np.ndarray:
-        return frozen(nll_of(ckpt.model, x, y, k, seed, progress))
+        if discrete:
+            from vae_core.evaluation.discrete import check_8bit
 
-    return remember(_nll_key(ckpt, ev, n, k, seed), compute)
+            check_8bit(x)
+        return frozen(nll_of(scored_model(ckpt, discrete), x, y, k, seed, progress))
+
+    return remember(_nll_key(ckpt, ev, n, k, seed, discrete), compute)
+
+
+def _classes_key(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int) -> tuple:
+    return ("classes", model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+
+
+def class_scores_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> bool:
+    return stored(_classes_key(ckpt, ev, n, k, seed))
+
+
+def class_log_likelihoods(
+    ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0, progress: Progress = None
+) -> torch.Tensor:
+    """log p(x | y) (n, C) of a CVAE for every class y on ``ev.subset(n)``
+    (``vae_core.evaluation.comparable.class_log_likelihoods``; the 8-bit view of a Gaussian
+    decoder). Its true-label column is ``iwae_nll``'s conditional figure with the same seed."""
+    from vae_core.evaluation.comparable import class_log_likelihoods as scores
+    from vae_core.evaluation.discrete import check_8bit
+
+    x, _, _ = ev.subset(n)
+    discrete = ckpt.config.likelihood == "gaussian"
+
+    def compute() -> torch.Tensor:
+        if discrete:
+            check_8bit(x)
+        return scores(scored_model(ckpt, discrete), x, k=k, seed=seed, progress=progress)
+
+    return remember(_classes_key(ckpt, ev, n, k, seed), compute)
+
+
+@st.cache_data(max_entries=16, show_spinner="Classifying the same images…")
+def _classifier_on(clf_key: str, data: str, n: int, _clf, _ev: EvalSet) -> dict[str, Any]:
+    from vae_core.evaluation.comparable import classifier_report
+
+    labels = _ev.subset(n)[2]
+    return classifier_report(_clf, _ev.grey_subset(n), labels, len(_ev.class_names))
+
+
+def classifier_on(ev: EvalSet, n: int, n_classes: int) -> dict[str, Any]:
+    """The shipped classifier's accuracy and confusion matrix on the grey pixels of
+    ``ev.subset(n)``'s images (what it was trained on); ValueError when none fits."""
+    clf, _ = classifier_for(ev.dataset, n_classes)
+    path = classifier_file(ev.dataset)
+    return _classifier_on(f"{path}@{path.stat().st_mtime_ns}", _data_key(ev), int(n), clf, ev)
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the decoder's variances…")
+def _floor(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> float | None:
+    from vae_core.evaluation.discrete import variance_floor_fraction
+
+    x, y, _ = _ev.subset(n)
+    return variance_floor_fraction(_ckpt.model, x, y)
+
+
+def variance_floor(ckpt: Checkpoint, ev: EvalSet, n: int) -> float | None:
+    """Share of the decoder's pixel log-variances at the clamp on ``ev.subset(n)`` (or None)."""
+    return _floor(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
@@ -389,23 +472,78 @@ def ppca_test_nll(train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n
     return _ppca_nll(train.dataset, train.source, len(x_train), int(m), _data_key(ev), n, fit, ev)
 
 
-def gaussian_vaes(dataset: str, latent_dim: int) -> list:
-    """Models in the picker with a Gaussian decoder, this dataset and this latent size."""
+@st.cache_data(max_entries=16, show_spinner="pPCA's 8-bit likelihood by importance sampling…")
+def _ppca_8bit(
+    dataset: str, source: str, n_train: int, m: int, data: str, n: int, k: int, _fit, _ev
+) -> np.ndarray:
+    from vae_core.evaluation.discrete import ppca_discrete_log_likelihood
+
+    g = torch.Generator().manual_seed(0)
+    x = _ev.grey_subset(n).reshape(n, -1)
+    return frozen(-ppca_discrete_log_likelihood(_fit, x, k=k, generator=g).numpy())
+
+
+def ppca_nll_8bit(
+    train: ImageSet, x_train: torch.Tensor, m: int, ev: EvalSet, n: int, k: int
+) -> np.ndarray:
+    """Per-image -log P(x) (nats) of the 8-bit pixels of ``ev.grey_subset(n)`` under pPCA,
+    importance-sampled with K samples (seed 0)."""
+    fit = ppca_fit(train, x_train, m)
+    n = min(int(n), ev.n)
+    key = (train.dataset, train.source, len(x_train), int(m), _data_key(ev), n, int(k))
+    return _ppca_8bit(*key, fit, ev)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Fitting the per-pixel baseline…")
+def _pixels(dataset: str, source: str, n: int, _x: torch.Tensor):
+    from vae_core.evaluation.discrete import fit_pixel_gaussians
+
+    return fit_pixel_gaussians(_x)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _baseline(dataset: str, source: str, n_train: int, data: str, n: int, _fit, _ev) -> dict:
+    from vae_core.evaluation.discrete import pixel_gaussians_log_likelihood
+
+    x = _ev.grey_subset(n)
+    mean, logvar = _fit
+    return {
+        "nll_8bit": frozen(-pixel_gaussians_log_likelihood(x, mean, logvar).numpy()),
+        "nll_density": frozen(
+            -pixel_gaussians_log_likelihood(x, mean, logvar, discrete=False).numpy()
+        ),
+    }
+
+
+def pixel_baseline(train: ImageSet, x_train: torch.Tensor, ev: EvalSet, n: int) -> dict:
+    """The latent-free per-pixel Gaussian baseline fitted on the training images: per-image
+    ``nll_8bit`` and ``nll_density`` (nats) of ``ev.grey_subset(n)``, exact."""
+    fit = _pixels(train.dataset, train.source, len(x_train), x_train)
+    n = min(int(n), ev.n)
+    return _baseline(train.dataset, train.source, len(x_train), _data_key(ev), n, fit, ev)
+
+
+def eight_bit_vaes(dataset: str, latent_dim: int) -> list:
+    """Unconditional models in the picker whose comparable figure is an 8-bit probability
+    (``vae_core.evaluation.units.comparable_data``), of this dataset and latent size. CVAEs are
+    left out: their IWAE figure is conditional on the label."""
     from ui.model_list import list_models, model_info
+    from vae_core.evaluation.units import comparable_data
     from vae_core.io.header import CheckpointError
 
     out = []
     for entry in list_models():
         try:
-            meta = model_info(entry.path).meta  # cached per file version, like the picker's
+            info = model_info(entry.path)  # cached per file version, like the picker's
         except CheckpointError:
             continue
-        spec = meta.get("model", {})
+        cfg = info.config
         if (
-            meta.get("dataset") == dataset
-            and spec.get("likelihood") == "gaussian"
-            and spec.get("latent_dim") == latent_dim
-            and spec.get("kind") in ("vae", "cvae")
+            info.meta.get("dataset") == dataset
+            and cfg.stochastic
+            and not cfg.conditional
+            and cfg.latent_dim == latent_dim
+            and comparable_data(cfg, info.meta) == "8-bit"
         ):
             out.append(entry)
     return out
@@ -502,3 +640,23 @@ def rd_sweeps() -> tuple[dict[str, dict[str, Any]], list[str]]:
         except (OSError, ValueError) as exc:
             problems.append(f"{path.name}: {exc}")
     return out, problems
+
+
+# --- a CVAE's p(y|x) of one drawn or uploaded image (Latent map) ------------------------------
+
+DIGIT_K = 200  # importance samples per label for one image: 10 x 200 decoder passes, instant
+
+
+@st.cache_data(max_entries=32, show_spinner="Bayes' rule over the labels…")
+def _label_posterior(key: str, digit: np.ndarray, k: int, _ckpt: Checkpoint) -> dict[str, Any]:
+    from vae_core.evaluation.comparable import image_label_posterior
+
+    x = torch.from_numpy(np.asarray(digit, np.float32))[None, None]
+    out = image_label_posterior(_ckpt.model, _ckpt.meta, x, k=k)
+    return {"posterior": frozen(out["posterior"][0].numpy()), "likelihood": out["likelihood"]}
+
+
+def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> dict[str, Any]:
+    """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
+    (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
+    return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)

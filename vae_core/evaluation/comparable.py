@@ -19,7 +19,9 @@ from sklearn.metrics import confusion_matrix
 
 from vae_core.evaluation.discrete import check_8bit, discrete_view
 from vae_core.evaluation.iwae import Progress, iwae_nll_fast
-from vae_core.evaluation.units import bits_per_dim, figure_label, iwae_estimator
+from vae_core.evaluation.scoring import model_inputs
+from vae_core.evaluation.units import bits_per_dim, comparable_data, figure_label, iwae_estimator
+from vae_core.models.likelihoods import N_LEVELS
 from vae_core.models.model import LatentVariableModel
 
 
@@ -71,6 +73,56 @@ def bayes_report(
     return {
         "bayes_accuracy": float(np.mean(pred == true)),
         "bayes_confusion": confusion_matrix(true, pred, labels=range(len(prior))).tolist(),
+    }
+
+
+@torch.no_grad()
+def classifier_report(
+    classifier: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, n_classes: int
+) -> dict[str, Any]:
+    """The discriminative classifier on the same images, in ``bayes_report``'s shape, so the two
+    confusion matrices (rows: true class) stand side by side."""
+    pred = classifier.predict(x).cpu().numpy()
+    true = torch.as_tensor(labels).long().numpy()
+    return {
+        "accuracy": float(np.mean(pred == true)),
+        "confusion": confusion_matrix(true, pred, labels=range(n_classes)).tolist(),
+    }
+
+
+def as_scored(model: LatentVariableModel, meta: Mapping[str, Any], x: torch.Tensor) -> torch.Tensor:
+    """A user's images (N, 1, 28, 28) in [0, 1] put on the data the model's likelihood is a
+    probability of: binarized once with the test images' seed (``model_inputs``), rounded to the
+    256 levels for an 8-bit figure (a resized upload is off the grid), grey otherwise."""
+    kind = comparable_data(model.config, meta)
+    if kind == "binarized":
+        return model_inputs(x, binary=True)
+    if kind == "8-bit" and model.config.likelihood == "gaussian":
+        return (x * (N_LEVELS - 1)).round() / (N_LEVELS - 1)
+    return x
+
+
+def image_label_posterior(
+    model: LatentVariableModel,
+    meta: Mapping[str, Any],
+    x: torch.Tensor,
+    k: int = 100,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A CVAE's p(y | x) for each image (N, C) by Bayes' rule with a uniform p(y), and the
+    images as scored (``as_scored``). ``likelihood`` is False for a grey-pixel Bernoulli CVAE:
+    its cross-entropy stands in for log p(x|y), so the result is a softmax score, not a
+    posterior of any probability model."""
+    if not model.config.conditional:
+        raise ValueError("p(y | x) by Bayes' rule needs a conditional VAE (a CVAE)")
+    scored = as_scored(model, meta, x)
+    view = discrete_view(model) if model.config.likelihood == "gaussian" else model
+    log_px_y = class_log_likelihoods(view, scored, k=k, seed=seed)
+    prior = uniform_label_prior(model.config.n_classes)
+    return {
+        "posterior": bayes_log_posterior(log_px_y, prior).exp(),
+        "x": scored,
+        "likelihood": comparable_data(model.config, meta) != "grey",
     }
 
 
