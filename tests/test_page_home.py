@@ -251,3 +251,14 @@ def test_upload_errors_are_worded_for_students(runs: Path) -> None:
         assert error.startswith(lead), error
         assert "expects a .safetensors checkpoint saved by the Train page" in error or not data
         assert f"Technical detail: `upload: {detail}" in error, error
+
+
+def test_shipped_labels_are_their_titles_so_the_picker_does_not_cut_a_source_tag() -> None:
+    """The picker box is about 30 characters wide: a shipped label is its title alone (no
+    "· shipp..." cut), and the chosen model's tooltip says it is shipped."""
+    from ui.model_list import list_models
+    from ui.picker import _full_name
+
+    shipped = [e for e in list_models() if e.source == "shipped"]
+    assert shipped and all(e.label == e.title for e in shipped)
+    assert "shipped with the lab" in _full_name(shipped[0])
