@@ -64,7 +64,7 @@ c2.metric("Bits per dim", f"{bits_per_dim(float(nll_8bit.mean())):.3f}", help=pp
 c3.metric("Noise variance σ²", f"{fit.sigma2:.4f}", help="mean of the discarded eigenvalues")
 c4.metric("Training images", f"{len(x_train):,}")
 st.caption(
-    f"**Test NLL, 8-bit:** {ppca_label.text}: the probability of each pixel's 1/256 bin "
+    f"**Test NLL, 8-bit:** {ppca_label.text}: the probability of each pixel's bin among the 256 levels "
     "(edge bins open), importance-sampled with the exact posterior as the proposal. Fitted on "
     f"{len(x_train):,} {train.noun} ({train.note}); scored on {ev.describe(n_cmp, grey=True)}. "
     f"Its exact density on [0,1]^784 is {density.mean():.1f} nats, not comparable: a density "

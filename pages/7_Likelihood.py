@@ -182,7 +182,7 @@ if discrete:
         f"**{DENSITY_COL}** (K = {best_k:,}: {float(best[DENSITY_COL]):.2f} nats): the "
         "decoder's Gaussian density of the grey pixels, density on [0,1]^784, not comparable. "
         "A density can exceed 1, so this NLL can be negative; it is no code length of any "
-        "image. The 8-bit figure is the probability of each pixel's 1/256 bin: positive and "
+        "image. The 8-bit figure is the probability of each pixel's bin among the 256 levels: positive and "
         "comparable with any model of 8-bit pixels."
     )
 
