@@ -265,3 +265,13 @@ def emit(report: dict[str, Any], as_json: bool, lines: list[str]) -> int:
 def command_line() -> str:
     """The command being run, as stored in the files it writes (reproducibility)."""
     return "python -m vae_core " + shlex.join(sys.argv[1:])
+
+
+def add_limit_arg(p: argparse.ArgumentParser) -> None:
+    """``--limit N``: score a seeded, class-stratified subset (the same rule as the app's)."""
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="only N images: a seeded subset, stratified by class",
+    )

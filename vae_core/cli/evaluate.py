@@ -20,6 +20,7 @@ import torch
 from vae_core.cli.common import (
     CliError,
     add_data_args,
+    add_limit_arg,
     choice_list,
     comparable_lines,
     emit,
@@ -54,12 +55,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_args(p, None)
     p.add_argument("--split", choices=("test", "train"), default="test")
     p.add_argument("--iw-samples", type=non_negative_int, default=100)
-    p.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        help="only N images: a seeded subset, stratified by class",
-    )
+    add_limit_arg(p)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
@@ -76,12 +72,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     add_data_args(p, None)
     p.add_argument("--k", type=positive_int, default=1000, help="importance samples (1..100000)")
-    p.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        help="only N images: a seeded subset, stratified by class",
-    )
+    add_limit_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true")

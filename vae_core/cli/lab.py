@@ -17,6 +17,7 @@ import torch
 from vae_core.cli.common import (
     CliError,
     add_data_args,
+    add_limit_arg,
     command_line,
     emit,
     load_data,
@@ -59,12 +60,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ppca", help="fit probabilistic PCA in closed form; exact train/test NLL")
     add_data_args(p, "mnist")
     p.add_argument("--latent-dim", type=positive_int, default=16)
-    p.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        help="only N images: a seeded subset, stratified by class",
-    )
+    add_limit_arg(p)
     p.add_argument(
         "--k",
         type=positive_int,
