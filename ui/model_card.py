@@ -1,6 +1,7 @@
 """The model card on the Home page: what a checkpoint is, how it was trained and how good it is.
 
-Everything shown comes from the checkpoint's own metadata (see BRIEF's key list), so a card for
+Everything shown comes from the checkpoint's own metadata (the keys of
+``vae_core.training.run_metadata``), so a card for
 an uploaded file is as honest as one for a shipped model; missing figures say "not evaluated"
 rather than being recomputed behind the user's back. It is drawn from the metadata alone (no
 PyTorch import: it is the first thing a visitor sees); on a cold server the device badge and the

@@ -2,8 +2,8 @@
 
 The summary is the first paragraph of the page's docstring, read from the page file itself so
 Home never drifts from what each page does. Lives in a module (imported once per process)
-because a cache defined in ``app.py`` is recreated on every rerun: Home used to parse all
-twelve page files on every visit.
+because a cache defined in ``app.py`` is recreated on every rerun, and Home would
+then parse every page file on every visit.
 """
 
 from __future__ import annotations

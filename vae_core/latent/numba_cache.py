@@ -1,8 +1,8 @@
 """UMAP with its numba code compiled once per machine, not once per process.
 
 umap-learn and pynndescent are written in numba. pynndescent declares ``cache=True`` on most
-of its kernels, umap-learn on only one, so every fresh process used to spend about a minute
-compiling UMAP's graph and layout kernels and pynndescent's parallel NN-descent kernels before
+of its kernels, umap-learn on only one, so without a disk cache every fresh process spends about a
+minute compiling UMAP's graph and layout kernels and pynndescent's parallel NN-descent kernels before
 its first map. (The few kernels that take the distance function as an argument cannot be
 cached, see ``_static_args_cache``: they still compile in each process, during the app's
 background warm-up.) Numba can keep compiled

@@ -1,6 +1,6 @@
 """Checkpoint metadata: the dict every trained model carries, built in one place.
 
-The CLI ``train`` command and the app's Train page both write these keys (see BRIEF), so a
+The CLI ``train`` command and the app's Train page both write these keys through this module, so a
 checkpoint always says what it was trained on, how, and how well it does on the test split.
 The dataset note is deliberately explicit about subsets and the offline sample: a likelihood
 measured after training on 10,000 images must not be mistaken for a full-MNIST figure.
