@@ -23,9 +23,9 @@ from ui.models import load_model
 from ui.session import current_model, model_test_tensors
 from vae_core.data.sources import get_source
 from vae_core.data.subsets import capitalized
+from vae_core.evaluation.data_kind import data_kind
 from vae_core.evaluation.rate_distortion import sweep_data_kind
 from vae_core.io.header import CheckpointError
-from vae_core.training.run_metadata import data_kind
 
 N_CHOICES = (250, 500, 1000, 2000, 5000, 10000)
 SWEEP_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b")

@@ -97,3 +97,35 @@ def test_old_checkpoint_path_still_works() -> None:
 
     for name in ("load_checkpoint", "save_checkpoint", "Checkpoint", "CheckpointError"):
         assert getattr(checkpoints, name) is getattr(checkpoint_file, name)
+
+
+# Lowest first: a module may import (at module level) its own layer and the layers before it.
+LAYERS = ("config", "device", "data", "models", "io", "latent", "evaluation", "training", "cli")
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    bad = []
+    for module, targets in graph.items():
+        here = layer_of(module)
+        for target in targets:
+            there = layer_of(target)
+            if here and there and rank[there] > rank[here]:
+                bad.append(f"{module} -> {target}")
+    return sorted(bad)
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """Training builds on evaluation and evaluation never on training, so a new measurement can
+    never pull in the trainer, and the CLI sits on top of everything."""
+    assert layer_violations(import_graph()) == []
+
+
+def test_the_layer_check_finds_an_upward_import() -> None:
+    graph = {"vae_core.evaluation.units": {"vae_core.training.trainer"}}
+    assert layer_violations(graph) == ["vae_core.evaluation.units -> vae_core.training.trainer"]

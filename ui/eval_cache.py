@@ -24,6 +24,7 @@ import torch
 
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset, subset_of
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
@@ -31,7 +32,6 @@ from vae_core.evaluation.scoring import (
     posterior_means,
 )
 from vae_core.io.checkpoint_file import Checkpoint
-from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None

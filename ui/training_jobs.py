@@ -361,8 +361,8 @@ class TrainingJob:
         ``trained_on``: the metadata keys that tell whether the model saw those images."""
         from vae_core.data.datasets import seen_in_training
         from vae_core.data.subsets import describe_images
+        from vae_core.evaluation.data_kind import uses_binary_test_data
         from vae_core.evaluation.scoring import evaluate_model, scored_images
-        from vae_core.training.run_metadata import uses_binary_test_data
 
         spec = self.spec
         binary = uses_binary_test_data(spec.train_config.binarize)

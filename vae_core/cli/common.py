@@ -22,9 +22,9 @@ from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
 from vae_core.data.sources import DATASET_NAMES
 from vae_core.data.subsets import describe_images
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.scoring import evaluate_model, scored_images
 from vae_core.models.model import LatentVariableModel
-from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 MAX_IW_SAMPLES = 100_000

@@ -34,11 +34,11 @@ from vae_core.cli.common import (
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.comparable import comparable_figures
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
 from vae_core.evaluation.scoring import model_inputs, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
-from vae_core.training.run_metadata import uses_binary_test_data
 
 OOD_CHOICES = {
     "mnist": "mnist-test",

@@ -22,12 +22,12 @@ import torch
 from vae_core.config import strict_from_dict
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.scoring import evaluate_elbo, model_inputs
 from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.latent.noise import NO_TRAIN_NOISE, NoiseSpec, parse_noise_spec
 from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
-from vae_core.training.run_metadata import uses_binary_test_data
 
 
 class TrainingDiverged(RuntimeError):
