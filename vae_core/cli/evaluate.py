@@ -27,7 +27,6 @@ from vae_core.cli.common import (
     format_metrics,
     load_data,
     non_negative_int,
-    pixels_note,
     positive_int,
     score,
 )
@@ -37,7 +36,7 @@ from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
-from vae_core.evaluation.scoring import model_inputs, scored_images
+from vae_core.evaluation.scoring import model_inputs, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 OOD_CHOICES = {

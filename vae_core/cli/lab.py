@@ -21,7 +21,6 @@ from vae_core.cli.common import (
     command_line,
     emit,
     load_data,
-    pixels_note,
     positive_float_list,
     positive_int,
 )
@@ -45,7 +44,7 @@ from vae_core.evaluation.discrete import (
     ppca_discrete_log_likelihood,
 )
 from vae_core.evaluation.ppca import fit_ppca
-from vae_core.evaluation.scoring import scored_images
+from vae_core.evaluation.scoring import pixels_note, scored_images
 from vae_core.evaluation.units import FigureLabel, bits_per_dim
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint

@@ -12,35 +12,30 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from vae_core.cli.common import (
     CliError,
     add_data_args,
+    check_iw_samples,
     format_metrics,
     int_list,
     load_data,
     non_negative_int,
     positive_int,
-    score,
 )
 from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
 from vae_core.data.binarize import BINARIZATIONS
-from vae_core.data.datasets import seen_in_training
 from vae_core.device import device_label, pick_device
-from vae_core.io.checkpoint_file import save_checkpoint
-from vae_core.models.model import LatentVariableModel
-from vae_core.training.run_metadata import build_metadata, dataset_note, default_name
+from vae_core.training.pipeline import train_and_score
+from vae_core.training.run_metadata import dataset_note, default_name
 from vae_core.training.trainer import (
     EpochInfo,
     StepInfo,
     TrainConfig,
     TrainingDiverged,
-    TrainResult,
-    train,
+    steps_per_epoch,
 )
 
 
@@ -192,6 +187,7 @@ def check_writable(out: Path) -> None:
 def run_train(args: argparse.Namespace) -> int:
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
+    check_iw_samples(args.iw_samples)
     device = pick_device(config.device)
     out = Path(args.out or f"{args.dataset}-{args.kind}-{args.latent_dim}d.safetensors")
     if out.suffix != ".safetensors":
@@ -203,31 +199,34 @@ def run_train(args: argparse.Namespace) -> int:
     test_set = load_data(args.dataset, "test", args.data_dir)
     name = args.name or default_name(model_config, args.dataset, config.train_noise)
     label = device_label(device)
-    x, y = train_set.tensors()
-    model = LatentVariableModel(model_config, torch.Generator().manual_seed(config.seed))
+    reporter = TrainReporter(args.json, steps_per_epoch(len(train_set), config) * config.epochs)
+    bar: tqdm | None = None
 
-    def meta(result: TrainResult, test_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-        return build_metadata(
-            name=name,
-            train_set=train_set,
-            train_config=config,
-            result=result,
-            device_label=label,
-            test_metrics=test_metrics,
+    def start_scoring(n: int) -> None:
+        nonlocal bar
+        reporter.close()
+        bar = tqdm(
+            total=n,
+            unit="img",
+            desc=f"test NLL (K={args.iw_samples})",
+            file=sys.stderr,
+            disable=None if args.iw_samples and model_config.stochastic else True,
         )
 
-    steps = -(-(len(x) - int(len(x) * config.val_fraction)) // config.batch_size) * config.epochs
-    reporter = TrainReporter(args.json, steps)
     try:
-        result = train(
-            model,
-            x,
-            y,
+        run = train_and_score(
+            model_config,
             config,
+            train_set=train_set,
+            test_set=test_set,
+            checkpoint=out,
+            name=name,
+            device_label=label,
+            iw_samples=args.iw_samples,
             on_step=reporter.on_step,
             on_epoch=reporter.on_epoch,
-            checkpoint_path=out,
-            checkpoint_meta=meta,
+            on_trained=start_scoring,
+            score_progress=lambda done, _total: bar.update(done - bar.n) if bar else None,
         )
     except TrainingDiverged as exc:
         kept = (
@@ -240,20 +239,14 @@ def run_train(args: argparse.Namespace) -> int:
         ) from exc
     finally:
         reporter.close()
+        if bar is not None:
+            bar.close()
+    result, metrics = run.result, run.test_metrics or {}
     if config.compile and not result.compiled:
         print(
             f"--compile: could not compile, trained eagerly ({result.compile_error})",
             file=sys.stderr,
         )
-    trained_on = {"dataset": args.dataset, "data_source": train_set.source, "train_size": len(x)}
-    metrics = score(
-        model,
-        test_set,
-        config.binarize,
-        args.iw_samples,
-        seen=seen_in_training(test_set, trained_on),
-    )
-    save_checkpoint(model, out, meta(result, metrics))
     summary = {
         "event": "test",
         "checkpoint": str(out),

@@ -172,6 +172,11 @@ def split_validation(
     return x[tr], y[tr], x[val], y[val]
 
 
+def steps_per_epoch(n_images: int, config: TrainConfig) -> int:
+    """Batches in one epoch over ``n_images`` training images, after the validation hold-out."""
+    return math.ceil((n_images - int(n_images * config.val_fraction)) / config.batch_size)
+
+
 def _compiled_step(
     step_fn: Callable[..., ElboTerms],
     model: LatentVariableModel,
@@ -239,8 +244,8 @@ def train(
         betas=config.adam_betas,
         fused=device.type in ("cpu", "cuda"),
     )
-    steps_per_epoch = math.ceil(len(x_tr) / config.batch_size)
-    total = steps_per_epoch * config.epochs
+    n_steps = steps_per_epoch(len(x), config)
+    total = n_steps * config.epochs
     sched = (
         torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total)
         if config.lr_schedule == "onecycle"
@@ -258,7 +263,7 @@ def train(
         perm = torch.randperm(len(x_tr), device=device, generator=gen)
         sums = torch.zeros(4, device=device)  # loss, elbo, recon, kl (summed over batches)
         kl_dims = torch.zeros(model.config.latent_dim, device=device)
-        for i in range(steps_per_epoch):
+        for i in range(n_steps):
             if stop is not None and stop.is_set():
                 result.stopped = True
                 break
@@ -284,7 +289,7 @@ def train(
             parts = torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).detach()
             sums += parts
             kl_dims += terms.kl_per_dim.detach()
-            if step % config.log_every == 0 or i == steps_per_epoch - 1:
+            if step % config.log_every == 0 or i == n_steps - 1:
                 values = parts.tolist()  # the only host sync, every log_every steps
                 if not all(math.isfinite(v) for v in values):
                     model.load_state_dict(good_state)
@@ -312,7 +317,7 @@ def train(
             kl_per_dim=(kl_dims / n_done).tolist(),
             elapsed=time.perf_counter() - start,
             steps=n_done,
-            steps_per_epoch=steps_per_epoch,
+            steps_per_epoch=n_steps,
         )
         result.history.append(info)
         good_state = copy.deepcopy(model.state_dict())
