@@ -21,6 +21,7 @@ from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
 from vae_core.config import ConfigError, ModelConfig  # noqa: E402
+from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
@@ -135,7 +136,7 @@ def _form() -> jobs.JobSpec | None:
             if not learn_var:
                 std = st.number_input("Fixed σ", 0.01, 10.0, step=0.01, **_keep("train_std"))
     with c3:
-        auto = "dynamic" if likelihood == "bernoulli" and dataset == "mnist" else "none"
+        auto = default_binarization(likelihood, dataset)
         binarize = st.selectbox(
             "Binarization", ("auto", "dynamic", "static", "none"),
             format_func=lambda b: f"auto ({auto})" if b == "auto" else b,

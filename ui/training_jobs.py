@@ -27,6 +27,7 @@ import torch
 
 from vae_core.config import ModelConfig
 from vae_core.device import device_label
+from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.run_metadata import TrainingExtent, training_extent
 from vae_core.training.trainer import TrainConfig
 
@@ -53,7 +54,7 @@ class JobSpec:
     model_config: ModelConfig
     train_config: TrainConfig
     test_images: int | None = None  # None: 1,000 on a CPU, the whole test split on a GPU
-    iw_samples: int = 100
+    iw_samples: int = IW_SAMPLES
 
 
 @dataclass

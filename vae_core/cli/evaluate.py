@@ -36,7 +36,7 @@ from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
-from vae_core.evaluation.scoring import model_inputs, pixels_note, scored_images
+from vae_core.evaluation.scoring import IW_SAMPLES, model_inputs, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 OOD_CHOICES = {
@@ -53,7 +53,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     add_data_args(p, None)
     p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--iw-samples", type=non_negative_int, default=100)
+    p.add_argument("--iw-samples", type=non_negative_int, default=IW_SAMPLES)
     add_limit_arg(p)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -26,8 +26,9 @@ from vae_core.cli.common import (
     positive_int,
 )
 from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
-from vae_core.data.binarize import BINARIZATIONS
+from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.device import device_label, pick_device
+from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.pipeline import train_and_score
 from vae_core.training.run_metadata import dataset_note, default_name
 from vae_core.training.trainer import (
@@ -38,42 +39,47 @@ from vae_core.training.trainer import (
     steps_per_epoch,
 )
 
+# The defaults of every option come from the config dataclasses: one place for each default.
+_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and write a checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", choices=MODEL_KINDS, default="vae")
-    m.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
-    m.add_argument("--latent-dim", type=int, default=2)
-    m.add_argument("--hidden", type=int_list, default=(512, 256), help="e.g. 512,256")
-    m.add_argument("--conv-channels", type=int_list, default=(32, 64), help="e.g. 32,64")
-    m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
-    m.add_argument("--gaussian-std", type=float, default=0.1)
+    m.add_argument("--kind", choices=MODEL_KINDS, default=_MODEL.kind)
+    m.add_argument("--arch", choices=ARCHITECTURES, default=_MODEL.arch)
+    m.add_argument("--latent-dim", type=int, default=_MODEL.latent_dim)
+    m.add_argument("--hidden", type=int_list, default=_MODEL.hidden, help="e.g. 512,256")
+    m.add_argument(
+        "--conv-channels", type=int_list, default=_MODEL.conv_channels, help="e.g. 32,64"
+    )
+    m.add_argument("--likelihood", choices=LIKELIHOODS, default=_MODEL.likelihood)
+    m.add_argument("--gaussian-std", type=float, default=_MODEL.gaussian_std)
     m.add_argument("--learn-variance", action="store_true", help="Gaussian: learn sigma per pixel")
-    m.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when != 1)")
+    m.add_argument("--beta", type=float, default=_MODEL.beta, help="KL weight (beta-VAE when != 1)")
     d = p.add_argument_group("data and optimisation")
-    add_data_args(d, "mnist")
-    d.add_argument("--epochs", type=positive_int, default=10)
-    d.add_argument("--batch-size", type=positive_int, default=128)
-    d.add_argument("--lr", type=float, default=1e-3)
-    d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default="constant")
+    add_data_args(d, _TRAIN.dataset)
+    d.add_argument("--epochs", type=positive_int, default=_TRAIN.epochs)
+    d.add_argument("--batch-size", type=positive_int, default=_TRAIN.batch_size)
+    d.add_argument("--lr", type=float, default=_TRAIN.lr)
+    d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default=_TRAIN.lr_schedule)
     d.add_argument(
         "--binarize",
         choices=BINARIZATIONS,
-        default=None,
+        default=None,  # chosen from the likelihood and the dataset: default_binarization
         help="default: dynamic for a Bernoulli model on MNIST, none otherwise",
     )
     d.add_argument(
         "--train-noise",
-        default=None,
+        default=_TRAIN.train_noise,
         metavar="SPEC",
         help="denoising objective (Im et al. 2017): corrupt each batch with fresh noise, encode "
         "it, reconstruct the clean image; KIND:LEVEL with a Denoise-page noise, e.g. "
         "gaussian:0.3, salt-pepper:0.2, occlusion-square:0.4 (default: none). The test ELBO "
         "stays the standard ELBO on clean images",
     )
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    d.add_argument("--seed", type=int, default=_TRAIN.seed)
+    d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=_TRAIN.device)
     d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     d.add_argument(
         "--compile", action="store_true", help="torch.compile the model (eager if it fails)"
@@ -83,7 +89,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     o.add_argument(
         "--iw-samples",
         type=non_negative_int,
-        default=100,
+        default=IW_SAMPLES,
         help="importance samples for the final test NLL (0 skips it)",
     )
     o.add_argument("--name", default=None, help="short title stored in the checkpoint")
@@ -107,11 +113,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    binarize = args.binarize
-    if binarize is None:  # binary digits are the standard MNIST protocol; clothes stay grey
-        binarize = (
-            "dynamic" if args.likelihood == "bernoulli" and args.dataset == "mnist" else "none"
-        )
+    binarize = args.binarize or default_binarization(args.likelihood, args.dataset)
     return TrainConfig(
         dataset=args.dataset,
         epochs=args.epochs,
@@ -123,7 +125,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         amp=args.amp,
         compile=args.compile,
-        **({} if args.train_noise is None else {"train_noise": args.train_noise}),
+        train_noise=args.train_noise,
     )
 
 

@@ -20,7 +20,7 @@ import torch
 
 from vae_core.config import ModelConfig
 from vae_core.data.datasets import ImageSet, seen_in_training
-from vae_core.evaluation.scoring import score_split
+from vae_core.evaluation.scoring import IW_SAMPLES, score_split
 from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.models.model import LatentVariableModel
 from vae_core.training.run_metadata import build_metadata
@@ -52,7 +52,7 @@ def train_and_score(
     checkpoint: Path,
     name: str,
     device_label: str,
-    iw_samples: int = 100,
+    iw_samples: int = IW_SAMPLES,
     test_images: int | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch: Callable[[EpochInfo], None] | None = None,
