@@ -1,4 +1,5 @@
-"""Training jobs for the Train page: a worker thread per job that never touches Streamlit.
+"""Training jobs for the Train page: a worker thread per job that never touches Streamlit
+(the sidebar line that follows a job is drawn by ``ui.picker.sidebar_training_status``).
 
 Why a thread and not the script run: a Streamlit rerun would restart training on every click.
 The worker writes progress into a lock-guarded ``TrainingJob``; the page polls ``snapshot()``.
@@ -386,33 +387,3 @@ def busy_with(exclude: str) -> list[str]:
     return [
         s.name for j in active_jobs() if j.id != exclude and (s := j.snapshot()).state != "waiting"
     ]
-
-
-# --- the sidebar line every page shows while this session trains (Streamlit side) ------------
-SESSION_KEY = "train_job_ids"  # st.session_state: this session's job ids, newest last
-
-
-def sidebar_status() -> None:
-    """While this session trains, show its progress in the sidebar of every page and keep the
-    heartbeat going, so the training survives the user looking at other pages meanwhile.
-
-    Called by ``ui.picker.sidebar_training_status``; draws nothing (and polls nothing) otherwise.
-    """
-    import streamlit as st
-
-    ids = st.session_state.get(SESSION_KEY) or []
-    job = get_job(ids[-1]) if ids else None
-    if job is None or not job.snapshot().active:
-        return
-
-    @st.fragment(run_every=2.0)
-    def _poll() -> None:
-        job.beat()
-        snap = job.snapshot()
-        if snap.active:
-            st.progress(min(1.0, snap.progress), text=f"Training {snap.name}: {snap.state}")
-        else:
-            st.caption(f"Training {snap.name}: {snap.state}; see the Train page.")
-
-    with st.sidebar:  # a fragment may not reach st.sidebar from inside, so enter it outside
-        _poll()
