@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 from ui import eval_cache as ec
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
 from vae_core.data.subsets import capitalized
 from vae_core.evaluation.comparable import bayes_report, marginal_nll, uniform_label_prior
 from vae_core.evaluation.units import FigureLabel, comparable_data, figure_label, iwae_estimator
@@ -46,10 +46,7 @@ with st.expander("What is the importance-weighted bound?"):
         "K → ∞ when the weights are bounded. So −L_K for large K is the standard estimate of "
         "the test NLL, and the ELBO-to-NLL gap shows how much the amortised posterior loses."
     )
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 cfg = ckpt.config
 if not cfg.stochastic:
     st.info(
