@@ -168,6 +168,7 @@ def build_metadata(
         "train_metrics": dict(last.train) if last else {},
         "training_seconds": round(result.seconds, 2),
         "device": device_label,
+        "world_size": result.world_size,  # processes that trained it together (torchrun)
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if train_config.compile:  # asked for: record whether it really compiled, and if not why
