@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset, subset_of
 from vae_core.evaluation.data_kind import uses_binary_test_data
@@ -238,7 +239,7 @@ def iwae_nll(
     discrete: bool = False,
 ) -> np.ndarray:
     """Per-image IWAE NLL in nats (Burda et al. 2015) of ``ev.subset(n)``, in that order; the fast
-    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a Gaussian
+    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a density
     decoder (its bin masses) instead of its density."""
     x, y, _ = ev.subset(n)
 
@@ -270,7 +271,7 @@ def class_log_likelihoods(
     from vae_core.evaluation.discrete import check_8bit
 
     x, _, _ = ev.subset(n)
-    discrete = ckpt.config.likelihood == "gaussian"
+    discrete = ckpt.config.likelihood in DENSITY_LIKELIHOODS
 
     def compute() -> torch.Tensor:
         if discrete:
