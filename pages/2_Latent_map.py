@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 
 from ui import eval_cache as ec
+from ui import links
 from ui.draw_canvas import draw_digit
 from ui.images import show_image
 from ui.latent_data import (
@@ -70,12 +71,15 @@ def choose_method() -> tuple[str, dict]:
     if codes.dim == 2:
         return "latent", {}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
+    key = f"lm_method_{codes.identity[:16]}"  # every model opens on instant PCA
+    links.linked_choice("method", {m: m for m in ("pca", "umap", "tsne")}, key, "map method")
+    links.show_notes("method")
     method = left.radio(
         f"Map of the {codes.dim}-D latent",
         ["pca", "umap", "tsne"],
         format_func=METHODS.get,
         horizontal=True,
-        key=f"lm_method_{codes.identity[:16]}",  # every model opens on instant PCA
+        key=key,
         help="PCA is linear and exact (ellipses, decoded grid). UMAP and t-SNE keep "
         "neighbourhoods but have no inverse; they are computed once per model and saved.",
     )
@@ -91,6 +95,7 @@ def choose_method() -> tuple[str, dict]:
             st.caption("PCA has no settings.")
     if method != "pca" and not is_cached(codes, method, params):
         st.caption(f"{METHODS[method]} is computed once for this model and setting, then saved.")
+    links.write("method", method)  # the address bar: a link to this map
     return method, params
 
 
