@@ -661,3 +661,28 @@ def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> di
     """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
     (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
     return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
+
+
+# --- classifier regions on a 2-D map (Latent map page) ----------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding and classifying the grid…")
+def _regions(
+    key: str, clf_key: str, plane: str, extent: tuple, resolution: int, _ckpt, _clf, _proj
+):
+    from vae_core.evaluation.regions import decision_regions
+
+    return decision_regions(_ckpt.model, _clf, _proj, extent, resolution)
+
+
+def classifier_regions(
+    ckpt: Checkpoint, dataset: str, plane: str, projection, extent, resolution: int = 100
+):
+    """``vae_core.evaluation.regions.decision_regions`` of the shipped classifier, cached per
+    model, map plane (``plane`` names it, e.g. the map's cache key) and extent; ValueError
+    (for the page) when the dataset has no shipped classifier or the model is a CVAE."""
+    clf, _ = classifier_for(dataset, ckpt.config.n_classes)
+    path = classifier_file(dataset)
+    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    extent = tuple(round(float(v), 6) for v in extent)
+    return _regions(model_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection)
