@@ -14,6 +14,7 @@ import torch
 from ui import eval_cache as ec
 from ui import links
 from ui.draw_canvas import draw_digit
+from ui.hover_thumbs import hover_thumbnails
 from ui.images import show_image
 from ui.latent_data import (
     LatentCodes,
@@ -408,6 +409,14 @@ with map_col:
         selection_mode=("points", "box", "lasso"),
         key=CHART_KEY,
         config={"scrollZoom": True, "displaylogo": False},
+    )
+    hover_thumbnails(
+        CHART_KEY,
+        x[:, 0].numpy(),
+        f"{images.dataset}|{images.split}|{images.source}|{len(x)}",
+        codes.labels,
+        names,
+        noun=images.noun_one,
     )
     if regions_note:
         st.caption(regions_note)
