@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
-from vae_core.cli import evaluate, export, inspect, lab, train
-from vae_core.cli.common import CliError
+from vae_core.cli import evaluate, export, imports, inspect, lab, train
+from vae_core.cli.common import CliError, check_dataset
 from vae_core.training.trainer import TrainingDiverged
 
 EXIT_USAGE = 2
-COMMAND_GROUPS = (train, evaluate, inspect, export, lab)  # the order of ``--help``
+COMMAND_GROUPS = (train, evaluate, inspect, export, lab, imports)  # the order of ``--help``
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_dataset(args)
+    except CliError as exc:
+        parser.error(str(exc))  # as argparse refuses a bad value: usage, exit status 2
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     try:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
-from vae_core.data.sources import DATASET_NAMES
+from vae_core.data.sources import get_source, imported_names, is_imported_name, known_names
 from vae_core.evaluation.scoring import score_split
 from vae_core.models.model import LatentVariableModel
 
@@ -99,11 +99,37 @@ def choice_list(choices: Sequence[str], what: str) -> Callable[[str], tuple[str,
 # --- data ------------------------------------------------------------------------------------
 
 
+def dataset_name(text: str) -> str:
+    """--dataset: a shipped set or the name of an imported one (checked again in the data folder
+    that --data-dir names, see :func:`check_dataset`, since argparse has not read it yet)."""
+    if text in known_names() or is_imported_name(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset {text[:40]!r}; choose from {', '.join(known_names())} or an imported "
+        "set's name (see import-images)"
+    )
+
+
+def check_dataset(args: argparse.Namespace) -> None:
+    """Make the imported sets of --data-dir known (a checkpoint trained on one names it), and
+    refuse a --dataset that is neither shipped nor imported there, listing the valid names."""
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and Path(data_dir).expanduser().is_dir():
+        for name in imported_names(data_dir):
+            get_source(name, data_dir)
+    dataset = getattr(args, "dataset", None)
+    if dataset and dataset not in known_names(data_dir):
+        raise CliError(
+            f"--dataset {dataset}: no such dataset; choose from {', '.join(known_names(data_dir))} "
+            "(or import your images: python -m vae_core import-images PATH --name NAME)"
+        )
+
+
 def add_data_args(p: argparse.ArgumentParser | Any, dataset_default: str | None) -> None:
     """--dataset and --data-dir (``p`` is a parser or an argument group)."""
     p.add_argument(
         "--dataset",
-        choices=DATASET_NAMES,
+        type=dataset_name,
         default=dataset_default,
         help="dataset"
         + (" (default: the one the checkpoint was trained on)" if not dataset_default else ""),
@@ -111,7 +137,7 @@ def add_data_args(p: argparse.ArgumentParser | Any, dataset_default: str | None)
     p.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding mnist/ and fashion-mnist/ IDX files (default: $VAE_LAB_DATA, else "
+        help="folder holding mnist/, fashion-mnist/ and imported sets (default: $VAE_LAB_DATA, else "
         "the user cache, downloading when missing)",
     )
 

@@ -31,6 +31,7 @@ from vae_core.cli.common import (
     score,
 )
 from vae_core.data.datasets import ImageSet, seen_in_training
+from vae_core.data.sources import known_names
 from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
@@ -115,7 +116,7 @@ def evaluation_report(
     """The ``evaluate --json`` object (what the model is, what it was scored on, the metrics)."""
     meta = ckpt.meta
     dataset = args.dataset or meta.get("dataset")
-    if dataset not in ("mnist", "fashion-mnist"):
+    if dataset not in known_names(args.data_dir):
         raise CliError(
             f"{args.checkpoint}: no known training dataset in its metadata; pass --dataset"
         )
@@ -187,7 +188,7 @@ def scored_test_split(
     """(image set, model inputs x, labels y, binary?) of the checkpoint's test split as scored:
     its stratified subset of ``limit`` images (all of them for None)."""
     dataset = dataset or ckpt.meta.get("dataset")
-    if dataset not in ("mnist", "fashion-mnist"):
+    if dataset not in known_names(data_dir):
         raise CliError("no known training dataset in the checkpoint metadata; pass --dataset")
     image_set = load_data(dataset, "test", data_dir)
     binary = uses_binary_test_data(str(ckpt.meta.get("binarize", "none")))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vae_core.cli.common import CliError, add_data_args, load_data, positive_int
+from vae_core.data.sources import known_names
 from vae_core.io.checkpoint_file import load_checkpoint
 from vae_core.io.projector import MAX_POINTS, export_split
 
@@ -36,7 +37,7 @@ def run_export_projector(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out} is a file; it must be a folder")
     ckpt = load_checkpoint(args.checkpoint)
     dataset = args.dataset or ckpt.meta.get("dataset")
-    if dataset not in ("mnist", "fashion-mnist"):
+    if dataset not in known_names(args.data_dir):
         raise CliError("no known training dataset in the checkpoint metadata; pass --dataset")
     image_set = load_data(dataset, "test", args.data_dir)
     files = export_split(ckpt.model, image_set, args.limit, args.seed, Path(args.checkpoint).stem)

@@ -73,6 +73,13 @@ def how_to_get(dataset: str, audience: str = "cli") -> str:
     give, each in its own terms (a flag on the command line; an environment variable and the
     network for the app, which downloads by itself)."""
     name, cache = get_source(dataset).name, default_cache_dir().absolute()
+    if not get_source(dataset).mirrors:  # an imported set: only its owner has the images
+        if audience == "app":
+            return f"Import the images again as {name!r} (Train page, Your own images)."
+        return (
+            f"Fix: import the images again with `python -m vae_core import-images PATH --name "
+            f"{name}`, or pass --data-dir DIR or set {DATA_ENV_VAR}=DIR where DIR holds {name}/."
+        )
     if audience == "app":
         return (
             f"To get the data, set {DATA_ENV_VAR} to a folder that holds mnist/ and "
@@ -325,7 +332,8 @@ def load_split(
     allow_offline_sample: bool = True,
     progress: ProgressFactory | None = None,
 ) -> ImageSet:
-    """Load ``split`` ("train" | "test") of ``dataset`` ("mnist" | "fashion-mnist").
+    """Load ``split`` ("train" | "test") of ``dataset`` ("mnist", "fashion-mnist" or an imported
+    set's name, ``vae_core.io.imports``; those are never downloaded nor replaced by a sample).
 
     Order: files in the resolved data dir, then in the cache dir; then (``download=True``) a
     checksummed download into the cache dir (never into a user's data dir, which may be
@@ -336,10 +344,10 @@ def load_split(
     Damaged or mismatched files raise DatasetUnavailable naming them (cause: IdxFormatError).
     ``progress`` builds one download progress callback per file (e.g. ``tqdm_progress``).
     """
-    source = get_source(dataset)
+    root = resolve_data_dir(data_dir)
+    source = get_source(dataset, data_dir)
     check_split(split)
     spec = source.split(split)
-    root = resolve_data_dir(data_dir)
     cache = default_cache_dir().absolute()
     folders = list(dict.fromkeys([root / source.name, cache / source.name]))
 
@@ -351,7 +359,9 @@ def load_split(
     # why: the reason the offline note and the app give; none when this call was told not to
     # download (the app asks so only after its own download attempt, ui/data.get_split)
     problem, why = "the files were not found and downloading is off", None
-    if pair is None and download:
+    if not source.mirrors:
+        problem = "the files were not found (an imported set cannot be downloaded)"
+    if pair is None and download and source.mirrors:
         try:
             pair, kind = fetch_dataset_files(source.name, split, cache, progress), "downloaded"
         except (DownloadError, OSError) as exc:

@@ -1,4 +1,5 @@
-"""Where MNIST and Fashion-MNIST come from: file names, checksums, mirrors, class names, sizes.
+"""Where MNIST and Fashion-MNIST come from: file names, checksums, mirrors, class names, sizes;
+and the image sets a user imported (``vae_core.io.imports``), known by their ``dataset.json``.
 
 One registry, so the downloader, the loader, the CLI and the app agree on names and checksums.
 The md5s are those of the canonical ``.gz`` files the mirrors serve (as published by the
@@ -9,10 +10,15 @@ training subset used in development) has different bytes but the same content fo
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "DATASET_NAMES",
+    "MANIFEST_NAME",
     "SOURCES",
     "SPLITS",
     "DatasetSource",
@@ -20,6 +26,9 @@ __all__ = [
     "SplitSpec",
     "check_split",
     "get_source",
+    "imported_names",
+    "is_imported_name",
+    "known_names",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -121,14 +130,92 @@ SOURCES: dict[str, DatasetSource] = {
 DATASET_NAMES: tuple[str, ...] = tuple(SOURCES)
 
 
-def get_source(dataset: str) -> DatasetSource:
-    """The registry entry for ``dataset``; ValueError listing the valid names otherwise."""
+#: The file that makes ``<data folder>/<name>/`` an imported set (``vae_core.io.imports``).
+MANIFEST_NAME = "dataset.json"
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_MAX_MANIFEST_BYTES = 1 << 20
+#: Imported sets read in this process, so a set found once through an explicit data folder
+#: (``--data-dir``) is still known where only its name travels (``ImageSet.noun``, run titles).
+_SEEN: dict[str, DatasetSource] = {}
+
+
+def is_imported_name(name: object) -> bool:
+    """Whether ``name`` can name an imported set: a short lowercase slug, not a shipped set.
+
+    Checked before the name is joined to a folder, so no name can climb out of the data folder.
+    """
+    return isinstance(name, str) and bool(_SLUG.fullmatch(name)) and name not in SOURCES
+
+
+def _data_roots(data_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """The folders ``load_split`` reads: the resolved data folder, then the cache."""
+    from .datasets import default_cache_dir, resolve_data_dir  # datasets imports this module
+
+    return list(dict.fromkeys([resolve_data_dir(data_dir), default_cache_dir().absolute()]))
+
+
+def _imported_source(name: str, folder: Path) -> DatasetSource | None:
+    """The entry that ``folder/dataset.json`` describes, or None if it is missing or unusable."""
+    path = folder / MANIFEST_NAME
     try:
+        if not path.is_file() or path.stat().st_size > _MAX_MANIFEST_BYTES:
+            return None
+        info = json.loads(path.read_text(encoding="utf-8"))
+        class_names = tuple(str(c) for c in info["class_names"])
+        counts = (int(info["counts"]["train"]), int(info["counts"]["test"]))
+        title = str(info.get("title") or name)[:80]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not class_names:
+        return None
+    mnist = SOURCES["mnist"]  # the same four file names as MNIST, no mirrors, no checksums
+    return DatasetSource(
+        name=name,
+        title=title,
+        mirrors=(),
+        class_names=class_names,
+        train=SplitSpec(mnist.train.images, mnist.train.labels, counts[0]),
+        test=SplitSpec(mnist.test.images, mnist.test.labels, counts[1]),
+    )
+
+
+def imported_names(data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """Names of the imported sets in the data folder (and the cache), sorted."""
+    names = set()
+    for root in _data_roots(data_dir):
+        if root.is_dir():
+            names.update(
+                p.name
+                for p in root.iterdir()
+                if is_imported_name(p.name) and (p / MANIFEST_NAME).is_file()
+            )
+    return tuple(sorted(names))
+
+
+def known_names(data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """The shipped datasets, then the imported ones: what ``--dataset`` and the app offer."""
+    return DATASET_NAMES + imported_names(data_dir)
+
+
+def get_source(dataset: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetSource:
+    """The registry entry for ``dataset``: a shipped set, else an imported one (its
+    ``dataset.json`` in the data folder or the cache, else one read earlier in this process);
+    ValueError listing the valid names otherwise."""
+    if dataset in SOURCES:
         return SOURCES[dataset]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {dataset!r}; valid: {', '.join(map(repr, SOURCES))}"
-        ) from None
+    if is_imported_name(dataset):
+        for root in _data_roots(data_dir):
+            source = _imported_source(dataset, root / dataset)
+            if source is not None:
+                _SEEN[dataset] = source
+                return source
+        if dataset in _SEEN:
+            return _SEEN[dataset]
+    valid = ", ".join(map(repr, known_names(data_dir)))
+    raise ValueError(
+        f"unknown dataset {str(dataset)[:40]!r}; valid: {valid} (import your own images with "
+        "`python -m vae_core import-images PATH --name NAME`)"
+    )
 
 
 def check_split(split: str) -> str:

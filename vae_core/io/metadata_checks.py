@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vae_core.data.sources import DATASET_NAMES
+from vae_core.data.sources import DATASET_NAMES, get_source
 
 MAX_DEPTH = 16  # our own metadata is 4 levels deep (meta > history > entry > train)
 MAX_LIST = 100_000  # history entries, kl_per_dim values: far above any real checkpoint
@@ -35,14 +35,26 @@ class MetadataError(ValueError):
     """A metadata field with the wrong type, length or nesting; the message names the field."""
 
 
+def _imported(meta: dict[str, Any]) -> bool:
+    """Whether the checkpoint's dataset is an image set the user imported (it has a dataset.json)."""
+    try:
+        get_source(meta["dataset"])
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def check_metadata(meta: dict[str, Any]) -> None:
     """Raise MetadataError unless every field the app or CLI reads has a usable type."""
     _check_depth(meta)
     for key, limit in TEXT_LIMITS.items():
         if key in meta:
             _need_text(meta[key], key, limit)
-    if "dataset" in meta and meta["dataset"] not in DATASET_NAMES:
-        raise MetadataError(f"dataset {meta['dataset'][:40]!r} is not one of {DATASET_NAMES}")
+    if "dataset" in meta and meta["dataset"] not in DATASET_NAMES and not _imported(meta):
+        raise MetadataError(
+            f"dataset {str(meta['dataset'])[:40]!r} is not one of {DATASET_NAMES} nor an "
+            "imported image set in the data folder"
+        )
     for key in COUNT_FIELDS:
         if key in meta:
             _need_count(meta[key], key)
