@@ -16,13 +16,13 @@ st.set_page_config(page_title="Train · VAE Latent Lab", page_icon="🧪", layou
 
 from ui import training_jobs as jobs  # noqa: E402 - after set_page_config by design
 from ui.form_state import kept  # noqa: E402
+from ui.imports import dataset_classes, dataset_options, dataset_title, import_panel  # noqa: E402
 from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import TRAIN_JOBS_KEY, select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
 from vae_core.config import LIKELIHOOD_TITLES, ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.binarize import default_binarization  # noqa: E402
-from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
 from vae_core.training.trainer import TrainConfig  # noqa: E402
@@ -102,7 +102,7 @@ def _form() -> jobs.JobSpec | None:
     c1, c2, c3 = st.columns(3, gap="large")
     with c1:
         dataset = st.selectbox(
-            "Dataset", ("mnist", "fashion-mnist"), format_func=lambda d: get_source(d).title,
+            "Dataset", dataset_options("train_dataset"), format_func=dataset_title,
             **_keep("train_dataset"),
         )  # fmt: skip
         model = st.selectbox(
@@ -177,6 +177,7 @@ def _form() -> jobs.JobSpec | None:
             gaussian_std=float(std),
             learn_variance=learn_var,
             beta=float(beta),
+            n_classes=len(dataset_classes(dataset)),
         )
         train_config = TrainConfig(
             dataset=dataset,
@@ -281,6 +282,7 @@ st.caption(
     f"~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s (the last checkpoint is kept)."
 )
 spec = _form()
+import_panel()
 if spec is not None:
     job = jobs.start_job(spec, user_models_dir())
     st.session_state.setdefault(JOBS_KEY, []).append(job.id)

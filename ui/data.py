@@ -86,3 +86,9 @@ def split_or_error(dataset: str, split: str = "test") -> ImageSet | None:
         return None
     dataset_banner(images)
     return images
+
+
+def clear_cached_splits() -> None:
+    """Forget the cached splits, so a set imported again under the same name is read afresh."""
+    _local_split.clear()
+    split_tensors.clear()

@@ -27,6 +27,7 @@ from vae_core.cli.common import (
 )
 from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
 from vae_core.data.binarize import BINARIZATIONS, default_binarization
+from vae_core.data.sources import get_source
 from vae_core.device import device_label, pick_device
 from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.distributed import Rank, init_from_env, leave_group
@@ -110,6 +111,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
         gaussian_std=args.gaussian_std,
         learn_variance=args.learn_variance,
         beta=args.beta,
+        n_classes=len(get_source(args.dataset, args.data_dir).class_names),
     )
 
 

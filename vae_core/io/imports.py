@@ -266,6 +266,8 @@ def _split(labels: np.ndarray, classes: tuple[str, ...], fraction: float, seed: 
 
     if not 0.0 < fraction < 1.0:
         raise ImportRefused(f"the test fraction must be between 0 and 1, got {fraction}")
+    if len(labels) and len(classes) < 2:
+        raise ImportRefused(f"{where}: found {len(classes)} class(es); a set needs at least 2")
     counts = np.bincount(labels, minlength=len(classes))
     few = [c for c, n in zip(classes, counts, strict=True) if n < 2]
     if not len(labels) or few:
