@@ -248,3 +248,20 @@ def test_train_and_evaluate_on_an_imported_set(data: Path, tmp_path: Path, capsy
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "nothere" in err and "mnist, fashion-mnist, shapes" in err
+
+
+def test_data_dir_flag_finds_an_imported_set(data: Path, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.delenv("VAE_LAB_DATA")
+    other = tmp_path / "elsewhere"
+    src = image_folder(tmp_path / "in", per_class=4)
+    assert main(["import-images", str(src), "--name", "far", "--data-dir", str(other)]) == 0
+    assert (other / "far" / "dataset.json").is_file() and not list(data.iterdir())
+    out = tmp_path / "far.safetensors"
+    tiny = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "8", "--threads", "1"]
+    argv = ["train", "--data-dir", str(other), "--dataset", "far", "--epochs", "1", *tiny]
+    assert main([*argv, "--iw-samples", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (
+        main(["evaluate", str(out), "--data-dir", str(other), "--iw-samples", "2", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["n"] == 3

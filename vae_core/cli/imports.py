@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from vae_core.cli.common import CliError, emit, named_data_dir, positive_int
+from vae_core.cli.common import CliError, emit, positive_int
 from vae_core.io.imports import ImportLimits, ImportRefused, import_images
 
 _LIMITS = ImportLimits()
@@ -37,7 +37,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir",
         default=None,
-        help="data folder to store it in (default: $VAE_LAB_DATA, else the user cache)",
+        help="data folder to store it in, created if needed (default: $VAE_LAB_DATA, else the "
+        "user cache)",
     )
     p.add_argument("--max-files", type=positive_int, default=_LIMITS.max_files)
     p.add_argument(
@@ -57,7 +58,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import_images(args: argparse.Namespace) -> int:
-    named_data_dir(args.data_dir)
     limits = ImportLimits(args.max_files, args.max_pixels, args.max_mib * 2**20)
     try:
         result = import_images(
