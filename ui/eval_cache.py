@@ -23,8 +23,9 @@ import streamlit as st
 import torch
 
 from vae_core.data.datasets import ImageSet, seen_in_training
-from vae_core.data.subsets import describe_images, stratified_subset, subset_of
+from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
     model_inputs,
@@ -374,47 +375,19 @@ def diagnostic_codes(
 
 # --- out-of-distribution (OOD page) -----------------------------------------------------------
 
-OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
-# binarize_static(x, seed=0) compares x with torch.rand from a Generator seeded 0; uniform noise
-# drawn from the same seed and shape would be those very numbers and binarize to blank images.
-NOISE_SEED_OFFSET = 1_000_003
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _ood_sets(data: str, n: int, seed: int, other: str, other_note: str, _ev: EvalSet, _other):
+    return build_ood_sets(_ev.images, _ev.binarized, n, _other, other_note, seed=seed)
 
 
-@dataclass(frozen=True)
-class OodSet:
-    name: str  # one of vae_core.evaluation.ood.OOD_SETS
-    title: str
-    x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
-    in_distribution: bool
-    note: str = ""
-
-
-def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
-    """The scored sets: the model's own test split, the other dataset, and transformed copies.
-
-    Each holds ``n`` images: ``ev.subset(n)``, transformed copies of them, and the other test
-    set's own stratified subset. Every set gets the model's test protocol
-    (``vae_core.evaluation.scoring.model_inputs``).
-    """
-    from vae_core.evaluation.ood import OOD_SETS, SET_TITLES, make_ood_set, set_name_for
-
-    own = set_name_for(ev.dataset)
-    other_set = set_name_for(OTHER_DATASET[ev.dataset])
-    grey = ev.grey_subset(n)
-    sets = []
-    for name in OOD_SETS:
-        title = SET_TITLES[name]
-        if name == own:
-            sets.append(OodSet(name, title + " (in-distribution)", ev.subset(n)[0], True))
-        elif name == other_set and other is None:
-            sets.append(OodSet(name, title, None, False, other_note))
-        else:
-            other_x = None
-            if name == other_set and other is not None:  # its own stratified subset of n
-                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
-            x = make_ood_set(name, grey, seed + NOISE_SEED_OFFSET, dataset_x=other_x)
-            sets.append(OodSet(name, title, model_inputs(x, ev.binarized), False))
-    return sets
+def ood_inputs(
+    ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0
+) -> list[OodSet]:
+    """``vae_core.evaluation.ood.build_ood_sets`` of the model's test split, ``n`` images per
+    set (the sets ``python -m vae_core evaluate --ood --limit n`` scores), shared read-only."""
+    other_key = "" if other is None else f"{other.dataset}/{other.source}/{len(other)}"
+    return _ood_sets(_data_key(ev), int(n), int(seed), other_key, other_note, ev, other)
 
 
 def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:
@@ -435,8 +408,6 @@ def ood_nll(
     progress: Progress = None,
 ) -> np.ndarray:
     """Per-image IWAE NLL of one OOD set (``vae_core.evaluation.ood.score_sets``; unconditional models)."""
-    from vae_core.evaluation.ood import score_sets
-
     assert s.x is not None
 
     def compute() -> np.ndarray:
