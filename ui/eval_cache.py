@@ -200,20 +200,38 @@ def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int, discrete: bool = False) -
     return _elbo(model_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
 
 
+def data_key(images: ImageSet, n: int, binarized: bool) -> str:
+    """The cache key of the ``n`` images of a split as a model sees them (grey or binarized)."""
+    return f"{images.dataset}/{images.split}/{images.source}/{n}/{int(binarized)}"
+
+
 def _data_key(ev: EvalSet) -> str:
-    return f"{ev.dataset}/{ev.source}/{ev.n}/{int(ev.binarized)}"
+    return data_key(ev.images, ev.n, ev.binarized)
 
 
-@st.cache_data(max_entries=32, show_spinner="Encoding the test images…")
-def _posteriors(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet):
-    x, y, _ = _ev.subset(n)
-    mu, logvar = posterior_means(_ckpt.model, x, y)
+@st.cache_resource(max_entries=16, show_spinner="Encoding the test images…")
+def _split_posteriors(key: str, data: str, _ckpt: Checkpoint, _x: torch.Tensor, _y: torch.Tensor):
+    y = _y if _ckpt.config.conditional else None
+    mu, logvar = posterior_means(_ckpt.model, _x, y)
     return frozen(mu.numpy()), frozen(logvar.numpy())
+
+
+def split_posteriors(
+    ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor, binarized: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder (mu, logvar), (N, D) each, of every image of ``x`` (the split ``images`` as the
+    model sees it: ``binarized`` or grey), shared read-only by every page and session, so
+    switching pages encodes a split once per model. A CVAE's encoder sees the labels ``y``."""
+    return _split_posteriors(model_key(ckpt), data_key(images, len(x), binarized), ckpt, x, y)
 
 
 def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Encoder (mu, logvar) of ``ev.subset(n)``'s images, (n, D) each, in that order."""
-    return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    mu, logvar = split_posteriors(ckpt, ev.images, ev.x, ev.labels, ev.binarized)
+    if n >= ev.n:
+        return mu, logvar
+    idx = ev.indices(n).numpy()
+    return frozen(mu[idx]), frozen(logvar[idx])
 
 
 def _nll_key(
