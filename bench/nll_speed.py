@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vae_core.data.datasets import load_split  # noqa: E402
+from vae_core.evaluation.data_kind import uses_binary_test_data  # noqa: E402
 from vae_core.evaluation.iwae import iwae_nll_fast  # noqa: E402
 from vae_core.evaluation.scoring import scored_images  # noqa: E402
 from vae_core.io.checkpoint_file import load_checkpoint, read_metadata  # noqa: E402
-from vae_core.training.run_metadata import uses_binary_test_data  # noqa: E402
 
 
 def shipped_mlp_models() -> list[Path]:

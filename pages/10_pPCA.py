@@ -19,7 +19,8 @@ from ui.data import get_split, split_tensors
 from ui.images import show_image
 from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import DatasetUnavailable
 from vae_core.data.subsets import capitalized
 from vae_core.evaluation.units import FigureLabel, bits_per_dim, iwae_estimator
@@ -40,10 +41,7 @@ st.caption(
     "the exact marginal p(x) = N(μ, W Wᵀ + σ² I) and the exact posterior p(z|x). A VAE replaces "
     "the linear decoder by a network and the exact posterior by an encoder's guess."
 )
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 try:
     train = get_split(ev.dataset, "train")
 except DatasetUnavailable as exc:
@@ -150,14 +148,16 @@ rows = [
 floors = []
 for entry in ec.eight_bit_vaes(ev.dataset, m):
     vae = load_model(entry.path)
-    vev = ec.eval_set(vae, *data)
-    gaussian = vae.config.likelihood == "gaussian"
-    vae_nll = ec.iwae_nll(vae, vev, n_cmp, COMPARE_K, discrete=gaussian)
+    vev = ec.eval_set(vae, ev.images, ev.grey, ev.labels)
+    density_model = vae.config.likelihood in DENSITY_LIKELIHOODS  # its 8-bit view is scored
+    vae_nll = ec.iwae_nll(vae, vev, n_cmp, COMPARE_K, discrete=density_model)
     rows.append(
         {
             "model": f"{entry.title} ({iwae_estimator(COMPARE_K)})",
             "nats": float(vae_nll.mean()),
-            "density": float(ec.iwae_nll(vae, vev, n_cmp, COMPARE_K).mean()) if gaussian else None,
+            "density": float(ec.iwae_nll(vae, vev, n_cmp, COMPARE_K).mean())
+            if density_model
+            else None,
         }
     )
     floor = ec.variance_floor(vae, vev, n_cmp)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ui import eval_cache as ec
 from ui.model_switch import offer_cvae
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
 from vae_core.io.pictures import image_grid
 from vae_core.models.sampling import TEMPERATURE
 
@@ -37,10 +37,7 @@ if not cfg.conditional:
     if offer_cvae(dataset, cfg.latent_dim) is None:
         st.caption(f"No shipped CVAE was trained on {dataset or 'this model’s data'}.")
     st.stop()
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 try:
     clf, clf_meta = ec.classifier_for(ev.dataset, cfg.n_classes)
 except ValueError as exc:

@@ -20,12 +20,12 @@ import streamlit as st
 from ui import eval_cache as ec
 from ui.model_list import list_models, model_info
 from ui.models import load_model
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
 from vae_core.data.sources import get_source
 from vae_core.data.subsets import capitalized
+from vae_core.evaluation.data_kind import data_kind
 from vae_core.evaluation.rate_distortion import sweep_data_kind
 from vae_core.io.header import CheckpointError
-from vae_core.training.run_metadata import data_kind
 
 N_CHOICES = (250, 500, 1000, 2000, 5000, 10000)
 SWEEP_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b")
@@ -43,10 +43,7 @@ st.markdown(
     "the prior (high R, low D) to a decoder that ignores z (R = 0); sweeping β traces the "
     "achievable frontier, and the rate, not the ELBO, says how much the latent is used."
 )
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 cfg = ckpt.config
 
 c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -135,7 +132,7 @@ if cfg.stochastic:
     others = comparable_shipped() if show_shipped else []
     for entry in others:
         other = load_model(entry.path)
-        point = ec.rd_point(other, ec.eval_set(other, *data), n)
+        point = ec.rd_point(other, ec.eval_set(other, ev.images, ev.grey, ev.labels), n)
         fig.add_trace(
             go.Scatter(
                 x=[point["rate"]],

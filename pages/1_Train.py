@@ -18,18 +18,19 @@ from ui import training_jobs as jobs  # noqa: E402 - after set_page_config by de
 from ui.form_state import kept  # noqa: E402
 from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
-from ui.picker import select_model  # noqa: E402
+from ui.picker import TRAIN_JOBS_KEY, select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
-from vae_core.config import ConfigError, ModelConfig  # noqa: E402
+from vae_core.config import LIKELIHOOD_TITLES, ConfigError, ModelConfig  # noqa: E402
+from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
 from vae_core.training.trainer import TrainConfig  # noqa: E402
 
-JOBS_KEY = jobs.SESSION_KEY  # this session's jobs, newest last
+JOBS_KEY = TRAIN_JOBS_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
 MODELS = {"VAE": ("vae", 1.0), "CVAE": ("cvae", 1.0), "AE": ("ae", 1.0), "β-VAE": ("vae", None)}
-LIKELIHOODS = {"bernoulli": "Bernoulli", "gaussian": "Gaussian", "categorical": "Categorical"}
+LIKELIHOODS = LIKELIHOOD_TITLES
 NOISE_HELP = (
     "The denoising objective (Im et al. 2017): each batch is corrupted with fresh noise, the "
     "encoder sees the noisy digit and the reconstruction is scored against the clean one. "
@@ -135,7 +136,7 @@ def _form() -> jobs.JobSpec | None:
             if not learn_var:
                 std = st.number_input("Fixed σ", 0.01, 10.0, step=0.01, **_keep("train_std"))
     with c3:
-        auto = "dynamic" if likelihood == "bernoulli" and dataset == "mnist" else "none"
+        auto = default_binarization(likelihood, dataset)
         binarize = st.selectbox(
             "Binarization", ("auto", "dynamic", "static", "none"),
             format_func=lambda b: f"auto ({auto})" if b == "auto" else b,

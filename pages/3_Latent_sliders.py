@@ -9,8 +9,8 @@ from ui import links
 from ui.images import show_image
 from ui.latent_dims import encode_start, latent_dims, random_start
 from ui.live_decoder import ExportError, live_decoder, publish_decoder, reported_state
-from ui.live_decoder_server import Slots, result_slots, show_traversals
 from ui.session import current_model, model_test_tensors
+from ui.slider_results import Slots, result_slots, show_traversals
 from vae_core.data.sources import get_source
 from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, upscale

@@ -17,7 +17,7 @@ import torch
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.images import show_image
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
 from vae_core.data.subsets import capitalized
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.models.objectives import ACTIVE_UNIT_THRESHOLD, active_units
@@ -28,10 +28,7 @@ SCALE = 3
 st.set_page_config(page_title="Diagnostics · VAE Latent Lab", page_icon="🩺", layout="wide")
 ckpt = current_model()
 st.title("Diagnostics")
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 cfg = ckpt.config
 model = ckpt.model
 

@@ -18,7 +18,7 @@ from ui.data import get_split
 from ui.images import show_image
 from ui.model_list import list_models, model_info
 from ui.picker import select_model
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_eval_set
 from vae_core.data.datasets import DatasetUnavailable
 from vae_core.evaluation import ood
 from vae_core.io.header import CheckpointError
@@ -76,10 +76,7 @@ st.caption(
     "distribution') and measure how well that separates the test split from each other set "
     "(AUROC: 1 = perfect, 0.5 = chance, below 0.5 = the OOD set looks *more* likely)."
 )
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
-ev = ec.eval_set(ckpt, *data)
+ev = model_eval_set(ckpt)
 cfg = ckpt.config
 if not cfg.stochastic:
     st.info(f"A {cfg.display_name} defines no density p(x) to score. Pick a VAE in the sidebar.")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pickle
 import struct
 
 import pytest
@@ -16,10 +14,8 @@ from vae_core.io.checkpoint_file import (
     CheckpointError,
     checkpoint_bytes,
     load_checkpoint,
-    load_resume_state,
     read_metadata,
     save_checkpoint,
-    save_resume_state,
 )
 
 
@@ -73,25 +69,6 @@ def test_bad_checkpoints_are_refused_with_a_reason(name: str) -> None:
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(BAD_FILES[name]())
     assert "\n" not in str(err.value) and len(str(err.value)) > 10
-
-
-def test_resume_state_uses_weights_only_loading(tmp_path) -> None:
-    model = make_model()
-    opt = torch.optim.Adam(model.parameters())
-    path = save_resume_state({"optimizer": opt.state_dict(), "epoch": 2}, tmp_path / "r.pt")
-    assert load_resume_state(path)["epoch"] == 2
-
-    marker = tmp_path / "payload-fired"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    bad = tmp_path / "evil.pt"
-    bad.write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(CheckpointError):
-        load_resume_state(bad)
-    assert not marker.exists()
 
 
 def test_valid_file_whose_header_length_starts_like_a_pickle_or_zip_loads() -> None:

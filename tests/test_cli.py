@@ -298,16 +298,16 @@ def test_cvae_sample_rows_per_class(tmp_path: Path, capsys, isolated) -> None:
 def test_divergence_exits_2_and_keeps_last_checkpoint(
     tmp_path: Path, capsys, isolated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vae_core.cli import train as cli_train
+    from vae_core.training import pipeline
     from vae_core.training.trainer import TrainingDiverged
 
-    real_train = cli_train.train
+    real_train = pipeline.train
 
     def diverge_after_first_epoch(*args, **kwargs):  # one real epoch, then a NaN
         real_train(*args, **kwargs)
         raise TrainingDiverged("the loss became nan at epoch 2, step 4")
 
-    monkeypatch.setattr(cli_train, "train", diverge_after_first_epoch)
+    monkeypatch.setattr(pipeline, "train", diverge_after_first_epoch)
     data = write_dataset(tmp_path / "data")
     ckpt = tmp_path / "d.safetensors"
     argv = ["train", "--data-dir", str(data), "--epochs", "1", "--out", str(ckpt), *TINY]

@@ -130,14 +130,14 @@ def _spy(monkeypatch: pytest.MonkeyPatch, module, name: str, seen: list) -> None
 def test_cli_model_trained_offline_is_scored_on_digits_it_did_not_train_on(
     offline: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import vae_core.cli.common as cli_common
-    import vae_core.cli.train as cli_train
+    import vae_core.evaluation.scoring as scoring
+    import vae_core.training.pipeline as pipeline
     from vae_core.cli import main
     from vae_core.io.checkpoint_file import load_checkpoint
 
     trained, scored = [], []
-    _spy(monkeypatch, cli_train, "train", trained)
-    _spy(monkeypatch, cli_common, "evaluate_model", scored)
+    _spy(monkeypatch, pipeline, "train", trained)
+    _spy(monkeypatch, scoring, "evaluate_model", scored)
     out = offline / "m.safetensors"
     args = ["train", "--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--binarize"]
     args += ["none", "--iw-samples", "2", "--threads", "1", "--out", str(out), "--json"]
@@ -153,15 +153,15 @@ def test_cli_model_trained_offline_is_scored_on_digits_it_did_not_train_on(
 def test_app_training_job_offline_is_scored_on_digits_it_did_not_train_on(
     offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vae_core.evaluation.scoring as evaluation
-    import vae_core.training.trainer as training
+    import vae_core.evaluation.scoring as scoring
+    import vae_core.training.pipeline as pipeline
     from ui.training_jobs import JobSpec, start_job
     from vae_core.config import ModelConfig
     from vae_core.training.trainer import TrainConfig
 
     trained, scored = [], []
-    _spy(monkeypatch, training, "train", trained)
-    _spy(monkeypatch, evaluation, "evaluate_model", scored)
+    _spy(monkeypatch, pipeline, "train", trained)
+    _spy(monkeypatch, scoring, "evaluate_model", scored)
     spec = JobSpec(
         name="offline job",
         model_config=ModelConfig(latent_dim=2, hidden=(16,)),

@@ -18,10 +18,10 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the vae_core modules it imports when it is imported (module-level statements;
-    imports inside functions and under ``if TYPE_CHECKING`` run later or never)."""
-    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the modules of ``package`` it imports when it is imported (module-level
+    statements; imports inside functions and under ``if TYPE_CHECKING`` run later or never)."""
+    modules = {module_name(p): p for p in package.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
@@ -72,6 +72,12 @@ def test_vae_core_has_no_import_cycle() -> None:
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
 
 
+def test_ui_has_no_import_cycle() -> None:
+    graph = import_graph(ROOT / "ui")
+    assert "ui.picker" in graph and "ui.model_list" in graph["ui.picker"]  # the walk works
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
@@ -97,3 +103,35 @@ def test_old_checkpoint_path_still_works() -> None:
 
     for name in ("load_checkpoint", "save_checkpoint", "Checkpoint", "CheckpointError"):
         assert getattr(checkpoints, name) is getattr(checkpoint_file, name)
+
+
+# Lowest first: a module may import (at module level) its own layer and the layers before it.
+LAYERS = ("config", "device", "data", "models", "io", "latent", "evaluation", "training", "cli")
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    bad = []
+    for module, targets in graph.items():
+        here = layer_of(module)
+        for target in targets:
+            there = layer_of(target)
+            if here and there and rank[there] > rank[here]:
+                bad.append(f"{module} -> {target}")
+    return sorted(bad)
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """Training builds on evaluation and evaluation never on training, so a new measurement can
+    never pull in the trainer, and the CLI sits on top of everything."""
+    assert layer_violations(import_graph()) == []
+
+
+def test_the_layer_check_finds_an_upward_import() -> None:
+    graph = {"vae_core.evaluation.units": {"vae_core.training.trainer"}}
+    assert layer_violations(graph) == ["vae_core.evaluation.units -> vae_core.training.trainer"]

@@ -21,7 +21,7 @@ import ui.live_decoder as live
 from tests.conftest import make_model, synthetic_app_env
 from ui.latent_dims import traversal_image
 from ui.live_decoder import _parse_report
-from ui.live_decoder_server import TRAVERSAL_CAPTION
+from ui.slider_results import TRAVERSAL_CAPTION
 from vae_core.io.checkpoint_file import load_checkpoint, save_checkpoint
 from vae_core.io.decoder_export import ExportError
 

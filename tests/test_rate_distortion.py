@@ -6,8 +6,9 @@ import pytest
 
 from tests.conftest import make_model
 from vae_core.config import LIKELIHOODS, ModelConfig
-from vae_core.evaluation.rate_distortion import rate_distortion_point, sweep_beta, sweep_data_kind
-from vae_core.training.run_metadata import data_kind
+from vae_core.evaluation.data_kind import data_kind
+from vae_core.evaluation.rate_distortion import rate_distortion_point, sweep_data_kind
+from vae_core.training.beta_sweep import sweep_beta
 from vae_core.training.trainer import TrainConfig
 
 

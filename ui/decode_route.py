@@ -74,7 +74,7 @@ def parse_request(params: dict[str, str], model: Any) -> tuple[list[float], int 
 
 
 def decode_bytes(model: Any, z: list[float], label: int | None) -> bytes:
-    """E[x|z] as 784 little-endian float32 (one intra-op thread: see live_decoder_server)."""
+    """E[x|z] as 784 little-endian float32 (one intra-op thread: see ui.slider_results)."""
     from ui.latent_dims import decode_one, one_thread  # here, not at import: keeps app.py light
 
     with one_thread():

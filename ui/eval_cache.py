@@ -22,8 +22,10 @@ import numpy as np
 import streamlit as st
 import torch
 
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
 from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
 from vae_core.evaluation.scoring import (
@@ -32,7 +34,6 @@ from vae_core.evaluation.scoring import (
     posterior_means,
 )
 from vae_core.io.checkpoint_file import Checkpoint
-from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None
@@ -257,7 +258,7 @@ def iwae_nll(
     discrete: bool = False,
 ) -> np.ndarray:
     """Per-image IWAE NLL in nats (Burda et al. 2015) of ``ev.subset(n)``, in that order; the fast
-    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a Gaussian
+    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a density
     decoder (its bin masses) instead of its density."""
     x, y, _ = ev.subset(n)
 
@@ -289,7 +290,7 @@ def class_log_likelihoods(
     from vae_core.evaluation.discrete import check_8bit
 
     x, _, _ = ev.subset(n)
-    discrete = ckpt.config.likelihood == "gaussian"
+    discrete = ckpt.config.likelihood in DENSITY_LIKELIHOODS
 
     def compute() -> torch.Tensor:
         if discrete:
@@ -649,3 +650,28 @@ def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> di
     """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
     (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
     return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
+
+
+# --- classifier regions on a 2-D map (Latent map page) ----------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding and classifying the grid…")
+def _regions(
+    key: str, clf_key: str, plane: str, extent: tuple, resolution: int, _ckpt, _clf, _proj
+):
+    from vae_core.evaluation.regions import decision_regions
+
+    return decision_regions(_ckpt.model, _clf, _proj, extent, resolution)
+
+
+def classifier_regions(
+    ckpt: Checkpoint, dataset: str, plane: str, projection, extent, resolution: int = 100
+):
+    """``vae_core.evaluation.regions.decision_regions`` of the shipped classifier, cached per
+    model, map plane (``plane`` names it, e.g. the map's cache key) and extent; ValueError
+    (for the page) when the dataset has no shipped classifier or the model is a CVAE."""
+    clf, _ = classifier_for(dataset, ckpt.config.n_classes)
+    path = classifier_file(dataset)
+    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    extent = tuple(round(float(v), 6) for v in extent)
+    return _regions(model_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection)

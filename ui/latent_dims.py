@@ -167,7 +167,7 @@ def encode_start(model: LatentVariableModel, image: torch.Tensor, label: int | N
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run tiny inferences on one intra-op thread, restoring the count afterwards (why: see
-    ui/live_decoder_server.py)."""
+    ui/slider_results.py)."""
     before = torch.get_num_threads()
     if before == 1:
         yield

@@ -107,15 +107,36 @@ def chosen_entry() -> ModelEntry:
     return entry
 
 
+TRAIN_JOBS_KEY = "train_job_ids"  # st.session_state: this session's training job ids, newest last
+
+
 def sidebar_training_status() -> None:
-    """This session's running training in the sidebar (progress + heartbeat), if there is one.
+    """While this session trains, show its progress in the sidebar of every page and keep the
+    job's heartbeat going, so the training survives the user looking at other pages meanwhile.
 
-    ``ui.training_jobs`` is imported only then (PyTorch is loaded anyway while one trains).
+    Draws (and polls) nothing otherwise; ``ui.training_jobs`` is imported only then (PyTorch is
+    loaded anyway while one trains).
     """
-    if st.session_state.get("train_job_ids"):
-        from ui.training_jobs import sidebar_status
+    ids = st.session_state.get(TRAIN_JOBS_KEY) or []
+    if not ids:
+        return
+    from ui.training_jobs import get_job
 
-        sidebar_status()
+    job = get_job(ids[-1])
+    if job is None or not job.snapshot().active:
+        return
+
+    @st.fragment(run_every=2.0)
+    def _poll() -> None:
+        job.beat()
+        snap = job.snapshot()
+        if snap.active:
+            st.progress(min(1.0, snap.progress), text=f"Training {snap.name}: {snap.state}")
+        else:
+            st.caption(f"Training {snap.name}: {snap.state}; see the Train page.")
+
+    with st.sidebar:  # a fragment may not reach st.sidebar from inside, so enter it outside
+        _poll()
 
 
 def select_model(path: str) -> None:

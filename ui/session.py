@@ -5,6 +5,8 @@ The picker itself is ``ui.picker`` (no PyTorch there); this module loads the wei
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from ui.data import split_or_error, split_tensors
@@ -14,6 +16,9 @@ from ui.picker import chosen_entry, sidebar_model_caption, sidebar_training_stat
 from vae_core.data.datasets import ImageSet
 from vae_core.device import device_label, pick_device
 from vae_core.io.checkpoint_file import Checkpoint, CheckpointError
+
+if TYPE_CHECKING:
+    from ui.eval_cache import EvalSet
 
 
 def current_model(training_status: bool = True) -> Checkpoint | None:
@@ -46,3 +51,15 @@ def model_test_tensors(checkpoint: Checkpoint, split: str = "test"):
         return None
     x, y = split_tensors(images.dataset, split, images.source)
     return images, x, y
+
+
+def model_eval_set(checkpoint: Checkpoint) -> EvalSet:
+    """The model's test split as the evaluation pages score it (``ui.eval_cache.eval_set``:
+    binarized when its training data were); stops the page, after the data's own message, when
+    the split cannot be had."""
+    from ui.eval_cache import eval_set  # PyTorch-heavy: only the evaluation pages need it
+
+    data = model_test_tensors(checkpoint)
+    if data is None:
+        st.stop()
+    return eval_set(checkpoint, *data)

@@ -1,4 +1,5 @@
-"""Training jobs for the Train page: a worker thread per job that never touches Streamlit.
+"""Training jobs for the Train page: a worker thread per job that never touches Streamlit
+(the sidebar line that follows a job is drawn by ``ui.picker.sidebar_training_status``).
 
 Why a thread and not the script run: a Streamlit rerun would restart training on every click.
 The worker writes progress into a lock-guarded ``TrainingJob``; the page polls ``snapshot()``.
@@ -27,6 +28,7 @@ import torch
 
 from vae_core.config import ModelConfig
 from vae_core.device import device_label
+from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.run_metadata import TrainingExtent, training_extent
 from vae_core.training.trainer import TrainConfig
 
@@ -53,7 +55,7 @@ class JobSpec:
     model_config: ModelConfig
     train_config: TrainConfig
     test_images: int | None = None  # None: 1,000 on a CPU, the whole test split on a GPU
-    iw_samples: int = 100
+    iw_samples: int = IW_SAMPLES
 
 
 @dataclass
@@ -291,10 +293,8 @@ class TrainingJob:
     def _run(self) -> None:
         from vae_core.data.datasets import load_split
         from vae_core.device import pick_device
-        from vae_core.io.checkpoint_file import save_checkpoint
-        from vae_core.models.model import LatentVariableModel
-        from vae_core.training.run_metadata import build_metadata, dataset_note
-        from vae_core.training.trainer import train
+        from vae_core.training.pipeline import train_and_score
+        from vae_core.training.run_metadata import dataset_note
 
         spec, config = self.spec, self.spec.train_config
         self._set(state="loading", message=f"Loading the {config.dataset} training and test sets…")
@@ -305,34 +305,25 @@ class TrainingJob:
             torch.set_num_threads(cpu_threads())
         label = training_device_label(device)
         self._set(data_note=dataset_note(train_set, config.val_fraction), device=label)
-        x, y = train_set.tensors()
-        model = LatentVariableModel(spec.model_config)
-
-        def meta(result: Any, test_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-            out = build_metadata(
-                name=spec.name,
-                train_set=train_set,
-                train_config=config,
-                result=result,
-                device_label=label,
-                test_metrics=test_metrics,
-            )
-            out["stopped_early"] = bool(result.stopped)
-            return out
-
         self._set(state="training", message="Training…")
-        result = train(
-            model,
-            x,
-            y,
+        n = spec.test_images if spec.test_images is not None else default_test_images(device.type)
+        run = train_and_score(
+            spec.model_config,
             config,
+            train_set=train_set,
+            test_set=test_set,
+            checkpoint=self.checkpoint_path,
+            name=spec.name,
+            device_label=label,
+            iw_samples=spec.iw_samples,
+            test_images=n,
             on_step=self._on_step,
             on_epoch=self._on_epoch,
             stop=self.stop_event,
-            checkpoint_path=self.checkpoint_path,
-            checkpoint_meta=meta,
+            on_trained=self._on_trained,
+            score_progress=self._on_scored,
         )
-        if result.stopped:
+        if run.test_metrics is None:  # stopped while training
             self._set(state="stopped")
             kept = (
                 f". The checkpoint is kept: {self.snapshot().extent.long(say_stopped=False)}"
@@ -341,52 +332,28 @@ class TrainingJob:
             )
             self._set(message=(self.stop_reason or "Stopped") + kept + ".")
             return
-        trained_on = {"dataset": config.dataset, "data_source": train_set.source}
-        test_metrics = self._evaluate(
-            model, test_set, device.type, {**trained_on, "train_size": len(train_set)}
-        )
-        save_checkpoint(model, self.checkpoint_path, meta(result, test_metrics))
+        epochs = len(run.result.history)
         self._set(
             state="done",
-            message=f"Trained {len(result.history)} epoch{'s' * (len(result.history) != 1)} "
-            f"in {result.seconds:.1f} s on {label}.",
-            test_metrics=test_metrics,
+            message=f"Trained {epochs} epoch{'s' * (epochs != 1)} "
+            f"in {run.result.seconds:.1f} s on {label}.",
+            test_metrics=run.test_metrics,
         )
 
-    def _evaluate(
-        self, model: Any, test_set: Any, device_type: str, trained_on: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Test ELBO / IWAE NLL / active units on the test split or its stratified subset of n
-        (``vae_core.data.subsets``: the images ``python -m vae_core evaluate --limit n`` scores).
-        ``trained_on``: the metadata keys that tell whether the model saw those images."""
-        from vae_core.data.datasets import seen_in_training
-        from vae_core.data.subsets import describe_images
-        from vae_core.evaluation.scoring import evaluate_model, scored_images
-        from vae_core.training.run_metadata import uses_binary_test_data
-
-        spec = self.spec
-        binary = uses_binary_test_data(spec.train_config.binarize)
-        n = spec.test_images if spec.test_images is not None else default_test_images(device_type)
-        x, y = scored_images(test_set, binary, n)
+    def _on_trained(self, n: int) -> None:
+        """Scoring starts: the test images are the seeded stratified subset of ``n``
+        (``vae_core.data.subsets``), the images ``python -m vae_core evaluate --limit n`` scores."""
         self._set(
             state="evaluating",
-            eval_total=len(x),
-            message=f"Scoring {len(x):,} test images (IWAE, K={spec.iw_samples})…",
+            eval_total=n,
+            message=f"Scoring {n:,} test images (IWAE, K={self.spec.iw_samples})…",
         )
 
-        def progress(done: int, total: int) -> None:
-            self._set(eval_done=done, eval_total=total)
-            self._check_alive()
-            if self.stop_event.is_set():
-                raise _Abort
-
-        cond = model.config.conditional
-        metrics = evaluate_model(model, x, y if cond else None, spec.iw_samples, progress)
-        metrics["test_note"] = test_set.note
-        processing = "binarized once with seed 0" if binary else "grey pixels"
-        seen = seen_in_training(test_set, trained_on)
-        metrics["scored_on"] = describe_images(test_set, n, processing=processing, seen=seen)
-        return metrics
+    def _on_scored(self, done: int, total: int) -> None:
+        self._set(eval_done=done, eval_total=total)
+        self._check_alive()
+        if self.stop_event.is_set():
+            raise _Abort
 
 
 def start_job(spec: JobSpec, folder: Path) -> TrainingJob:
@@ -420,33 +387,3 @@ def busy_with(exclude: str) -> list[str]:
     return [
         s.name for j in active_jobs() if j.id != exclude and (s := j.snapshot()).state != "waiting"
     ]
-
-
-# --- the sidebar line every page shows while this session trains (Streamlit side) ------------
-SESSION_KEY = "train_job_ids"  # st.session_state: this session's job ids, newest last
-
-
-def sidebar_status() -> None:
-    """While this session trains, show its progress in the sidebar of every page and keep the
-    heartbeat going, so the training survives the user looking at other pages meanwhile.
-
-    Called by ``ui.picker.sidebar_training_status``; draws nothing (and polls nothing) otherwise.
-    """
-    import streamlit as st
-
-    ids = st.session_state.get(SESSION_KEY) or []
-    job = get_job(ids[-1]) if ids else None
-    if job is None or not job.snapshot().active:
-        return
-
-    @st.fragment(run_every=2.0)
-    def _poll() -> None:
-        job.beat()
-        snap = job.snapshot()
-        if snap.active:
-            st.progress(min(1.0, snap.progress), text=f"Training {snap.name}: {snap.state}")
-        else:
-            st.caption(f"Training {snap.name}: {snap.state}; see the Train page.")
-
-    with st.sidebar:  # a fragment may not reach st.sidebar from inside, so enter it outside
-        _poll()

@@ -28,12 +28,13 @@ _EXPORTS = {
     "LatentVariableModel": "vae_core.models.model",
     "TrainConfig": "vae_core.training.trainer",
     "train": "vae_core.training.trainer",
+    "train_and_score": "vae_core.training.pipeline",
     "load_split": "vae_core.data.datasets",
     "evaluate_model": "vae_core.evaluation.scoring",
     "evaluate_elbo": "vae_core.evaluation.scoring",
     "model_inputs": "vae_core.evaluation.scoring",
     "scored_images": "vae_core.evaluation.scoring",
-    "uses_binary_test_data": "vae_core.training.run_metadata",
+    "uses_binary_test_data": "vae_core.evaluation.data_kind",
     "iwae_nll_fast": "vae_core.evaluation.iwae",
     "likelihood_report": "vae_core.evaluation.iwae",
     "pick_device": "vae_core.device",
@@ -57,6 +58,7 @@ __all__ = [  # the same names as _EXPORTS, spelled out for static analysers
     "save_checkpoint",
     "scored_images",
     "train",
+    "train_and_score",
     "uses_binary_test_data",
 ]
 
@@ -64,6 +66,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from vae_core.config import ModelConfig
     from vae_core.data.datasets import load_split
     from vae_core.device import pick_device
+    from vae_core.evaluation.data_kind import uses_binary_test_data
     from vae_core.evaluation.iwae import iwae_nll_fast, likelihood_report
     from vae_core.evaluation.scoring import (
         evaluate_elbo,
@@ -74,7 +77,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint, save_checkpoint
     from vae_core.io.header import CheckpointError, read_metadata
     from vae_core.models.model import LatentVariableModel
-    from vae_core.training.run_metadata import uses_binary_test_data
+    from vae_core.training.pipeline import train_and_score
     from vae_core.training.trainer import TrainConfig, train
 
 

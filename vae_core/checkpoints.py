@@ -15,10 +15,8 @@ from vae_core.io.checkpoint_file import (
     CheckpointError,
     checkpoint_bytes,
     load_checkpoint,
-    load_resume_state,
     read_metadata,
     save_checkpoint,
-    save_resume_state,
 )
 
 __all__ = [
@@ -28,8 +26,6 @@ __all__ = [
     "atomic_write",
     "checkpoint_bytes",
     "load_checkpoint",
-    "load_resume_state",
     "read_metadata",
     "save_checkpoint",
-    "save_resume_state",
 ]

@@ -13,7 +13,16 @@ T = TypeVar("T")
 
 MODEL_KINDS = ("vae", "cvae", "ae")
 ARCHITECTURES = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical", "continuous-bernoulli")
+# Densities over continuous pixels: their log-density on [0, 1] is no code length of any image,
+# so their comparable figure is the probability of the 8-bit pixels (vae_core.evaluation.discrete).
+DENSITY_LIKELIHOODS = ("gaussian", "continuous-bernoulli")
+LIKELIHOOD_TITLES = {
+    "bernoulli": "Bernoulli",
+    "gaussian": "Gaussian",
+    "categorical": "Categorical",
+    "continuous-bernoulli": "Continuous Bernoulli",
+}
 NO_TRAIN_NOISE = "none"  # TrainConfig.train_noise of the standard ELBO (vae_core.latent.noise)
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE

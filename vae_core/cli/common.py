@@ -21,10 +21,8 @@ from tqdm import tqdm
 from vae_core.data.datasets import DATA_ENV_VAR, ImageSet, load_split
 from vae_core.data.download import tqdm_progress
 from vae_core.data.sources import DATASET_NAMES
-from vae_core.data.subsets import describe_images
-from vae_core.evaluation.scoring import evaluate_model, scored_images
+from vae_core.evaluation.scoring import score_split
 from vae_core.models.model import LatentVariableModel
-from vae_core.training.run_metadata import uses_binary_test_data
 
 T = TypeVar("T")
 MAX_IW_SAMPLES = 100_000
@@ -168,44 +166,33 @@ def score(
     limit: int | None = None,
     seen: bool | None = False,
 ) -> dict[str, Any]:
-    """evaluate_model on a split (its stratified subset of ``limit``), with a tqdm bar for IWAE.
-
-    ``metrics["scored_on"]`` says which images, e.g. "1,000 of the 10,000 MNIST test images
-    (random within each class ...; seed 0), binarized once with seed 0"; ``seen`` (see
-    ``vae_core.data.datasets.seen_in_training``) adds whether the model trained on them.
-    """
-    if iw_samples > MAX_IW_SAMPLES:
-        raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
-    binary = uses_binary_test_data(binarize)
-    x, y = scored_images(image_set, binary, limit)
-    labels = y if model.config.conditional else None
+    """``score_split`` (the one test report) with a tqdm bar on stderr for the IWAE pass."""
+    check_iw_samples(iw_samples)
     bar = tqdm(
-        total=len(x),
+        total=min(limit or len(image_set), len(image_set)),
         unit="img",
         desc=f"test NLL (K={iw_samples})",
         file=sys.stderr,
         disable=None if iw_samples and model.config.stochastic else True,
     )
-
-    def progress(done: int, total: int) -> None:
-        bar.update(done - bar.n)
-
     try:
-        metrics = evaluate_model(model, x, labels, iw_samples=iw_samples, progress=progress)
+        return score_split(
+            model,
+            image_set,
+            binarize,
+            iw_samples,
+            limit,
+            seen,
+            progress=lambda done, _total: bar.update(done - bar.n),
+        )
     finally:
         bar.close()
-    metrics["binarized"] = binary
-    metrics["split"] = image_set.split
-    metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
-    metrics["scored_on"] = describe_images(
-        image_set, limit, processing=pixels_note(binary), seen=seen
-    )
-    return metrics
 
 
-def pixels_note(binary: bool) -> str:
-    """How the scored images were processed, for ``describe_images`` captions."""
-    return "binarized once with seed 0" if binary else "grey pixels"
+def check_iw_samples(iw_samples: int) -> None:
+    """Refuse an absurd K before any work (``train`` checks it before training, not after)."""
+    if iw_samples > MAX_IW_SAMPLES:
+        raise CliError(f"--iw-samples must be at most {MAX_IW_SAMPLES:,}, got {iw_samples:,}")
 
 
 def format_metrics(m: dict[str, Any]) -> str:

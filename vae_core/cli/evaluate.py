@@ -27,18 +27,17 @@ from vae_core.cli.common import (
     format_metrics,
     load_data,
     non_negative_int,
-    pixels_note,
     positive_int,
     score,
 )
 from vae_core.data.datasets import ImageSet, load_split, seen_in_training
 from vae_core.data.subsets import describe_images
 from vae_core.evaluation.comparable import comparable_figures
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
 from vae_core.evaluation.ood import OTHER_DATASET, build_ood_sets, ood_report, set_name_for
-from vae_core.evaluation.scoring import scored_images
+from vae_core.evaluation.scoring import IW_SAMPLES, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
-from vae_core.training.run_metadata import uses_binary_test_data
 
 OOD_CHOICES = {
     "mnist": "mnist-test",
@@ -54,7 +53,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     add_data_args(p, None)
     p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--iw-samples", type=non_negative_int, default=100)
+    p.add_argument("--iw-samples", type=non_negative_int, default=IW_SAMPLES)
     add_limit_arg(p)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true", help="print one JSON object")

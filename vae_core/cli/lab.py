@@ -21,7 +21,6 @@ from vae_core.cli.common import (
     command_line,
     emit,
     load_data,
-    pixels_note,
     positive_float_list,
     positive_int,
 )
@@ -37,6 +36,7 @@ from vae_core.evaluation.classifier import (
     save_classifier,
     train_classifier,
 )
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.discrete import (
     fit_pixel_gaussians,
     pixel_gaussians_log_likelihood,
@@ -44,12 +44,12 @@ from vae_core.evaluation.discrete import (
     ppca_discrete_log_likelihood,
 )
 from vae_core.evaluation.ppca import fit_ppca
-from vae_core.evaluation.rate_distortion import sweep_beta
-from vae_core.evaluation.scoring import scored_images
+from vae_core.evaluation.scoring import pixels_note, scored_images
 from vae_core.evaluation.units import FigureLabel, bits_per_dim
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint
-from vae_core.training.run_metadata import dataset_note, uses_binary_test_data
+from vae_core.training.beta_sweep import sweep_beta
+from vae_core.training.run_metadata import dataset_note
 from vae_core.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]

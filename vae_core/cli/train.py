@@ -12,73 +12,75 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from vae_core.cli.common import (
     CliError,
     add_data_args,
+    check_iw_samples,
     format_metrics,
     int_list,
     load_data,
     non_negative_int,
     positive_int,
-    score,
 )
 from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
-from vae_core.data.binarize import BINARIZATIONS
-from vae_core.data.datasets import seen_in_training
+from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.device import device_label, pick_device
-from vae_core.io.checkpoint_file import save_checkpoint
-from vae_core.models.model import LatentVariableModel
-from vae_core.training.run_metadata import build_metadata, dataset_note, default_name
+from vae_core.evaluation.scoring import IW_SAMPLES
+from vae_core.training.distributed import Rank, init_from_env, leave_group
+from vae_core.training.pipeline import train_and_score
+from vae_core.training.run_metadata import dataset_note, default_name
 from vae_core.training.trainer import (
     EpochInfo,
     StepInfo,
     TrainConfig,
     TrainingDiverged,
-    TrainResult,
-    train,
+    steps_per_epoch,
 )
+
+# The defaults of every option come from the config dataclasses: one place for each default.
+_MODEL, _TRAIN = ModelConfig(), TrainConfig()
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and write a checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", choices=MODEL_KINDS, default="vae")
-    m.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
-    m.add_argument("--latent-dim", type=int, default=2)
-    m.add_argument("--hidden", type=int_list, default=(512, 256), help="e.g. 512,256")
-    m.add_argument("--conv-channels", type=int_list, default=(32, 64), help="e.g. 32,64")
-    m.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
-    m.add_argument("--gaussian-std", type=float, default=0.1)
+    m.add_argument("--kind", choices=MODEL_KINDS, default=_MODEL.kind)
+    m.add_argument("--arch", choices=ARCHITECTURES, default=_MODEL.arch)
+    m.add_argument("--latent-dim", type=int, default=_MODEL.latent_dim)
+    m.add_argument("--hidden", type=int_list, default=_MODEL.hidden, help="e.g. 512,256")
+    m.add_argument(
+        "--conv-channels", type=int_list, default=_MODEL.conv_channels, help="e.g. 32,64"
+    )
+    m.add_argument("--likelihood", choices=LIKELIHOODS, default=_MODEL.likelihood)
+    m.add_argument("--gaussian-std", type=float, default=_MODEL.gaussian_std)
     m.add_argument("--learn-variance", action="store_true", help="Gaussian: learn sigma per pixel")
-    m.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE when != 1)")
+    m.add_argument("--beta", type=float, default=_MODEL.beta, help="KL weight (beta-VAE when != 1)")
     d = p.add_argument_group("data and optimisation")
-    add_data_args(d, "mnist")
-    d.add_argument("--epochs", type=positive_int, default=10)
-    d.add_argument("--batch-size", type=positive_int, default=128)
-    d.add_argument("--lr", type=float, default=1e-3)
-    d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default="constant")
+    add_data_args(d, _TRAIN.dataset)
+    d.add_argument("--epochs", type=positive_int, default=_TRAIN.epochs)
+    d.add_argument("--batch-size", type=positive_int, default=_TRAIN.batch_size)
+    d.add_argument("--lr", type=float, default=_TRAIN.lr)
+    d.add_argument("--lr-schedule", choices=("constant", "onecycle"), default=_TRAIN.lr_schedule)
     d.add_argument(
         "--binarize",
         choices=BINARIZATIONS,
-        default=None,
+        default=None,  # chosen from the likelihood and the dataset: default_binarization
         help="default: dynamic for a Bernoulli model on MNIST, none otherwise",
     )
     d.add_argument(
         "--train-noise",
-        default=None,
+        default=_TRAIN.train_noise,
         metavar="SPEC",
         help="denoising objective (Im et al. 2017): corrupt each batch with fresh noise, encode "
         "it, reconstruct the clean image; KIND:LEVEL with a Denoise-page noise, e.g. "
         "gaussian:0.3, salt-pepper:0.2, occlusion-square:0.4 (default: none). The test ELBO "
         "stays the standard ELBO on clean images",
     )
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
+    d.add_argument("--seed", type=int, default=_TRAIN.seed)
+    d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=_TRAIN.device)
     d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
     d.add_argument(
         "--compile", action="store_true", help="torch.compile the model (eager if it fails)"
@@ -88,7 +90,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     o.add_argument(
         "--iw-samples",
         type=non_negative_int,
-        default=100,
+        default=IW_SAMPLES,
         help="importance samples for the final test NLL (0 skips it)",
     )
     o.add_argument("--name", default=None, help="short title stored in the checkpoint")
@@ -112,11 +114,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    binarize = args.binarize
-    if binarize is None:  # binary digits are the standard MNIST protocol; clothes stay grey
-        binarize = (
-            "dynamic" if args.likelihood == "bernoulli" and args.dataset == "mnist" else "none"
-        )
+    binarize = args.binarize or default_binarization(args.likelihood, args.dataset)
     return TrainConfig(
         dataset=args.dataset,
         epochs=args.epochs,
@@ -128,21 +126,21 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         amp=args.amp,
         compile=args.compile,
-        **({} if args.train_noise is None else {"train_noise": args.train_noise}),
+        train_noise=args.train_noise,
     )
 
 
 class TrainReporter:
     """tqdm bar on stderr plus per-epoch lines (JSON on stdout with --json, else human text)."""
 
-    def __init__(self, as_json: bool, total_steps: int) -> None:
+    def __init__(self, as_json: bool, total_steps: int, show: bool = True) -> None:
         self.as_json = as_json
         self.bar = tqdm(
             total=total_steps,
             unit="step",
             desc="training",
             file=sys.stderr,
-            disable=None,
+            disable=None if show else True,  # under torchrun only rank 0 reports
             dynamic_ncols=True,
         )
         self.epochs_done = 0
@@ -190,8 +188,18 @@ def check_writable(out: Path) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train, score and save; under ``torchrun`` every process runs this, rank 0 reports."""
+    rank = init_from_env(args.device)
+    try:
+        return _train(args, rank)
+    finally:
+        leave_group()
+
+
+def _train(args: argparse.Namespace, rank: Rank) -> int:
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
+    check_iw_samples(args.iw_samples)
     device = pick_device(config.device)
     out = Path(args.out or f"{args.dataset}-{args.kind}-{args.latent_dim}d.safetensors")
     if out.suffix != ".safetensors":
@@ -203,31 +211,37 @@ def run_train(args: argparse.Namespace) -> int:
     test_set = load_data(args.dataset, "test", args.data_dir)
     name = args.name or default_name(model_config, args.dataset, config.train_noise)
     label = device_label(device)
-    x, y = train_set.tensors()
-    model = LatentVariableModel(model_config, torch.Generator().manual_seed(config.seed))
+    if rank.world_size > 1:
+        label += f" × {rank.world_size} processes (torchrun, DDP)"
+    steps = steps_per_epoch(len(train_set), config) * config.epochs
+    reporter = TrainReporter(args.json, steps, show=rank.is_main)
+    bar: tqdm | None = None
 
-    def meta(result: TrainResult, test_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-        return build_metadata(
-            name=name,
-            train_set=train_set,
-            train_config=config,
-            result=result,
-            device_label=label,
-            test_metrics=test_metrics,
+    def start_scoring(n: int) -> None:
+        nonlocal bar
+        reporter.close()
+        bar = tqdm(
+            total=n,
+            unit="img",
+            desc=f"test NLL (K={args.iw_samples})",
+            file=sys.stderr,
+            disable=None if args.iw_samples and model_config.stochastic else True,
         )
 
-    steps = -(-(len(x) - int(len(x) * config.val_fraction)) // config.batch_size) * config.epochs
-    reporter = TrainReporter(args.json, steps)
     try:
-        result = train(
-            model,
-            x,
-            y,
+        run = train_and_score(
+            model_config,
             config,
+            train_set=train_set,
+            test_set=test_set,
+            checkpoint=out,
+            name=name,
+            device_label=label,
+            iw_samples=args.iw_samples,
             on_step=reporter.on_step,
             on_epoch=reporter.on_epoch,
-            checkpoint_path=out,
-            checkpoint_meta=meta,
+            on_trained=start_scoring,
+            score_progress=lambda done, _total: bar.update(done - bar.n) if bar else None,
         )
     except TrainingDiverged as exc:
         kept = (
@@ -240,20 +254,16 @@ def run_train(args: argparse.Namespace) -> int:
         ) from exc
     finally:
         reporter.close()
+        if bar is not None:
+            bar.close()
+    if not rank.is_main:
+        return 0
+    result, metrics = run.result, run.test_metrics or {}
     if config.compile and not result.compiled:
         print(
             f"--compile: could not compile, trained eagerly ({result.compile_error})",
             file=sys.stderr,
         )
-    trained_on = {"dataset": args.dataset, "data_source": train_set.source, "train_size": len(x)}
-    metrics = score(
-        model,
-        test_set,
-        config.binarize,
-        args.iw_samples,
-        seen=seen_in_training(test_set, trained_on),
-    )
-    save_checkpoint(model, out, meta(result, metrics))
     summary = {
         "event": "test",
         "checkpoint": str(out),

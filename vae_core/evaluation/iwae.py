@@ -17,7 +17,7 @@ never expanded K times. Other decoders use the generic estimator.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -182,27 +182,6 @@ def elbo_per_image(
         kl, _ = kl_divergence(model.prior, mu, logvar, z)
         out.append((recon - kl).double().cpu())
     return torch.cat(out)
-
-
-def nll_curve(
-    model: LatentVariableModel,
-    x: torch.Tensor,
-    y: torch.Tensor | None = None,
-    ks: Sequence[int] = (1, 10, 100, 1000, 5000),
-    seed: int = 0,
-    progress: Progress | None = None,
-) -> dict[int, float]:
-    """Mean IWAE NLL for each K: the bound tightens (decreases) as K grows (Burda et al. 2015).
-
-    ``progress(done, total)`` counts images over all K together.
-    """
-    ks = sorted({int(k) for k in ks})
-    total = len(x) * len(ks)
-    curve: dict[int, float] = {}
-    for i, k in enumerate(ks):
-        cb = None if progress is None else (lambda d, _t, i=i: progress(i * len(x) + d, total))
-        curve[k] = float(iwae_nll_fast(model, x, y, k=k, seed=seed, progress=cb).mean())
-    return curve
 
 
 def per_class_mean(

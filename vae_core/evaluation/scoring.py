@@ -5,22 +5,28 @@ All figures are nats per image. A model trained on binarized pixels is scored on
 seeded binarization of the whole split, subset afterwards (Burda et al. 2015), so every run,
 device and image count sees the same bits; other models are scored on grey pixels. The CLI,
 the Train page, the evaluation pages and the OOD sets all take their inputs from
-``model_inputs`` (``scored_images`` adds the stratified subset of ``n`` images).
+``model_inputs`` (``scored_images`` adds the stratified subset of ``n`` images); ``score_split``
+is the one test report that ``python -m vae_core train``, ``evaluate`` and the Train page write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from vae_core.data.binarize import binarize_static
 from vae_core.data.datasets import ImageSet
-from vae_core.data.subsets import subset_of
+from vae_core.data.subsets import describe_images, subset_of
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import active_units, elbo_terms, iwae_log_likelihood
 
 SCORING_SEED = 0  # the seed of the test set's one fixed binarization
+# Importance samples of a test report's NLL: the K of Burda et al.'s figures when nothing else is
+# asked (the Likelihood page and ``python -m vae_core nll`` offer K up to 100,000).
+IW_SAMPLES = 100
 
 
 def model_inputs(x: torch.Tensor, binary: bool, *, seed: int = SCORING_SEED) -> torch.Tensor:
@@ -123,7 +129,7 @@ def evaluate_model(
     model: LatentVariableModel,
     x: torch.Tensor,
     y: torch.Tensor | None = None,
-    iw_samples: int = 100,
+    iw_samples: int = IW_SAMPLES,
     progress: Any = None,
 ) -> dict[str, Any]:
     """The full report for a checkpoint: ELBO parts, IWAE NLL and active units."""
@@ -140,3 +146,38 @@ def evaluate_model(
         report["nll"] = None  # an AE defines no density
         report["iw_samples"] = 0
     return report
+
+
+def pixels_note(binary: bool) -> str:
+    """How the scored images were processed, for ``describe_images`` captions."""
+    return f"binarized once with seed {SCORING_SEED}" if binary else "grey pixels"
+
+
+def score_split(
+    model: LatentVariableModel,
+    image_set: ImageSet,
+    binarize: str,
+    iw_samples: int,
+    limit: int | None = None,
+    seen: bool | None = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """``evaluate_model`` on a split (its stratified subset of ``limit``), labelled with what
+    was scored: the test protocol of a model trained with ``binarize``, the split, the data's
+    source, and a ``scored_on`` sentence such as "1,000 of the 10,000 MNIST test images (random
+    within each class ...; seed 0), binarized once with seed 0". ``seen``
+    (``vae_core.data.datasets.seen_in_training``) adds whether the model trained on them.
+    ``progress(done, total)`` follows the IWAE pass and may raise to abandon it.
+    """
+    binary = uses_binary_test_data(binarize)
+    x, y = scored_images(image_set, binary, limit)
+    labels = y if model.config.conditional else None
+    metrics = evaluate_model(model, x, labels, iw_samples=iw_samples, progress=progress)
+    metrics["binarized"] = binary
+    metrics["split"] = image_set.split
+    metrics["data_source"] = image_set.source  # "offline-sample": not the real test set
+    metrics["test_note"] = image_set.note
+    metrics["scored_on"] = describe_images(
+        image_set, limit, processing=pixels_note(binary), seen=seen
+    )
+    return metrics

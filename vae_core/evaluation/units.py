@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vae_core.config import ModelConfig
-from vae_core.training.run_metadata import data_kind, uses_binary_test_data
+from vae_core.evaluation.data_kind import data_kind, uses_binary_test_data
 
 DATA_KINDS = ("binarized", "8-bit", "grey")
 

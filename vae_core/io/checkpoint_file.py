@@ -12,7 +12,6 @@ broken one.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -46,10 +45,8 @@ __all__ = [  # the header half is re-exported: callers need one module for check
     "CheckpointError",
     "checkpoint_bytes",
     "load_checkpoint",
-    "load_resume_state",
     "read_metadata",
     "save_checkpoint",
-    "save_resume_state",
 ]
 
 FLOAT_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype names accepted for weights
@@ -196,17 +193,3 @@ def _check_finite(tensors: dict[str, torch.Tensor], name: str) -> None:
     for key, t in tensors.items():
         if not torch.isfinite(t).all():
             raise CheckpointError(f"{name}: tensor {key} contains NaN or infinite values", "nan")
-
-
-def save_resume_state(state: dict[str, Any], path: str | Path) -> Path:
-    """Optimizer state for resuming; read back only with ``torch.load(weights_only=True)``."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return atomic_write(path, buf.getvalue())
-
-
-def load_resume_state(path: str | Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable resume file"
-        raise CheckpointError(f"{Path(path).name}: not a usable resume state ({exc})") from exc

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vae_core.config import NO_TRAIN_NOISE, ModelConfig
+from vae_core.config import LIKELIHOOD_TITLES, NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import OFFLINE_TEST_SIZE, ImageSet
 from vae_core.data.sources import get_source
 
@@ -29,7 +29,7 @@ def default_name(config: ModelConfig, dataset: str, train_noise: str = NO_TRAIN_
     p(x|z) or in what they were trained on must not look the same in the picker.
     """
     arch = "conv " if config.arch == "conv" else ""
-    lik = "" if config.likelihood == "bernoulli" else f"{config.likelihood.capitalize()} "
+    lik = "" if config.likelihood == "bernoulli" else f"{LIKELIHOOD_TITLES[config.likelihood]} "
     noisy = ("denoising ", f" ({train_noise})") if train_noise != NO_TRAIN_NOISE else ("", "")
     name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}"
     return f"{get_source(dataset).title} {name}, {config.latent_dim}-D latent"
@@ -53,68 +53,6 @@ def dataset_note(train_set: ImageSet, val_fraction: float = 0.0) -> str:
     if n_val:
         text += f"; {n_val:,} of them were held out for validation"
     return text + "."
-
-
-def uses_binary_test_data(binarize: str) -> bool:
-    """Models trained on binarized pixels are scored on one fixed binarization of the test set."""
-    return binarize != "none"
-
-
-@dataclass(frozen=True)
-class DataKind:
-    """What a model's log p(x|z) is the log-probability (or log-density) of.
-
-    Nats of two models are comparable only when they measure the same thing: a probability of
-    binarized pixels, a Bernoulli cross-entropy on grey pixels (no probability of any data), a
-    density over continuous grey pixels (unbounded above, so its log can be positive) and a
-    probability of 8-bit pixels are four different quantities that share a unit.
-    """
-
-    key: str  # equal keys are comparable
-    label: str  # e.g. "binarized pixels · Bernoulli log-likelihood"
-    meaning: str  # one sentence on what the number is
-
-
-_PIXELS = {"binarized": "binarized pixels", "grey": "grey pixels"}
-_LIKELIHOODS = {
-    ("binarized", "bernoulli"): (
-        "Bernoulli log-likelihood",
-        "a probability of 0/1 pixels, so −log p(x|z) ≥ 0",
-    ),
-    ("grey", "bernoulli"): (
-        "Bernoulli cross-entropy",
-        "a cross-entropy on grey pixels in [0, 1], not the probability of any image",
-    ),
-    ("grey", "gaussian"): (
-        "Gaussian density",
-        "a density over continuous pixels in ℝ⁷⁸⁴, which can exceed 1, so −log p(x|z) can be "
-        "negative",
-    ),
-    ("binarized", "gaussian"): (
-        "Gaussian density",
-        "a density over continuous pixels, evaluated at 0/1 values",
-    ),
-    ("grey", "categorical"): (
-        "256-way categorical log-likelihood",
-        "a probability of 8-bit pixels (256 grey levels), so −log p(x|z) ≥ 0",
-    ),
-    ("binarized", "categorical"): (
-        "256-way categorical log-likelihood",
-        "a probability of 8-bit pixels, evaluated at levels 0 and 255 only",
-    ),
-}
-
-
-def data_kind(config: ModelConfig, meta: Mapping[str, Any]) -> DataKind:
-    """The kind of data and likelihood a model is scored with, from its config and metadata.
-
-    ``meta`` is the checkpoint metadata (or any mapping with its ``binarize`` entry, such as a
-    sweep's train config); a model trained on binarized pixels is scored on binarized test
-    images (``uses_binary_test_data``), every other one on grey pixels.
-    """
-    pixels = "binarized" if uses_binary_test_data(str(meta.get("binarize", "none"))) else "grey"
-    name, meaning = _LIKELIHOODS[(pixels, config.likelihood)]
-    return DataKind(f"{pixels}/{config.likelihood}", f"{_PIXELS[pixels]} · {name}", meaning)
 
 
 def epoch_record(info: EpochInfo) -> dict[str, Any]:
@@ -230,6 +168,7 @@ def build_metadata(
         "train_metrics": dict(last.train) if last else {},
         "training_seconds": round(result.seconds, 2),
         "device": device_label,
+        "world_size": result.world_size,  # processes that trained it together (torchrun)
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if train_config.compile:  # asked for: record whether it really compiled, and if not why
