@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui.cache_keys import checkpoint_key, file_key
 from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset
@@ -38,13 +39,6 @@ from vae_core.io.checkpoint_file import Checkpoint
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None
 MAX_STORED = 96
-
-
-def model_key(ckpt: Checkpoint) -> str:
-    """'path@mtime' for a checkpoint on disk; a process-local id for an unsaved model."""
-    if ckpt.path is not None and Path(ckpt.path).is_file():
-        return f"{Path(ckpt.path).resolve()}@{Path(ckpt.path).stat().st_mtime_ns}"
-    return f"mem-{id(ckpt.model):x}"
 
 
 def frozen(a: np.ndarray) -> np.ndarray:
@@ -198,7 +192,7 @@ def _elbo(
 def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int, discrete: bool = False) -> dict[str, Any]:
     """{elbo, recon, kl, kl_per_dim} means over ``ev.subset(n)`` (one seeded z each);
     ``discrete``: of the 8-bit view of a Gaussian decoder."""
-    return _elbo(model_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
+    return _elbo(checkpoint_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
 
 
 def data_key(images: ImageSet, n: int, binarized: bool) -> str:
@@ -223,7 +217,7 @@ def split_posteriors(
     """Encoder (mu, logvar), (N, D) each, of every image of ``x`` (the split ``images`` as the
     model sees it: ``binarized`` or grey), shared read-only by every page and session, so
     switching pages encodes a split once per model. A CVAE's encoder sees the labels ``y``."""
-    return _split_posteriors(model_key(ckpt), data_key(images, len(x), binarized), ckpt, x, y)
+    return _split_posteriors(checkpoint_key(ckpt), data_key(images, len(x), binarized), ckpt, x, y)
 
 
 def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +233,7 @@ def _nll_key(
     ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int, discrete: bool = False
 ) -> tuple:
     kind = "nll-8bit" if discrete else "nll"
-    return (kind, model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+    return (kind, checkpoint_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
 
 
 def nll_cached(
@@ -273,7 +267,7 @@ def iwae_nll(
 
 
 def _classes_key(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int) -> tuple:
-    return ("classes", model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+    return ("classes", checkpoint_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
 
 
 def class_scores_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> bool:
@@ -313,7 +307,7 @@ def classifier_on(ev: EvalSet, n: int, n_classes: int) -> dict[str, Any]:
     ``ev.subset(n)``'s images (what it was trained on); ValueError when none fits."""
     clf, _ = classifier_for(ev.dataset, n_classes)
     path = classifier_file(ev.dataset)
-    return _classifier_on(f"{path}@{path.stat().st_mtime_ns}", _data_key(ev), int(n), clf, ev)
+    return _classifier_on(file_key(path), _data_key(ev), int(n), clf, ev)
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the decoder's variances…")
@@ -326,7 +320,7 @@ def _floor(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> floa
 
 def variance_floor(ckpt: Checkpoint, ev: EvalSet, n: int) -> float | None:
     """Share of the decoder's pixel log-variances at the clamp on ``ev.subset(n)`` (or None)."""
-    return _floor(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    return _floor(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
@@ -376,7 +370,7 @@ def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: E
 
 def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> dict:
     """q(z) and p(z) densities on a grid over the latent plane (PCA plane for D > 2)."""
-    return _aggregate(model_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+    return _aggregate(checkpoint_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
 
 
 def diagnostic_codes(
@@ -410,7 +404,7 @@ def ood_inputs(
 
 
 def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:
-    return ("ood", model_key(ckpt), _data_key(ev), name, int(n), int(k), int(seed))
+    return ("ood", checkpoint_key(ckpt), _data_key(ev), name, int(n), int(k), int(seed))
 
 
 def ood_cached(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> bool:
@@ -551,7 +545,7 @@ def classifier_file(dataset: str) -> Path:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
-def _classifier(path: str, mtime_ns: int):
+def _classifier(path: str, version: str):
     from vae_core.evaluation.classifier import load_classifier
 
     model, meta = load_classifier(path)
@@ -564,7 +558,7 @@ def classifier_for(dataset: str, n_classes: int):
     from vae_core.evaluation.classifier import check_fits
 
     path = classifier_file(dataset)
-    model, meta = _classifier(str(path), path.stat().st_mtime_ns)
+    model, meta = _classifier(str(path), file_key(path))
     check_fits(meta, dataset, n_classes, path)
     return model, meta
 
@@ -584,9 +578,9 @@ def faithfulness_report(
     reference."""
     clf, _ = classifier_for(ev.dataset, ckpt.config.n_classes)
     path = classifier_file(ev.dataset)
-    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    clf_key = file_key(path)
     args = (int(n_per_class), float(temperature), int(seed))
-    return _faithfulness(model_key(ckpt), clf_key, *args, ckpt, clf, ev)
+    return _faithfulness(checkpoint_key(ckpt), clf_key, *args, ckpt, clf, ev)
 
 
 # --- rate-distortion --------------------------------------------------------------------------
@@ -602,7 +596,7 @@ def _rd_point(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> d
 
 def rd_point(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
     """{rate, distortion, beta, elbo, active_units} of a model on ``ev.subset(n)``."""
-    return _rd_point(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    return _rd_point(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def rd_sweep_files() -> list[Path]:
@@ -612,7 +606,7 @@ def rd_sweep_files() -> list[Path]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _read_sweep(path: str, mtime_ns: int) -> dict[str, Any]:
+def _read_sweep(path: str, version: str) -> dict[str, Any]:
     import json
 
     return json.loads(Path(path).read_text())
@@ -623,7 +617,7 @@ def rd_sweeps() -> tuple[dict[str, dict[str, Any]], list[str]]:
     out, problems = {}, []
     for path in rd_sweep_files():
         try:
-            sweep = _read_sweep(str(path), path.stat().st_mtime_ns)
+            sweep = _read_sweep(str(path), file_key(path))
             if not isinstance(sweep, dict) or not isinstance(sweep.get("points"), list):
                 raise ValueError("no 'points' list")
             out[path.stem] = sweep
@@ -649,7 +643,7 @@ def _label_posterior(key: str, digit: np.ndarray, k: int, _ckpt: Checkpoint) -> 
 def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> dict[str, Any]:
     """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
     (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
-    return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
+    return _label_posterior(checkpoint_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
 
 
 # --- classifier regions on a 2-D map (Latent map page) ----------------------------------------
@@ -672,6 +666,8 @@ def classifier_regions(
     (for the page) when the dataset has no shipped classifier or the model is a CVAE."""
     clf, _ = classifier_for(dataset, ckpt.config.n_classes)
     path = classifier_file(dataset)
-    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    clf_key = file_key(path)
     extent = tuple(round(float(v), 6) for v in extent)
-    return _regions(model_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection)
+    return _regions(
+        checkpoint_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection
+    )

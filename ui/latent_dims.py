@@ -20,7 +20,8 @@ import streamlit as st
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ui.eval_cache import model_key, split_posteriors
+from ui.cache_keys import checkpoint_key
+from ui.eval_cache import split_posteriors
 from vae_core.data.datasets import ImageSet
 from vae_core.data.subsets import stratified_subset
 from vae_core.evaluation.scoring import evaluate_elbo
@@ -146,7 +147,7 @@ def latent_dims(
     codes = None
     if images is not None and not ckpt.config.stochastic:
         codes = split_posteriors(ckpt, images, x, y, binarized=False)[0]
-    key = f"{model_key(ckpt)}:{known is not None}:{x is not None}"
+    key = f"{checkpoint_key(ckpt)}:{known is not None}:{x is not None}"
     y_model = y if ckpt.config.conditional else None
     return _cached_dims(key, ckpt.model, x, y_model, known, y, noun, codes)
 
