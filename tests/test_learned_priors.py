@@ -3,14 +3,17 @@ checkpoints, the Monte Carlo KL and IWAE, and the hole diagnostic."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from vae_core.cli import main
 from vae_core.config import ConfigError, ModelConfig
 from vae_core.evaluation.iwae import elbo_per_image, iwae_nll_fast
+from vae_core.evaluation.prior_holes import diagnostics_report, hole_mass
 from vae_core.io.checkpoint_file import load_checkpoint, save_checkpoint
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.priors import (
@@ -134,3 +137,56 @@ def test_iwae_on_a_mog_model_uses_its_prior_and_tightens_with_k() -> None:
     assert float(nll100.mean()) < float(nll1.mean())
     assert not torch.allclose(shifted, nll100)
     assert math.isfinite(float(nll100.mean()))
+
+
+# --- hole_mass and the diagnostics command ----------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [2, 3])  # the grid and the Monte Carlo paths
+def test_hole_mass_is_zero_when_the_aggregate_is_the_prior_and_one_when_far_away(dim) -> None:
+    prior = StandardNormalPrior(dim)
+    gen = torch.Generator().manual_seed(0)
+    same = hole_mass(prior, torch.zeros(1, dim), torch.zeros(1, dim), generator=gen)
+    far = hole_mass(prior, torch.full((1, dim), 40.0), torch.full((1, dim), -4.0), generator=gen)
+    assert same == pytest.approx(0.0, abs=1e-9)
+    assert far == pytest.approx(1.0, abs=1e-6)
+
+
+def test_hole_mass_under_a_mixture_prior_whose_components_are_the_posteriors() -> None:
+    prior = _model("mog").prior
+    with torch.no_grad():  # five well-separated components of weight 1/5 each
+        prior.means.copy_(torch.tensor([[0.0, 0.0], [12, 0], [0, 12], [-12, 0], [0, -12]]))
+    _, mu, logvar = prior.components()
+    assert hole_mass(prior, mu, logvar) == pytest.approx(0.0, abs=1e-9)
+    # one component left in the aggregate: the other four's share of the prior is a hole
+    assert hole_mass(prior, mu[:1], logvar[:1]) == pytest.approx(0.8, abs=0.01)
+
+
+def test_diagnostics_report_on_a_learned_prior_model() -> None:
+    model = _model("vamp").eval()
+    x = torch.rand(30, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    r = diagnostics_report(model, x)
+    assert r["prior"] == "vamp" and r["prior_components"] == 5
+    assert len(r["kl_per_dim"]) == 2 and all(math.isfinite(v) for v in r["kl_per_dim"])
+    assert 0 <= r["active_units"] <= 2 and 0.0 <= r["hole_mass"] <= 1.0
+    assert r == diagnostics_report(model, x)  # seeded: the same numbers twice
+
+
+def test_cli_trains_a_mog_model_and_reports_its_prior(tmp_path, capsys) -> None:
+    from tests.test_cli import TINY, write_dataset
+
+    data = write_dataset(tmp_path / "data")
+    out = tmp_path / "mog.safetensors"
+    argv = ["train", "--data-dir", str(data), "--epochs", "1", "--iw-samples", "2", *TINY]
+    assert main([*argv, "--prior", "mog", "--prior-components", "3", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    assert (ckpt.config.prior, ckpt.config.prior_components) == ("mog", 3)
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"] == "mog"
+    assert main(["diagnostics", str(out), "--data-dir", str(data), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["prior"] == "mog" and {"kl_per_dim", "active_units", "hole_mass"} <= set(r)
+    assert main(["info", str(SHIPPED_2D), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"] == "standard"
+    assert main([*argv, "--kind", "cvae", "--prior", "vamp", "--out", str(out)]) == 2
