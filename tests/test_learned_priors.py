@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.test_page_eval import lab  # noqa: F401 - fixture
+from tests.test_page_train import runs  # noqa: F401 - fixture
 from vae_core.cli import main
 from vae_core.config import ConfigError, ModelConfig
 from vae_core.evaluation.iwae import elbo_per_image, iwae_nll_fast
@@ -190,3 +192,40 @@ def test_cli_trains_a_mog_model_and_reports_its_prior(tmp_path, capsys) -> None:
     assert main(["info", str(SHIPPED_2D), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prior"] == "standard"
     assert main([*argv, "--kind", "cvae", "--prior", "vamp", "--out", str(out)]) == 2
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def test_train_page_offers_the_prior_and_refuses_a_learned_prior_for_a_cvae(request) -> None:
+    from tests.test_page_train import _by_label, _page
+
+    runs_dir = request.getfixturevalue("runs")
+    at = _page()
+    prior = _by_label(at.selectbox, "Prior")
+    assert prior.value == ModelConfig().prior and prior.options == [
+        "standard N(0, I)",
+        "mixture of Gaussians",
+        "VampPrior",
+    ]
+    components = _by_label(at.number_input, "Prior components")
+    assert components.value == ModelConfig().prior_components and components.disabled
+    prior.set_value("vamp")
+    _by_label(at.selectbox, "Model").set_value("CVAE")
+    at.run()
+    assert not _by_label(at.number_input, "Prior components").disabled
+    at.button[0].click().run()
+    assert any("needs kind 'vae'" in e.value for e in at.error)
+    assert not list(runs_dir.glob("*.safetensors"))
+
+
+def test_diagnostics_page_shows_hole_mass_under_the_model_prior(request) -> None:
+    from tests.test_page_eval import assert_clean, metrics, page, text_of
+
+    path = request.getfixturevalue("lab") / "runs" / "mog.safetensors"
+    save_checkpoint(_model("mog"), path, {"dataset": "mnist", "name": "mog", "binarize": "dynamic"})
+    at = page("8_Diagnostics.py", path)
+    assert_clean(at)
+    value = metrics(at)["hole_mass (model prior: mixture of Gaussians)"]
+    assert 0.0 <= float(value.rstrip("%")) <= 100.0
+    assert "aggregate posterior's density is below 0.1 of the prior's" in text_of(at)

@@ -15,6 +15,7 @@ MODEL_KINDS = ("vae", "cvae", "ae")
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
 PRIORS = ("standard", "mog", "vamp")  # N(0, I), a mixture of Gaussians, the VampPrior
+PRIOR_LABELS = {"standard": "standard N(0, I)", "mog": "mixture of Gaussians", "vamp": "VampPrior"}
 LEARNED_PRIOR_KINDS = ("vae",)  # a CVAE's VampPrior would need a label per pseudo-input
 NO_TRAIN_NOISE = "none"  # TrainConfig.train_noise of the standard ELBO (vae_core.latent.noise)
 IMAGE_SIZE = 28
