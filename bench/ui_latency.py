@@ -15,6 +15,13 @@ Latent sliders:
   decode route), p50 / p95 over 60 releases; between releases the page is let settle (the
   release's rerun and its new traversals painted), as a user looks before the next drag.
 
+Latent map (``mnist-vae-16d``'s PCA map of the 10,000 MNIST test images, or the first
+shipped 16-D model):
+- ``hover_ms``: a real mouse move onto a data point until the animation frame after the hover
+  thumbnail (``data-testid="hover-thumb"``) shows that point's image, p50 / p95 over 60 points.
+- ``pan_fps``: the modebar's Pan tool, a mouse drag across the map for ``--seconds``; animation
+  frames the page drew per second meanwhile (plotly redraws the WebGL scatter on every move).
+
 App:
 - ``cold_start``: ``streamlit run`` started until the home page has finished its first script
   run with the model picker drawn (interactive), and until the run after the server's PyTorch
@@ -258,6 +265,111 @@ def measure_release_ms(bench: Bench, model: Model) -> Row:
     return {"p50_ms": statistics.median(times), "p95_ms": q[18], "n": len(times)}
 
 
+# Page pixels of ``n`` data points spread over the map (every k-th point of the class traces).
+SPREAD_XY = """(gd, n) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const pts = [];
+  for (const t of gd._fullData) {
+    if (t.type !== 'scattergl' || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++) pts.push([t.x[i], t.y[i]]);
+  }
+  const step = Math.max(1, Math.floor(pts.length / n));
+  const out = [];
+  for (let i = 0; i < pts.length && out.length < n; i += step) {
+    out.push([box.left + xa._offset + xa.l2p(pts[i][0]), box.top + ya._offset + ya.l2p(pts[i][1])]);
+  }
+  return out;
+}"""
+# Record, for every change of the thumbnail's row, the time from the last mousemove event to
+# the animation frame after the change (both on the page's performance clock).
+HOVER_PROBE = """() => {
+  window.__hoverMs = [];
+  document.addEventListener('mousemove', (e) => { window.__lastMove = e.timeStamp; }, true);
+  new MutationObserver((records) => {
+    if (!records.some((r) => r.attributeName === 'data-row')) return;
+    const moved = window.__lastMove;
+    requestAnimationFrame(() => window.__hoverMs.push(performance.now() - moved));
+  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['data-row'] });
+}"""
+COUNT_FRAMES = """() => {
+  window.__frames = 0;
+  window.__counting = true;
+  const tick = () => { window.__frames += 1; if (window.__counting) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+}"""
+
+
+def open_latent_map(bench: Bench) -> tuple[Any, Any, str]:
+    """A fresh page on the Latent map of a shipped 16-D model, its PCA map drawn."""
+    stem = "mnist-vae-16d"
+    if not (ROOT / "checkpoints" / f"{stem}.safetensors").exists():
+        stem = bench.models[0].path.stem
+    title = str(read_metadata(next((ROOT / "checkpoints").glob(f"{stem}.*"))).get("name") or stem)
+    page = bench.new_page()
+    page.goto(f"{bench.url}/Latent_map?model={stem}")
+    plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
+    plot.wait_for()
+    page.locator(IDLE_APP).wait_for()
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => window.__vaeLabHover && window.__vaeLabHover.sprite && window.__vaeLabHover.index"
+    )
+    return page, plot, title
+
+
+def measure_hover_ms(bench: Bench) -> list[Row]:
+    page, plot, title = open_latent_map(bench)
+    try:
+        page.evaluate(HOVER_PROBE)
+        points = plot.evaluate(SPREAD_XY, 61)
+        missed = 0
+        for i, (x, y) in enumerate(points):
+            before = page.evaluate("() => window.__hoverMs.length")
+            page.mouse.move(x, y)
+            try:
+                page.wait_for_function(f"() => window.__hoverMs.length > {before}", timeout=2000)
+            except Exception:  # noqa: BLE001 - the same row as before, or no point hit
+                missed += i > 0
+        times = page.evaluate("() => window.__hoverMs")[1:]  # the first: the box is created
+    finally:
+        page.context.close()
+    q = statistics.quantiles(times, n=20)
+    return [
+        {
+            "model": title,
+            "p50_ms": statistics.median(times),
+            "p95_ms": q[18],
+            "n": len(times),
+            "missed": missed,
+        }
+    ]
+
+
+def measure_pan_fps(bench: Bench) -> list[Row]:
+    page, plot, title = open_latent_map(bench)
+    try:
+        page.locator('.modebar-btn[data-title="Pan"]').first.click()
+        box = plot.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx, cy)
+        page.mouse.down()
+        page.evaluate(COUNT_FRAMES)
+        start = time.perf_counter()
+        steps = 0
+        while time.perf_counter() - start < bench.args.seconds:
+            phase = (time.perf_counter() - start) / bench.args.seconds
+            dx = 120 * (1 if int(phase * 4) % 2 == 0 else -1) * ((phase * 4) % 1)
+            page.mouse.move(cx + dx, cy + dx / 3)
+            steps += 1
+        frames = page.evaluate("() => { window.__counting = false; return window.__frames; }")
+        elapsed = time.perf_counter() - start
+        page.mouse.up()
+    finally:
+        page.context.close()
+    return [{"model": title, "fps": frames / elapsed, "moves": steps, "seconds": elapsed}]
+
+
 def measure_cold_start(bench: Bench) -> list[Row]:
     """A fresh ``streamlit run`` until the home page is interactive, and until it is complete.
 
@@ -295,6 +407,8 @@ def measure_cold_start(bench: Bench) -> list[Row]:
 MEASUREMENTS: dict[str, Callable[[Bench], list[Row]]] = {
     "sliders.drag_fps": measure_drag_fps,
     "sliders.release_ms": measure_release_ms,
+    "latent_map.hover_ms": measure_hover_ms,
+    "latent_map.pan_fps": measure_pan_fps,
     "app.cold_start": measure_cold_start,
 }
 

@@ -20,6 +20,7 @@ from ui.images import show_image
 from ui.latent_plot import add_ellipse, add_marker, latent_scatter
 from ui.models import load_model
 from ui.session import current_model, model_eval_set
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import DatasetUnavailable
 from vae_core.data.subsets import capitalized
 from vae_core.evaluation.units import FigureLabel, bits_per_dim, iwae_estimator
@@ -148,13 +149,15 @@ floors = []
 for entry in ec.eight_bit_vaes(ev.dataset, m):
     vae = load_model(entry.path)
     vev = ec.eval_set(vae, ev.images, ev.grey, ev.labels)
-    gaussian = vae.config.likelihood == "gaussian"
-    vae_nll = ec.iwae_nll(vae, vev, n_cmp, COMPARE_K, discrete=gaussian)
+    density_model = vae.config.likelihood in DENSITY_LIKELIHOODS  # its 8-bit view is scored
+    vae_nll = ec.iwae_nll(vae, vev, n_cmp, COMPARE_K, discrete=density_model)
     rows.append(
         {
             "model": f"{entry.title} ({iwae_estimator(COMPARE_K)})",
             "nats": float(vae_nll.mean()),
-            "density": float(ec.iwae_nll(vae, vev, n_cmp, COMPARE_K).mean()) if gaussian else None,
+            "density": float(ec.iwae_nll(vae, vev, n_cmp, COMPARE_K).mean())
+            if density_model
+            else None,
         }
     )
     floor = ec.variance_floor(vae, vev, n_cmp)

@@ -20,7 +20,7 @@ from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import TRAIN_JOBS_KEY, select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
-from vae_core.config import PRIOR_LABELS, ConfigError, ModelConfig  # noqa: E402
+from vae_core.config import LIKELIHOOD_TITLES, PRIOR_LABELS, ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.data.sources import get_source  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
@@ -30,7 +30,7 @@ from vae_core.training.trainer import TrainConfig  # noqa: E402
 JOBS_KEY = TRAIN_JOBS_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
 MODELS = {"VAE": ("vae", 1.0), "CVAE": ("cvae", 1.0), "AE": ("ae", 1.0), "β-VAE": ("vae", None)}
-LIKELIHOODS = {"bernoulli": "Bernoulli", "gaussian": "Gaussian", "categorical": "Categorical"}
+LIKELIHOODS = LIKELIHOOD_TITLES
 NOISE_HELP = (
     "The denoising objective (Im et al. 2017): each batch is corrupted with fresh noise, the "
     "encoder sees the noisy digit and the reconstruction is scored against the clean one. "

@@ -12,7 +12,9 @@ import streamlit as st
 import torch
 
 from ui import eval_cache as ec
+from ui import links
 from ui.draw_canvas import draw_digit
+from ui.hover_thumbs import hover_thumbnails
 from ui.images import show_image
 from ui.latent_data import (
     LatentCodes,
@@ -24,10 +26,18 @@ from ui.latent_data import (
     maybe_warm_up_umap,
     projector_zip,
 )
-from ui.latent_plot import add_ellipse, add_marker, add_rectangle, selected_rows, shared_scatter
+from ui.latent_plot import (
+    add_ellipse,
+    add_marker,
+    add_rectangle,
+    add_regions,
+    selected_rows,
+    shared_scatter,
+)
 from ui.session import current_model, model_test_tensors
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.subsets import provenance_clause
+from vae_core.evaluation.regions import map_extent, region_confusions
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.io.uploads import ImageInputError, load_user_image
 from vae_core.latent.ellipse import axis_lengths, ellipse_points
@@ -70,12 +80,15 @@ def choose_method() -> tuple[str, dict]:
     if codes.dim == 2:
         return "latent", {}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
+    key = f"lm_method_{codes.identity[:16]}"  # every model opens on instant PCA
+    links.linked_choice("method", {m: m for m in ("pca", "umap", "tsne")}, key, "map method")
+    links.show_notes("method")
     method = left.radio(
         f"Map of the {codes.dim}-D latent",
         ["pca", "umap", "tsne"],
         format_func=METHODS.get,
         horizontal=True,
-        key=f"lm_method_{codes.identity[:16]}",  # every model opens on instant PCA
+        key=key,
         help="PCA is linear and exact (ellipses, decoded grid). UMAP and t-SNE keep "
         "neighbourhoods but have no inverse; they are computed once per model and saved.",
     )
@@ -91,6 +104,7 @@ def choose_method() -> tuple[str, dict]:
             st.caption("PCA has no settings.")
     if method != "pca" and not is_cached(codes, method, params):
         st.caption(f"{METHODS[method]} is computed once for this model and setting, then saved.")
+    links.write("method", method)  # the address bar: a link to this map
     return method, params
 
 
@@ -309,6 +323,45 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
         right.caption("The grid spans the PCA plane; switch the map to PCA to see where.")
 
 
+def regions_section(emb: Embedding) -> str | None:
+    """The classifier's regions under the points of a 2-D or PCA map (a toggle and, once on, a
+    checkbox to mark the points that fall in another class's region); returns the caption for
+    below the map (``vae_core.evaluation.regions``)."""
+    if emb.projection is None:
+        return None  # UMAP / t-SNE have no inverse: no plane to decode
+    if cfg.conditional:
+        return "Classifier regions need an unconditional model: a CVAE decodes a class."
+    if not st.toggle(
+        "Classifier regions",
+        key="lm_regions",
+        help="Decode a 100×100 grid over the map, classify every decoded image with the shipped "
+        "classifier, and colour the plane by its answer (paler where it is less sure).",
+    ):
+        return None
+    plane = f"{codes.identity}|{codes.source}|{codes.n}|{emb.method}"
+    try:
+        regions = ec.classifier_regions(
+            ckpt, images.dataset, plane, emb.projection, map_extent(emb.coords)
+        )
+    except ValueError as exc:  # no shipped classifier for this dataset
+        return f"No classifier regions: {exc}"
+    confused = region_confusions(regions, emb.coords, codes.labels)
+    overlays.insert(0, lambda fig: add_regions(fig, regions, len(names)))
+    if confused.size and st.checkbox(
+        "Mark the points in another class's region", key="lm_regions_marked"
+    ):
+        marked = emb.coords[confused[:MAX_MARKED]]
+        overlays.append(lambda fig: add_marker(fig, marked, "in another class's region", size=7))
+    where = "plane" if codes.dim == 2 else "PCA plane (other directions at the data mean)"
+    return (
+        f"Colours: the class the classifier sees in the image decoded at each point of the "
+        f"{where}, paler where it is less sure. **{len(confused):,} of {codes.n:,}** "
+        f"{images.noun} ({len(confused) / codes.n:.1%}) lie in another class's region: the "
+        "model's confusions (its encoder puts them where its decoder draws something else), "
+        "or the classifier's."
+    )
+
+
 method, params = choose_method()
 try:
     emb = latent_map(codes, method, params)
@@ -338,6 +391,7 @@ with map_col:
         + (f" · {provenance}" if provenance else "")
         + (" · a CVAE's latent holds style, not class, so colours mix" if cfg.conditional else "")
     )
+    regions_note = regions_section(emb)
     fig = shared_scatter(  # built once per map, a fresh copy per run for the overlays
         f"{codes.identity}|{codes.source}|{codes.n}|{emb.method}|{sorted(emb.params.items())}",
         emb.coords,
@@ -356,6 +410,16 @@ with map_col:
         key=CHART_KEY,
         config={"scrollZoom": True, "displaylogo": False},
     )
+    hover_thumbnails(
+        CHART_KEY,
+        x[:, 0].numpy(),
+        f"{images.dataset}|{images.split}|{images.source}|{len(x)}",
+        codes.labels,
+        names,
+        noun=images.noun_one,
+    )
+    if regions_note:
+        st.caption(regions_note)
     st.download_button(
         "Download latent coordinates (CSV)",
         lambda: latent_table_csv(codes.labels, codes.mu, codes.logvar, emb.coords, method, names),

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 import torch
 
+from ui import links
 from ui.figure_cache import checkpoint_stamp, shared_figure
 from ui.images import show_image
 from ui.model_switch import offer_cvae
@@ -91,9 +92,15 @@ if not cfg.conditional:
 controls = st.columns(4 if cfg.conditional else 3)
 digit = None
 if cfg.conditional:
+    classes = {str(c): c for c in range(cfg.n_classes)}  # ?class=7 or ?class=<its name>
+    classes.update({name: c for c, name in enumerate(class_names[: cfg.n_classes])})
+    st.session_state.setdefault("gen_class", min(7, cfg.n_classes - 1))
+    links.linked_choice("class", classes, "gen_class", "class")
+    links.show_notes("class")
     digit = controls[0].selectbox(
-        "Class", range(cfg.n_classes), index=min(7, cfg.n_classes - 1), format_func=class_label
+        "Class", range(cfg.n_classes), format_func=class_label, key="gen_class"
     )
+    links.write("class", str(digit))
 n_samples = controls[-3].slider("Number of samples", 1, 64, 32)
 temperature = temperature_slider(controls[-2], "gen_t_samples", TEMPERATURE.samples)
 if "gen_seed" not in st.session_state:

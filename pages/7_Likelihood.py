@@ -16,6 +16,7 @@ import torch
 
 from ui import eval_cache as ec
 from ui.session import current_model, model_eval_set
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.subsets import capitalized
 from vae_core.evaluation.comparable import bayes_report, marginal_nll, uniform_label_prior
 from vae_core.evaluation.units import FigureLabel, comparable_data, figure_label, iwae_estimator
@@ -57,9 +58,9 @@ if not cfg.stochastic:
 
 meta = ckpt.meta
 data_kind = comparable_data(cfg, meta)
-# A Gaussian decoder's comparable figure is the 8-bit probability of its pixels (bin masses);
-# its density on [0, 1] is shown too, labelled as what it is.
-discrete = cfg.likelihood == "gaussian" and data_kind == "8-bit"
+# A density decoder's (Gaussian, continuous Bernoulli) comparable figure is the 8-bit probability
+# of its pixels (bin masses); its density on [0, 1] is shown too, labelled as what it is.
+discrete = cfg.likelihood in DENSITY_LIKELIHOODS and data_kind == "8-bit"
 ROW_ESTIMATOR = "IWAE estimate with that row's K (K = 1: the ELBO, a bound)"
 
 

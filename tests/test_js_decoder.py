@@ -88,7 +88,7 @@ def js_page():
 CASES = [
     ModelConfig(arch=arch, likelihood=lik, latent_dim=4, hidden=(64, 32), conv_channels=(8, 16))
     for arch in ("mlp", "conv")
-    for lik in ("bernoulli", "gaussian", "categorical")
+    for lik in ("bernoulli", "gaussian", "categorical", "continuous-bernoulli")
 ] + [
     ModelConfig(kind="cvae", arch="mlp", latent_dim=2, hidden=(64, 32)),
     ModelConfig(kind="cvae", arch="conv", latent_dim=2, hidden=(64,), conv_channels=(8, 16)),

@@ -142,3 +142,29 @@ def test_a_link_for_one_model_is_not_applied_to_another(runs: Path) -> None:
     assert_clean(at)
     assert at.radio(key="sl_start").value == "Prior mean"  # 3-D model: the 2-D code is not its
     assert len(component_data(at)["z"]) == 3
+
+
+LATENT_MAP = str(PAGES / "2_Latent_map.py")
+
+
+def test_generate_link_sets_the_class_by_index_or_name(runs: Path) -> None:
+    at = opened(GENERATE, model="gamma", **{"class": "3"})
+    assert_clean(at)
+    assert at.selectbox(key="gen_class").value == 3
+    assert at.query_params["class"] == "3"
+    at.selectbox(key="gen_class").set_value(5).run()
+    assert at.query_params["class"] == "5"  # the address follows the pick
+    bad = opened(GENERATE, model="gamma", **{"class": "twelve"})
+    assert "'twelve' is not one of" in warnings(bad)
+    assert bad.selectbox(key="gen_class").value == 7  # the page's default
+
+
+def test_latent_map_link_sets_the_method(runs: Path) -> None:
+    at = opened(LATENT_MAP, model="beta", method="tsne")
+    assert_clean(at)
+    (method,) = [r for r in at.radio if r.key and r.key.startswith("lm_method_")]
+    assert method.value == "tsne"
+    assert at.query_params["method"] == "tsne"
+    bad = opened(LATENT_MAP, model="beta", method="isomap")
+    (method,) = [r for r in bad.radio if r.key and r.key.startswith("lm_method_")]
+    assert method.value == "pca" and "'isomap' is not one of pca, umap, tsne" in warnings(bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +227,35 @@ def test_vae_upload_has_no_label_posterior(lab: Path) -> None:
     at.file_uploader(key="lm_upload").set_value(("one.png", _png(digit), "image/png")).run()
     assert_clean(at)
     assert "p(y | x)" not in captions(at)
+
+
+def chart_layout(at: AppTest) -> dict:
+    (chart,) = at.get("plotly_chart")
+    return json.loads(chart.proto.spec)["layout"]
+
+
+@pytest.mark.parametrize("dim", [2, 16])
+def test_classifier_regions_under_the_map_and_the_points_in_other_regions(
+    lab: Path, dim: int
+) -> None:
+    at = app_with(lab, f"d{dim}", latent_dim=dim)
+    assert not chart_layout(at).get("images")  # off until asked for
+    at.toggle(key="lm_regions").set_value(True).run()
+    assert_clean(at)
+    (image,) = chart_layout(at)["images"]
+    assert image["layer"] == "below" and image["source"].startswith("data:image/png")
+    text = captions(at)
+    assert re.search(
+        rf"\*\*\d+ of {N_TEST}\*\* MNIST test images \(\d+\.\d%\) lie in another class's region",
+        text,
+    ), text
+    assert ("PCA plane" in text) == (dim > 2)
+    if at.checkbox(key="lm_regions_marked") is not None:
+        at.checkbox(key="lm_regions_marked").check().run()
+        assert_clean(at)
+
+
+def test_regions_are_not_offered_for_a_cvae_or_a_nonlinear_map(lab: Path) -> None:
+    at = app_with(lab, "cvae2", kind="cvae", latent_dim=2)
+    assert "Classifier regions need an unconditional model" in captions(at)
+    assert not [t for t in at.toggle if t.key == "lm_regions"]

@@ -22,10 +22,12 @@ import numpy as np
 import streamlit as st
 import torch
 
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
-from vae_core.data.subsets import describe_images, stratified_subset, subset_of
+from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
 from vae_core.evaluation.prior_holes import hole_mass
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
@@ -200,20 +202,38 @@ def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int, discrete: bool = False) -
     return _elbo(model_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
 
 
+def data_key(images: ImageSet, n: int, binarized: bool) -> str:
+    """The cache key of the ``n`` images of a split as a model sees them (grey or binarized)."""
+    return f"{images.dataset}/{images.split}/{images.source}/{n}/{int(binarized)}"
+
+
 def _data_key(ev: EvalSet) -> str:
-    return f"{ev.dataset}/{ev.source}/{ev.n}/{int(ev.binarized)}"
+    return data_key(ev.images, ev.n, ev.binarized)
 
 
-@st.cache_data(max_entries=32, show_spinner="Encoding the test images…")
-def _posteriors(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet):
-    x, y, _ = _ev.subset(n)
-    mu, logvar = posterior_means(_ckpt.model, x, y)
+@st.cache_resource(max_entries=16, show_spinner="Encoding the test images…")
+def _split_posteriors(key: str, data: str, _ckpt: Checkpoint, _x: torch.Tensor, _y: torch.Tensor):
+    y = _y if _ckpt.config.conditional else None
+    mu, logvar = posterior_means(_ckpt.model, _x, y)
     return frozen(mu.numpy()), frozen(logvar.numpy())
+
+
+def split_posteriors(
+    ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor, binarized: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder (mu, logvar), (N, D) each, of every image of ``x`` (the split ``images`` as the
+    model sees it: ``binarized`` or grey), shared read-only by every page and session, so
+    switching pages encodes a split once per model. A CVAE's encoder sees the labels ``y``."""
+    return _split_posteriors(model_key(ckpt), data_key(images, len(x), binarized), ckpt, x, y)
 
 
 def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Encoder (mu, logvar) of ``ev.subset(n)``'s images, (n, D) each, in that order."""
-    return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    mu, logvar = split_posteriors(ckpt, ev.images, ev.x, ev.labels, ev.binarized)
+    if n >= ev.n:
+        return mu, logvar
+    idx = ev.indices(n).numpy()
+    return frozen(mu[idx]), frozen(logvar[idx])
 
 
 def _nll_key(
@@ -239,7 +259,7 @@ def iwae_nll(
     discrete: bool = False,
 ) -> np.ndarray:
     """Per-image IWAE NLL in nats (Burda et al. 2015) of ``ev.subset(n)``, in that order; the fast
-    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a Gaussian
+    estimator when it exists. ``discrete``: -log P(x) of the 8-bit pixels under a density
     decoder (its bin masses) instead of its density."""
     x, y, _ = ev.subset(n)
 
@@ -271,7 +291,7 @@ def class_log_likelihoods(
     from vae_core.evaluation.discrete import check_8bit
 
     x, _, _ = ev.subset(n)
-    discrete = ckpt.config.likelihood == "gaussian"
+    discrete = ckpt.config.likelihood in DENSITY_LIKELIHOODS
 
     def compute() -> torch.Tensor:
         if discrete:
@@ -362,9 +382,9 @@ def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> di
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the prior mass in holes…")
 def _hole_mass(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> float:
-    mu, logvar = _posteriors(key, data, n, _ckpt, _ev)
+    mu, logvar = posteriors(_ckpt, _ev, n)
     gen = torch.Generator().manual_seed(0)
-    return hole_mass(_ckpt.model.prior, torch.as_tensor(mu), torch.as_tensor(logvar), generator=gen)
+    return hole_mass(_ckpt.model.prior, torch.tensor(mu), torch.tensor(logvar), generator=gen)
 
 
 def prior_hole_mass(ckpt: Checkpoint, ev: EvalSet, n: int) -> float:
@@ -388,47 +408,19 @@ def diagnostic_codes(
 
 # --- out-of-distribution (OOD page) -----------------------------------------------------------
 
-OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
-# binarize_static(x, seed=0) compares x with torch.rand from a Generator seeded 0; uniform noise
-# drawn from the same seed and shape would be those very numbers and binarize to blank images.
-NOISE_SEED_OFFSET = 1_000_003
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _ood_sets(data: str, n: int, seed: int, other: str, other_note: str, _ev: EvalSet, _other):
+    return build_ood_sets(_ev.images, _ev.binarized, n, _other, other_note, seed=seed)
 
 
-@dataclass(frozen=True)
-class OodSet:
-    name: str  # one of vae_core.evaluation.ood.OOD_SETS
-    title: str
-    x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
-    in_distribution: bool
-    note: str = ""
-
-
-def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
-    """The scored sets: the model's own test split, the other dataset, and transformed copies.
-
-    Each holds ``n`` images: ``ev.subset(n)``, transformed copies of them, and the other test
-    set's own stratified subset. Every set gets the model's test protocol
-    (``vae_core.evaluation.scoring.model_inputs``).
-    """
-    from vae_core.evaluation.ood import OOD_SETS, SET_TITLES, make_ood_set, set_name_for
-
-    own = set_name_for(ev.dataset)
-    other_set = set_name_for(OTHER_DATASET[ev.dataset])
-    grey = ev.grey_subset(n)
-    sets = []
-    for name in OOD_SETS:
-        title = SET_TITLES[name]
-        if name == own:
-            sets.append(OodSet(name, title + " (in-distribution)", ev.subset(n)[0], True))
-        elif name == other_set and other is None:
-            sets.append(OodSet(name, title, None, False, other_note))
-        else:
-            other_x = None
-            if name == other_set and other is not None:  # its own stratified subset of n
-                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
-            x = make_ood_set(name, grey, seed + NOISE_SEED_OFFSET, dataset_x=other_x)
-            sets.append(OodSet(name, title, model_inputs(x, ev.binarized), False))
-    return sets
+def ood_inputs(
+    ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0
+) -> list[OodSet]:
+    """``vae_core.evaluation.ood.build_ood_sets`` of the model's test split, ``n`` images per
+    set (the sets ``python -m vae_core evaluate --ood --limit n`` scores), shared read-only."""
+    other_key = "" if other is None else f"{other.dataset}/{other.source}/{len(other)}"
+    return _ood_sets(_data_key(ev), int(n), int(seed), other_key, other_note, ev, other)
 
 
 def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:
@@ -449,8 +441,6 @@ def ood_nll(
     progress: Progress = None,
 ) -> np.ndarray:
     """Per-image IWAE NLL of one OOD set (``vae_core.evaluation.ood.score_sets``; unconditional models)."""
-    from vae_core.evaluation.ood import score_sets
-
     assert s.x is not None
 
     def compute() -> np.ndarray:
@@ -674,3 +664,28 @@ def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> di
     """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
     (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
     return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
+
+
+# --- classifier regions on a 2-D map (Latent map page) ----------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding and classifying the grid…")
+def _regions(
+    key: str, clf_key: str, plane: str, extent: tuple, resolution: int, _ckpt, _clf, _proj
+):
+    from vae_core.evaluation.regions import decision_regions
+
+    return decision_regions(_ckpt.model, _clf, _proj, extent, resolution)
+
+
+def classifier_regions(
+    ckpt: Checkpoint, dataset: str, plane: str, projection, extent, resolution: int = 100
+):
+    """``vae_core.evaluation.regions.decision_regions`` of the shipped classifier, cached per
+    model, map plane (``plane`` names it, e.g. the map's cache key) and extent; ValueError
+    (for the page) when the dataset has no shipped classifier or the model is a CVAE."""
+    clf, _ = classifier_for(dataset, ckpt.config.n_classes)
+    path = classifier_file(dataset)
+    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    extent = tuple(round(float(v), 6) for v in extent)
+    return _regions(model_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection)

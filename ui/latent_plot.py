@@ -202,3 +202,32 @@ def selected_rows(event: Mapping[str, Any] | None) -> list[int]:
             seen.add(row)
             rows.append(row)
     return rows
+
+
+def add_regions(fig: go.Figure, regions: Any, n_classes: int) -> go.Figure:
+    """The classifier's regions (``vae_core.evaluation.regions.DecisionRegions``) under the
+    points: each cell in its class's colour, more opaque where the classifier is surer, so the
+    pale seams are its borders. A layout image, not a trace: it leaves the axes, the legend and
+    the selection alone."""
+    from PIL import Image
+
+    rgb = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLORS], np.uint8)
+    chance = 1.0 / n_classes
+    sure = np.clip((regions.confidence - chance) / (1 - chance), 0, 1)
+    rgba = np.zeros((*regions.label.shape, 4), np.uint8)
+    rgba[..., :3] = rgb[regions.label % len(CLASS_COLORS)]
+    rgba[..., 3] = (40 + 110 * sure).astype(np.uint8)
+    x0, x1, y0, y1 = regions.xs[0], regions.xs[-1], regions.ys[0], regions.ys[-1]
+    dx, dy = (x1 - x0) / (len(regions.xs) - 1), (y1 - y0) / (len(regions.ys) - 1)
+    fig.add_layout_image(
+        source=Image.fromarray(rgba[::-1], "RGBA"),  # image rows run top (largest y) down
+        xref="x",
+        yref="y",
+        x=x0 - dx / 2,
+        y=y1 + dy / 2,
+        sizex=x1 - x0 + dx,
+        sizey=y1 - y0 + dy,
+        sizing="stretch",
+        layer="below",
+    )
+    return fig

@@ -1,7 +1,9 @@
 """Links that keep state: the page's main settings in the address bar (``st.query_params``).
 
 A teacher copies the address and a student opens the same model (``?model=<file stem>``) and,
-on the Latent sliders, the same code (``&z=1.5,-0.5[&y=3]``). One rule for every parameter:
+on the Latent sliders, the same code (``&z=1.5,-0.5[&y=3]``); the Latent map keeps its method
+(``&method=umap``) and Generate its class (``&class=7``, or the class name). One rule for every
+parameter:
 
 - **Read** a parameter only when the URL brings a value this session has not seen yet (the
   first run of a session, or the user edited the address / opened another link). Otherwise the
@@ -15,6 +17,7 @@ Streamlit clears the query string when the user switches pages; an absent parame
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
@@ -71,6 +74,21 @@ def show_notes(*names: str, where=st) -> None:
     for name in names:
         if name in notes:
             where.warning(notes[name], icon="🔗")
+
+
+def linked_choice(name: str, options: Mapping[str, Any], key: str, what: str) -> None:
+    """Apply a new ``?name=`` to the widget whose session-state ``key`` holds one of ``options``
+    (URL text -> widget value), before the widget is drawn; an unknown value leaves a message
+    (``show_notes(name)``) and the widget as it was. ``what`` names the setting for that message.
+    """
+    text = fresh(name)
+    if text is None:
+        return
+    if text not in options:
+        valid = ", ".join(options)
+        note(name, f"The link's {what} {text!r} is not one of {valid}; it was not used.")
+        return
+    st.session_state[key] = options[text]
 
 
 def fresh_code(

@@ -152,6 +152,13 @@ const LiveDecoderMath = (() => {
     return e / z / (N_LEVELS - 1);
   }
 
+  // E[x] of the continuous Bernoulli with natural parameter eta: 1 / (1 - e^-eta) - 1 / eta,
+  // its Taylor series 1/2 + eta/12 near 0 (cb_mean in vae_core/models/likelihoods.py).
+  function cbMean(eta) {
+    if (Math.abs(eta) < 1e-3) return 0.5 + eta / 12;
+    return 1 / -Math.expm1(-eta) - 1 / eta;
+  }
+
   function head(spec, x, img) {
     const [channels, h, wd] = spec.head.in_shape;
     const n = h * wd;
@@ -161,6 +168,8 @@ const LiveDecoderMath = (() => {
         for (let k = 0; k < channels; k++) logits[k] = x[k * n + p];
         img[p] = categoricalMean(logits, channels);
       }
+    } else if (spec.head.type === "continuous-bernoulli") {
+      for (let p = 0; p < n; p++) img[p] = cbMean(x[p]);
     } else {
       // bernoulli: sigmoid(logits); gaussian: sigmoid of channel 0 (channel 1 is log sigma^2).
       for (let p = 0; p < n; p++) img[p] = 1 / (1 + Math.exp(-x[p]));

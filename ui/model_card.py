@@ -45,6 +45,8 @@ def likelihood_text(config: ModelConfig) -> str:
         return f"Gaussian ({std})"
     if config.likelihood == "categorical":
         return "256-way categorical per pixel"
+    if config.likelihood == "continuous-bernoulli":
+        return "continuous Bernoulli (normalised on [0, 1])"
     return "Bernoulli"
 
 

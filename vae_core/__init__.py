@@ -28,6 +28,7 @@ _EXPORTS = {
     "LatentVariableModel": "vae_core.models.model",
     "TrainConfig": "vae_core.training.trainer",
     "train": "vae_core.training.trainer",
+    "train_and_score": "vae_core.training.pipeline",
     "load_split": "vae_core.data.datasets",
     "evaluate_model": "vae_core.evaluation.scoring",
     "evaluate_elbo": "vae_core.evaluation.scoring",
@@ -57,6 +58,7 @@ __all__ = [  # the same names as _EXPORTS, spelled out for static analysers
     "save_checkpoint",
     "scored_images",
     "train",
+    "train_and_score",
     "uses_binary_test_data",
 ]
 
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real objects
     from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint, save_checkpoint
     from vae_core.io.header import CheckpointError, read_metadata
     from vae_core.models.model import LatentVariableModel
+    from vae_core.training.pipeline import train_and_score
     from vae_core.training.trainer import TrainConfig, train
 
 

@@ -13,7 +13,16 @@ T = TypeVar("T")
 
 MODEL_KINDS = ("vae", "cvae", "ae")
 ARCHITECTURES = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical", "continuous-bernoulli")
+# Densities over continuous pixels: their log-density on [0, 1] is no code length of any image,
+# so their comparable figure is the probability of the 8-bit pixels (vae_core.evaluation.discrete).
+DENSITY_LIKELIHOODS = ("gaussian", "continuous-bernoulli")
+LIKELIHOOD_TITLES = {
+    "bernoulli": "Bernoulli",
+    "gaussian": "Gaussian",
+    "categorical": "Categorical",
+    "continuous-bernoulli": "Continuous Bernoulli",
+}
 PRIORS = ("standard", "mog", "vamp")  # N(0, I), a mixture of Gaussians, the VampPrior
 PRIOR_LABELS = {"standard": "standard N(0, I)", "mog": "mixture of Gaussians", "vamp": "VampPrior"}
 LEARNED_PRIOR_KINDS = ("vae",)  # a CVAE's VampPrior would need a label per pseudo-input

@@ -208,3 +208,58 @@ def test_an_uploaded_image_lands_on_the_map(page, app_url) -> None:
     )
     screenshot(page, "latent-map-uploaded")
     assert overlay_changes_pixels(page, "your image") > 0.2
+
+
+# Page pixel and dataset row of the right-most point of the top-most class trace.
+POINT_ROW = """(gd) => {
+  const traces = gd._fullData.filter(t => t.type === 'scattergl' && t.customdata);
+  const t = traces[traces.length - 1];
+  let best = 0;
+  for (let i = 1; i < t.x.length; i++) if (t.x[i] > t.x[best]) best = i;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best]),
+          Number(t.customdata[best][0])];
+}"""
+
+
+@pytest.mark.parametrize("viewport", [(1024, 768), (1280, 800)])
+def test_hovering_a_point_shows_its_image_and_panning_still_works(page, app_url, viewport) -> None:
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    open_page(page, app_url, "Latent_map")
+    plot = page.locator(PLOT).first
+    plot.wait_for(timeout=90_000)
+    page.locator(f"{PLOT} canvas").first.wait_for(state="attached")
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => window.__vaeLabHover && window.__vaeLabHover.sprite && window.__vaeLabHover.index",
+        timeout=60_000,
+    )
+    x, y, row = plot.evaluate(POINT_ROW)
+    page.mouse.move(x - 40, y)
+    page.mouse.move(x, y)
+    thumb = page.locator('[data-testid="hover-thumb"]')
+    thumb.wait_for(state="visible", timeout=5_000)
+    assert thumb.get_attribute("data-row") == str(row)
+    assert f"#{row}" in thumb.inner_text()
+    box = thumb.bounding_box()
+    assert box["x"] + box["width"] <= viewport[0] and box["y"] + box["height"] <= viewport[1]
+    pixels = np.asarray(Image.open(io.BytesIO(thumb.locator("canvas").screenshot())).convert("L"))
+    assert pixels.std() > 20  # a digit, not a blank tile
+    screenshot(page, f"latent-map-hover-{viewport[0]}")
+
+    page.mouse.move(2, 2)  # off the chart: the thumbnail goes
+    thumb.wait_for(state="hidden", timeout=5_000)
+    before = plot.evaluate("gd => gd._fullLayout.xaxis.range.slice()")
+    page.locator('.modebar-btn[data-title="Pan"]').first.click()
+    page.mouse.move(x - 60, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y, steps=8)
+    assert not thumb.is_visible()  # never over the view while dragging
+    page.mouse.up()
+    page.wait_for_function(
+        "([before]) => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd._fullLayout.xaxis.range[0] !== before[0]; }",
+        arg=[before],
+        timeout=10_000,
+    )

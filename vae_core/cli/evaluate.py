@@ -31,14 +31,14 @@ from vae_core.cli.common import (
     positive_int,
     score,
 )
-from vae_core.data.datasets import ImageSet, seen_in_training
-from vae_core.data.subsets import describe_images, subset_of
+from vae_core.data.datasets import ImageSet, load_split, seen_in_training
+from vae_core.data.subsets import describe_images
 from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
-from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
+from vae_core.evaluation.ood import OTHER_DATASET, build_ood_sets, ood_report, set_name_for
 from vae_core.evaluation.prior_holes import HOLE_RATIO, diagnostics_report
-from vae_core.evaluation.scoring import IW_SAMPLES, model_inputs, pixels_note, scored_images
+from vae_core.evaluation.scoring import IW_SAMPLES, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 OOD_CHOICES = {
@@ -172,15 +172,15 @@ def ood_scores(ckpt: Checkpoint, args: argparse.Namespace) -> dict[str, Any]:
     """The keys ``--ood`` adds to the report: the per-set report and the AUROCs vs the test split."""
     _check_ood_model(ckpt)
     image_set, _, _, binary = scored_test_split(ckpt, args.dataset, args.data_dir)
-    grey, _ = image_set.tensors()
-    if args.limit:  # the same stratified subset as ``evaluate --limit``
-        grey = grey[torch.from_numpy(subset_of(image_set, args.limit))]
     in_name = set_name_for(image_set.dataset)
     names = [in_name] + [OOD_CHOICES[n] for n in args.ood if OOD_CHOICES[n] != in_name]
-    sets = {}
-    for name in names:
-        raw = grey if name == in_name else make_ood_set(name, grey, 0, data_dir=args.data_dir)
-        sets[name] = model_inputs(raw, binary)
+    other = None
+    if set_name_for(OTHER_DATASET[image_set.dataset]) in names:
+        other = load_split(
+            OTHER_DATASET[image_set.dataset], "test", args.data_dir, allow_offline_sample=False
+        )
+    built = build_ood_sets(image_set, binary, args.limit or None, other, names=names)
+    sets = {s.name: s.x for s in built}
     report = ood_report(ckpt.model, sets, in_name, k=max(1, args.iw_samples))
     report.pop("scores")
     out: dict[str, Any] = {"ood": report}

@@ -29,6 +29,7 @@ from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, PRIORS, Mod
 from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.device import device_label, pick_device
 from vae_core.evaluation.scoring import IW_SAMPLES
+from vae_core.training.distributed import Rank, init_from_env, leave_group
 from vae_core.training.pipeline import train_and_score
 from vae_core.training.run_metadata import dataset_note, default_name
 from vae_core.training.trainer import (
@@ -147,14 +148,14 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 class TrainReporter:
     """tqdm bar on stderr plus per-epoch lines (JSON on stdout with --json, else human text)."""
 
-    def __init__(self, as_json: bool, total_steps: int) -> None:
+    def __init__(self, as_json: bool, total_steps: int, show: bool = True) -> None:
         self.as_json = as_json
         self.bar = tqdm(
             total=total_steps,
             unit="step",
             desc="training",
             file=sys.stderr,
-            disable=None,
+            disable=None if show else True,  # under torchrun only rank 0 reports
             dynamic_ncols=True,
         )
         self.epochs_done = 0
@@ -202,6 +203,15 @@ def check_writable(out: Path) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Train, score and save; under ``torchrun`` every process runs this, rank 0 reports."""
+    rank = init_from_env(args.device)
+    try:
+        return _train(args, rank)
+    finally:
+        leave_group()
+
+
+def _train(args: argparse.Namespace, rank: Rank) -> int:
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
     check_iw_samples(args.iw_samples)
@@ -216,7 +226,10 @@ def run_train(args: argparse.Namespace) -> int:
     test_set = load_data(args.dataset, "test", args.data_dir)
     name = args.name or default_name(model_config, args.dataset, config.train_noise)
     label = device_label(device)
-    reporter = TrainReporter(args.json, steps_per_epoch(len(train_set), config) * config.epochs)
+    if rank.world_size > 1:
+        label += f" × {rank.world_size} processes (torchrun, DDP)"
+    steps = steps_per_epoch(len(train_set), config) * config.epochs
+    reporter = TrainReporter(args.json, steps, show=rank.is_main)
     bar: tqdm | None = None
 
     def start_scoring(n: int) -> None:
@@ -258,6 +271,8 @@ def run_train(args: argparse.Namespace) -> int:
         reporter.close()
         if bar is not None:
             bar.close()
+    if not rank.is_main:
+        return 0
     result, metrics = run.result, run.test_metrics or {}
     if config.compile and not result.compiled:
         print(

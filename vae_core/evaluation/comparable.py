@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
+from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.evaluation.discrete import check_8bit, discrete_view
 from vae_core.evaluation.iwae import Progress, iwae_nll_fast
 from vae_core.evaluation.scoring import model_inputs
@@ -97,7 +98,7 @@ def as_scored(model: LatentVariableModel, meta: Mapping[str, Any], x: torch.Tens
     kind = comparable_data(model.config, meta)
     if kind == "binarized":
         return model_inputs(x, binary=True)
-    if kind == "8-bit" and model.config.likelihood == "gaussian":
+    if kind == "8-bit" and model.config.likelihood in DENSITY_LIKELIHOODS:
         return (x * (N_LEVELS - 1)).round() / (N_LEVELS - 1)
     return x
 
@@ -116,7 +117,7 @@ def image_label_posterior(
     if not model.config.conditional:
         raise ValueError("p(y | x) by Bayes' rule needs a conditional VAE (a CVAE)")
     scored = as_scored(model, meta, x)
-    view = discrete_view(model) if model.config.likelihood == "gaussian" else model
+    view = discrete_view(model) if model.config.likelihood in DENSITY_LIKELIHOODS else model
     log_px_y = class_log_likelihoods(view, scored, k=k, seed=seed)
     prior = uniform_label_prior(model.config.n_classes)
     return {
@@ -139,7 +140,8 @@ def comparable_figures(
     """The keys ``evaluate`` and ``nll`` add to their JSON (existing keys keep their meaning).
 
     ``data_kind``, ``conditional``, ``figure`` (the label of the comparable figure: which key,
-    what it measures) and ``bits_per_dim`` of it; for Gaussian decoders ``nll_8bit``; for a
+    what it measures) and ``bits_per_dim`` of it; for density decoders (Gaussian, continuous
+    Bernoulli) ``nll_8bit``; for a
     CVAE ``nll_marginal``, ``bayes_accuracy`` and ``bayes_confusion``. ``nll`` is the
     conditional/density IWAE NLL already measured with the same K and seed.
     """
@@ -150,7 +152,7 @@ def comparable_figures(
         return out  # an AE, or no IWAE asked for: no likelihood figure to label
     scored = model
     key, value = "nll", nll
-    if config.likelihood == "gaussian":
+    if config.likelihood in DENSITY_LIKELIHOODS:
         check_8bit(x)
         scored = discrete_view(model)
         labels = y if config.conditional else None

@@ -61,6 +61,15 @@ _LIKELIHOODS = {
         "256-way categorical log-likelihood",
         "a probability of 8-bit pixels, evaluated at levels 0 and 255 only",
     ),
+    ("grey", "continuous-bernoulli"): (
+        "continuous Bernoulli density",
+        "a normalised density over grey pixels in [0, 1], which can exceed 1, so −log p(x|z) "
+        "can be negative",
+    ),
+    ("binarized", "continuous-bernoulli"): (
+        "continuous Bernoulli density",
+        "a density over grey pixels, evaluated at 0/1 values",
+    ),
 }
 
 

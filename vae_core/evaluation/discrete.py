@@ -10,6 +10,9 @@ with the first and last bins extended to -inf and +inf so the 256 masses sum to 
 discretization of PixelCNN++'s discretized logistic, Salimans et al. 2017, with a Gaussian in
 place of the logistic). Those figures are probabilities, so -log P(x) >= 0 and they are
 comparable with the 256-way categorical decoder's and, in bits per dim, with any 8-bit model.
+A continuous Bernoulli decoder (Loaiza-Ganem & Cunningham 2019) lives on [0, 1] itself: its bins
+are the same +-1/510 intervals clipped to [0, 1], and its bin masses are exact integrals of its
+density (``discretized_cb_log_prob``).
 
 pPCA's density is a full-covariance Gaussian, whose bin mass is no product over pixels; but
 given z its pixels are independent, so P(x) = E_{p(z)} prod_j P(x_j | z) is estimated by
@@ -25,9 +28,17 @@ import copy
 import math
 
 import torch
+import torch.nn.functional as F
 
 from vae_core.evaluation.ppca import PPCA
-from vae_core.models.likelihoods import LOGVAR_MIN, N_LEVELS, Gaussian, Likelihood
+from vae_core.models.likelihoods import (
+    LOGVAR_MIN,
+    N_LEVELS,
+    ContinuousBernoulli,
+    Gaussian,
+    Likelihood,
+    cb_log_norm,
+)
 from vae_core.models.model import LatentVariableModel
 
 BIN_WIDTH = 1.0 / (N_LEVELS - 1)  # levels k/255 are 1/255 apart; each bin is +-1/510 around one
@@ -73,6 +84,52 @@ def discretized_gaussian_log_prob(
     return torch.where(torch.isfinite(out), out, midpoint)
 
 
+def discretized_cb_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """log P(x) per pixel of the continuous Bernoulli with natural parameter ``logits`` (eta),
+    discretized to the 256 bins [x - 1/510, x + 1/510] clipped to [0, 1].
+
+    The density C(eta) (1 - lambda) e^(eta x) integrates in closed form over a bin [a, b]:
+    log P = log C - log|eta| - softplus(eta) + max(eta a, eta b) + log(1 - e^(-|eta| (b - a))),
+    and log C - log|eta| = -log tanh(|eta| / 2). Float64, every term in log space, so a bin
+    where the density is e^-1000 still has a finite log-probability; near eta = 0, where the
+    closed form is 0/0, the density at the bin's midpoint times its width takes over.
+    """
+    x, eta = x.double(), logits.double()
+    lo = (x - HALF_BIN).clamp(min=0.0)
+    hi = (x + HALF_BIN).clamp(max=1.0)
+    width = hi - lo
+    a = eta.abs()
+    small = a < 1e-6
+    safe = torch.where(small, torch.ones_like(a), a)
+    exact = (
+        -torch.log(torch.tanh(safe / 2))
+        - F.softplus(eta)
+        + torch.maximum(eta * lo, eta * hi)
+        + torch.log(-torch.expm1(-safe * width))
+    )
+    mid = (lo + hi) / 2
+    midpoint = mid * eta - F.softplus(eta) + cb_log_norm(eta) + torch.log(width)
+    return torch.where(small, midpoint, exact)
+
+
+class DiscretizedContinuousBernoulli(Likelihood):
+    """A continuous Bernoulli decoder's p(x|z) read as a probability of 8-bit pixels."""
+
+    name = "discretized-continuous-bernoulli"
+
+    def __init__(self, base: ContinuousBernoulli) -> None:
+        self.base = base
+
+    def log_prob(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return discretized_cb_log_prob(x, out).flatten(1).sum(1).to(out.dtype)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        return self.base.mean(out)
+
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return (self.base.sample(out, generator) * (N_LEVELS - 1)).round() / (N_LEVELS - 1)
+
+
 class DiscretizedGaussian(Likelihood):
     """A Gaussian decoder's p(x|z) read as a probability of 8-bit pixels (the bin masses above).
 
@@ -105,10 +162,15 @@ def discrete_view(model: LatentVariableModel) -> LatentVariableModel:
     (ELBO, IWAE, the per-class CVAE scores) measures 8-bit probabilities unchanged. Models that
     are already discrete (Bernoulli, categorical) are returned as they are.
     """
-    if not isinstance(model.likelihood, Gaussian):
+    lik = model.likelihood
+    if isinstance(lik, Gaussian):
+        discrete: Likelihood = DiscretizedGaussian(lik)
+    elif isinstance(lik, ContinuousBernoulli):
+        discrete = DiscretizedContinuousBernoulli(lik)
+    else:
         return model
     view = copy.copy(model)  # shares the submodules; the likelihood is a plain attribute
-    view.likelihood = DiscretizedGaussian(model.likelihood)
+    view.likelihood = discrete
     return view
 
 

@@ -24,7 +24,7 @@ from vae_core.models.model import LatentVariableModel
 
 SPEC_FORMAT = "vae-lab-decoder"
 SPEC_VERSION = 1
-HEADS = ("bernoulli", "gaussian", "categorical")
+HEADS = ("bernoulli", "gaussian", "categorical", "continuous-bernoulli")
 
 
 class ExportError(ValueError):

@@ -91,6 +91,58 @@ class Gaussian(Likelihood):
         return (self.mean(out) + std * eps).clamp(0, 1)
 
 
+def cb_log_norm(logits: torch.Tensor) -> torch.Tensor:
+    """log C(eta) of the continuous Bernoulli with natural parameter eta = logit(lambda):
+    C = eta / tanh(eta / 2), even in eta, 2 at eta = 0 (Loaiza-Ganem & Cunningham 2019, eq. 7)."""
+    a = logits.abs()
+    small = a < 1e-3  # the closed form is 0/0 at eta = 0; its Taylor series log 2 + eta^2 / 12
+    safe = torch.where(small, torch.ones_like(a), a)
+    exact = torch.log(safe) - torch.log(torch.tanh(safe / 2))
+    return torch.where(small, math.log(2.0) + logits.pow(2) / 12, exact)
+
+
+def cb_mean(logits: torch.Tensor) -> torch.Tensor:
+    """E[x] of the continuous Bernoulli: 1 / (1 - e^-eta) - 1 / eta (1/2 + eta/12 near 0)."""
+    small = logits.abs() < 1e-3
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    exact = 1.0 / (-torch.expm1(-safe)) - 1.0 / safe
+    return torch.where(small, 0.5 + logits / 12, exact)
+
+
+class ContinuousBernoulli(Likelihood):
+    """The continuous Bernoulli on grey pixels (Loaiza-Ganem & Cunningham 2019).
+
+    The Bernoulli "likelihood" of grey pixels, x log lambda + (1 - x) log (1 - lambda), is no
+    density on [0, 1]; multiplying by the normalising constant C(lambda) makes it one:
+    p(x | lambda) = C(lambda) lambda^x (1 - lambda)^(1-x). Its mean is not lambda (it is pulled
+    toward 1/2), so the image shown is ``cb_mean``, not sigmoid(logits). Written here in the
+    natural parameter eta = logit(lambda) instead of ``torch.distributions.ContinuousBernoulli``,
+    which clamps lambda to float32's eps and so caps |eta| at about 16: background pixels want
+    far larger |eta|, and the 8-bit probabilities (``vae_core.evaluation.discrete``) need the
+    same parameter as the density.
+    """
+
+    name = "continuous-bernoulli"
+
+    def log_prob(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        lp = x * out - F.softplus(out) + cb_log_norm(out)
+        return lp.flatten(1).sum(1)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        return cb_mean(out)
+
+    def sample(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Inverse-CDF draw: F(x) = (e^(eta x) - 1) / (e^eta - 1), solved for x in the form
+        that neither overflows for large eta nor divides by zero near eta = 0."""
+        u = torch.rand(out.shape, generator=generator, device=out.device, dtype=out.dtype)
+        eta = out
+        small = eta.abs() < 1e-3
+        safe = torch.where(small, torch.ones_like(eta), eta)
+        neg = torch.log1p(u * torch.expm1(-safe.abs())) / -safe.abs()  # the draw for -|eta|
+        x = torch.where(safe < 0, neg, 1 - torch.log1p((1 - u) * torch.expm1(-safe)) / -safe)
+        return torch.where(small, u, x).clamp(0, 1)
+
+
 class Categorical(Likelihood):
     """A 256-way categorical over grey levels per pixel (Tomczak, Deep Generative Modeling, ch. 4).
 
@@ -123,4 +175,6 @@ def make_likelihood(config: ModelConfig) -> Likelihood:
         return Bernoulli()
     if config.likelihood == "gaussian":
         return Gaussian(config.gaussian_std, config.learn_variance)
+    if config.likelihood == "continuous-bernoulli":
+        return ContinuousBernoulli()
     return Categorical()

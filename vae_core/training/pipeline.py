@@ -23,6 +23,7 @@ from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.evaluation.scoring import IW_SAMPLES, score_split
 from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.models.model import LatentVariableModel
+from vae_core.training.distributed import current_rank
 from vae_core.training.run_metadata import build_metadata
 from vae_core.training.trainer import EpochInfo, StepInfo, TrainConfig, TrainResult, train
 
@@ -33,8 +34,9 @@ Progress = Callable[[int, int], None]
 class TrainedRun:
     """What a run leaves: the trained model, its history, and its test report.
 
-    ``test_metrics`` is None when the run was stopped before its last epoch: the checkpoint
-    then holds the last whole or partial epoch, without a test score.
+    ``test_metrics`` is None when the run was stopped before its last epoch (the checkpoint
+    then holds the last whole or partial epoch, without a test score), and on every rank but 0
+    of a ``torchrun`` group.
     """
 
     model: LatentVariableModel
@@ -95,7 +97,7 @@ def train_and_score(
         checkpoint_path=checkpoint,
         checkpoint_meta=metadata,
     )
-    if result.stopped:
+    if result.stopped or not current_rank().is_main:  # under torchrun rank 0 alone scores
         return TrainedRun(model, result, checkpoint, None)
     n = len(test_set) if test_images is None else min(test_images, len(test_set))
     if on_trained is not None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vae_core.config import NO_TRAIN_NOISE, ModelConfig
+from vae_core.config import LIKELIHOOD_TITLES, NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import OFFLINE_TEST_SIZE, ImageSet
 from vae_core.data.sources import get_source
 
@@ -29,7 +29,7 @@ def default_name(config: ModelConfig, dataset: str, train_noise: str = NO_TRAIN_
     p(x|z) or in what they were trained on must not look the same in the picker.
     """
     arch = "conv " if config.arch == "conv" else ""
-    lik = "" if config.likelihood == "bernoulli" else f"{config.likelihood.capitalize()} "
+    lik = "" if config.likelihood == "bernoulli" else f"{LIKELIHOOD_TITLES[config.likelihood]} "
     noisy = ("denoising ", f" ({train_noise})") if train_noise != NO_TRAIN_NOISE else ("", "")
     name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}"
     return f"{get_source(dataset).title} {name}, {config.latent_dim}-D latent"
@@ -168,6 +168,7 @@ def build_metadata(
         "train_metrics": dict(last.train) if last else {},
         "training_seconds": round(result.seconds, 2),
         "device": device_label,
+        "world_size": result.world_size,  # processes that trained it together (torchrun)
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if train_config.compile:  # asked for: record whether it really compiled, and if not why

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from vae_core.config import strict_from_dict
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
@@ -28,6 +30,7 @@ from vae_core.io.checkpoint_file import save_checkpoint
 from vae_core.latent.noise import NO_TRAIN_NOISE, NoiseSpec, parse_noise_spec
 from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
+from vae_core.training.distributed import Rank, current_rank, sum_over_ranks
 
 
 class TrainingDiverged(RuntimeError):
@@ -124,6 +127,7 @@ class TrainResult:
     device: str = "cpu"
     compiled: bool = False  # the steps ran through torch.compile
     compile_error: str | None = None  # why --compile fell back to eager steps
+    world_size: int = 1  # processes that trained it together (torchrun)
 
 
 def prepare_inputs(x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
@@ -177,9 +181,35 @@ def steps_per_epoch(n_images: int, config: TrainConfig) -> int:
     return math.ceil((n_images - int(n_images * config.val_fraction)) / config.batch_size)
 
 
+def data_parallel(model: LatentVariableModel, device: torch.device) -> nn.Module:
+    """The model wrapped for DistributedDataParallel on this rank's device."""
+    if device.type != "cuda":
+        return DistributedDataParallel(model)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return DistributedDataParallel(model, device_ids=[index])
+
+
+def rank_share(
+    rank: Rank, *batch: torch.Tensor | None
+) -> tuple[tuple[torch.Tensor | None, ...], float]:
+    """This rank's rows of one global batch's tensors, and their share of the batch's images.
+
+    A rank left without a row (a last batch shorter than the world) runs one row with weight 0,
+    so that every rank still takes part in DDP's gradient exchange.
+    """
+    if rank.world_size == 1:
+        return batch, 1.0
+    n = len(batch[0])
+    shares = tuple(None if t is None else rank.share(t) for t in batch)
+    mine = len(shares[0])
+    if mine == 0:
+        return tuple(None if t is None else t[:1] for t in batch), 0.0
+    return shares, mine / n
+
+
 def _compiled_step(
     step_fn: Callable[..., ElboTerms],
-    model: LatentVariableModel,
+    model: nn.Module,
     result: TrainResult,
     xb: torch.Tensor,
     yb: torch.Tensor | None,
@@ -220,8 +250,13 @@ def train(
     With ``config.compile`` the steps run ``torch.compile(model)``; when compiling fails (no
     C compiler, an unsupported device) they fall back to the eager model and
     ``TrainResult.compile_error`` says why.
+
+    Under ``torchrun`` (``vae_core.training.distributed``) the model trains with
+    DistributedDataParallel: every rank draws the same global batches and noise and runs its
+    share of each; only rank 0 calls back, validates and writes checkpoints.
     """
     device = pick_device(config.device)
+    rank = current_rank()
     model.to(device).train()
     x_tr, y_tr, x_val, y_val = split_validation(x, y, config.val_fraction, config.seed)
     x_tr, y_tr = x_tr.to(device), y_tr.to(device)
@@ -252,8 +287,9 @@ def train(
         else None
     )
     use_cuda = device.type == "cuda"
-    result = TrainResult(model=model, device=str(device))
-    step_fn: Callable[..., ElboTerms] = torch.compile(model) if config.compile else model
+    result = TrainResult(model=model, device=str(device), world_size=rank.world_size)
+    net = model if rank.world_size == 1 else data_parallel(model, device)
+    step_fn: Callable[..., ElboTerms] = torch.compile(net) if config.compile else net
     stochastic = model.config.stochastic
     good_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
@@ -276,21 +312,25 @@ def train(
             )
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and use_cuda):
                 x_in, target = corrupted(xb, corruption, corruption_gen)
-                if step_fn is model:
-                    terms = model(x_in, yb, eps=eps, target=target)
+                (x_in, yb, eps, target), weight = rank_share(rank, x_in, yb, eps, target)
+                if step_fn is net:
+                    terms = net(x_in, yb, eps=eps, target=target)
                 else:
-                    terms, step_fn = _compiled_step(step_fn, model, result, x_in, yb, eps, target)
+                    terms, step_fn = _compiled_step(step_fn, net, result, x_in, yb, eps, target)
             opt.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            # DDP averages the ranks' gradients: weighting each by its share of the global batch
+            # (times the world size) makes that average the gradient of the global mean loss
+            (terms.loss * (weight * rank.world_size)).backward()
             opt.step()
             if sched is not None:
                 sched.step()
             step += 1
-            parts = torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).detach()
+            parts = torch.stack([terms.loss, terms.elbo, terms.recon, terms.kl]).detach() * weight
             sums += parts
-            kl_dims += terms.kl_per_dim.detach()
+            kl_dims += terms.kl_per_dim.detach() * weight
             if step % config.log_every == 0 or i == n_steps - 1:
-                values = parts.tolist()  # the only host sync, every log_every steps
+                # the only host sync, every log_every steps; the global batch's means on every rank
+                values = sum_over_ranks(parts, rank).tolist()
                 if not all(math.isfinite(v) for v in values):
                     model.load_state_dict(good_state)
                     raise TrainingDiverged(
@@ -298,17 +338,19 @@ def train(
                         f"stopped and the weights of epoch {epoch - 1} were restored"
                         + (f" (last good checkpoint: {checkpoint_path})" if checkpoint_path else "")
                     )
-                if on_step is not None:
+                if on_step is not None and rank.is_main:
                     elapsed = time.perf_counter() - start
                     on_step(StepInfo(epoch, step, total, *values, elapsed=elapsed))
         n_done = i + (0 if result.stopped else 1)
         if n_done == 0:
             break
-        train_means = (sums / n_done).tolist()
+        train_means = (sum_over_ranks(sums, rank) / n_done).tolist()
+        kl_dims = sum_over_ranks(kl_dims, rank)
         if not all(math.isfinite(v) for v in train_means):
             model.load_state_dict(good_state)
             raise TrainingDiverged(f"non-finite loss during epoch {epoch}; weights restored")
-        val = evaluate_elbo(model, x_val, y_val if cond else None) if len(x_val) else {}
+        validate = len(x_val) and rank.is_main
+        val = evaluate_elbo(model, x_val, y_val if cond else None) if validate else {}
         info = EpochInfo(
             epoch=epoch,
             epochs=config.epochs,
@@ -322,10 +364,10 @@ def train(
         result.history.append(info)
         good_state = copy.deepcopy(model.state_dict())
         result.seconds = info.elapsed
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and rank.is_main:
             meta = checkpoint_meta(result) if checkpoint_meta else {}
             save_checkpoint(model, checkpoint_path, meta)
-        if on_epoch is not None:
+        if on_epoch is not None and rank.is_main:
             on_epoch(info)
         if result.stopped:
             break
