@@ -189,6 +189,8 @@ def test_cli_trains_a_mog_model_and_reports_its_prior(tmp_path, capsys) -> None:
     assert main(["diagnostics", str(out), "--data-dir", str(data), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["prior"] == "mog" and {"kl_per_dim", "active_units", "hole_mass"} <= set(r)
+    assert main(["evaluate", str(out), "--data-dir", str(data), "--iw-samples", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"] == "mog"
     assert main(["info", str(SHIPPED_2D), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prior"] == "standard"
     assert main([*argv, "--kind", "cvae", "--prior", "vamp", "--out", str(out)]) == 2
