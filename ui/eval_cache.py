@@ -29,6 +29,7 @@ from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
 from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
+from vae_core.evaluation.prior_holes import hole_mass
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
     model_inputs,
@@ -371,6 +372,19 @@ def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: E
 def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> dict:
     """q(z) and p(z) densities on a grid over the latent plane (PCA plane for D > 2)."""
     return _aggregate(checkpoint_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring the prior mass in holes…")
+def _hole_mass(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> float:
+    mu, logvar = posteriors(_ckpt, _ev, n)
+    gen = torch.Generator().manual_seed(0)
+    return hole_mass(_ckpt.model.prior, torch.tensor(mu), torch.tensor(logvar), generator=gen)
+
+
+def prior_hole_mass(ckpt: Checkpoint, ev: EvalSet, n: int) -> float:
+    """``vae_core.evaluation.prior_holes.hole_mass`` under the model's own prior, for the
+    posteriors of ``ev.subset(n)``."""
+    return _hole_mass(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def diagnostic_codes(
