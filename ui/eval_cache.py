@@ -384,7 +384,7 @@ def _hole_mass(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> 
 def prior_hole_mass(ckpt: Checkpoint, ev: EvalSet, n: int) -> float:
     """``vae_core.evaluation.prior_holes.hole_mass`` under the model's own prior, for the
     posteriors of ``ev.subset(n)``."""
-    return _hole_mass(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    return _hole_mass(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def diagnostic_codes(
