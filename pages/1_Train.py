@@ -21,7 +21,7 @@ from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import TRAIN_JOBS_KEY, select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
-from vae_core.config import LIKELIHOOD_TITLES, ConfigError, ModelConfig  # noqa: E402
+from vae_core.config import LIKELIHOOD_TITLES, PRIOR_LABELS, ConfigError, ModelConfig  # noqa: E402
 from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
@@ -75,6 +75,8 @@ DEFAULTS: dict[str, object] = {
     "train_model": "VAE",
     "train_beta": 4.0,  # the β-VAE paper's value for a visible effect (ModelConfig's 1 is a VAE)
     "train_latent_dim": _MODEL.latent_dim,
+    "train_prior": _MODEL.prior,
+    "train_prior_components": _MODEL.prior_components,
     "train_arch": _MODEL.arch,
     "train_hidden": ",".join(str(h) for h in _MODEL.hidden),
     "train_channels": ",".join(str(c) for c in _MODEL.conv_channels),
@@ -113,6 +115,19 @@ def _form() -> jobs.JobSpec | None:
         if beta is None:
             beta = st.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, **_keep("train_beta"))
         latent_dim = int(st.number_input("Latent dimensions", 1, 512, **_keep("train_latent_dim")))
+        prior = st.selectbox(
+            "Prior", tuple(PRIOR_LABELS), format_func=PRIOR_LABELS.get,
+            help="p(z): a learned prior (VAE only; Tomczak & Welling 2018) can follow the "
+            "aggregate posterior and leave fewer holes than N(0, I)",
+            **_keep("train_prior"),
+        )  # fmt: skip
+        components = int(
+            st.number_input(
+                "Prior components", 1, 1000,
+                help="mixture components, or the VampPrior's pseudo-inputs",
+                disabled=prior == "standard", **_keep("train_prior_components"),
+            )
+        )  # fmt: skip
     with c2:
         arch = st.radio(
             "Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper,
@@ -178,6 +193,8 @@ def _form() -> jobs.JobSpec | None:
             learn_variance=learn_var,
             beta=float(beta),
             n_classes=len(dataset_classes(dataset)),
+            prior=prior,
+            prior_components=components,
         )
         train_config = TrainConfig(
             dataset=dataset,

@@ -39,8 +39,7 @@ except ExportError as exc:
     st.stop()
 
 test = model_test_tensors(ckpt)
-tensors = None if test is None else (test[1], test[2])
-dims = latent_dims(ckpt, tensors, "test images" if test is None else test[0].noun)
+dims = latent_dims(ckpt, test)
 st.caption(f"Dim order: {dims.source}.")
 
 ONE_OF_SET = "test image" if test is None else test[0].noun_one  # offline: not a test image

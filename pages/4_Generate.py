@@ -8,7 +8,8 @@ import streamlit as st
 import torch
 
 from ui import links
-from ui.figure_cache import checkpoint_stamp, shared_figure
+from ui.cache_keys import checkpoint_key
+from ui.figure_cache import shared_figure
 from ui.images import show_image
 from ui.model_switch import offer_cvae
 from ui.session import current_model
@@ -19,7 +20,7 @@ from vae_core.models.sampling import TEMPERATURE, typical_radius
 
 st.set_page_config(page_title="Generate · VAE Latent Lab", page_icon="🎲", layout="wide")
 ckpt = current_model()
-stamp = checkpoint_stamp(ckpt)  # names the model in the shared figure cache
+stamp = checkpoint_key(ckpt)  # names the model in the shared figure cache
 model = ckpt.model
 cfg = model.config
 dataset = str(ckpt.meta.get("dataset", "mnist"))

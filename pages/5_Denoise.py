@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui.cache_keys import file_key
 from ui.denoise_pair import find_pair
 from ui.draw_canvas import draw_digit
 from ui.images import show_image
@@ -245,7 +246,7 @@ if not corruption.is_occlusion:
 # ---------------------------------------------------------------- curve
 @st.cache_data(max_entries=32, show_spinner=False)
 def _curve(
-    path: str, mtime: int, data_source: str, kind: str, n: int, inpaint_steps: int
+    path: str, version: str, data_source: str, kind: str, n: int, inpaint_steps: int
 ) -> dict[str, list[float]]:
     """Mean quality over the test split's stratified subset of n at each level (cached per
     model file)."""
@@ -275,7 +276,7 @@ with st.spinner(f"Corrupting and reconstructing {test_set.noun}…"):
     for label, _, path, _, _ in shown:
         curve = _curve(
             path,
-            Path(path).stat().st_mtime_ns,
+            file_key(path),
             test_set.source,
             kind,
             CURVE_IMAGES,

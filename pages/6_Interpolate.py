@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui.eval_cache import split_posteriors
 from ui.images import show_image
 from ui.latent_plot import latent_scatter
-from ui.models import load_model
 from ui.session import current_model, model_test_tensors
-from vae_core.evaluation.scoring import posterior_means
 from vae_core.io.pictures import gif_bytes, image_grid, png_bytes
 from vae_core.latent.interpolation import (
     METHODS,
@@ -55,14 +52,6 @@ labels_np = y_test.numpy()
 def class_label(k: int) -> str:
     name = class_names[k] if k < len(class_names) else str(k)
     return name if name == str(k) else f"{k}: {name}"
-
-
-@st.cache_data(max_entries=16, show_spinner="Encoding the test set…")
-def test_means(path: str, mtime: int, data_source: str) -> np.ndarray:
-    """Posterior means of the whole test set (cached per model file and data source)."""
-    with torch.no_grad():
-        mu, _ = posterior_means(load_model(path).model, x_test, y_test if cfg.conditional else None)
-    return mu.numpy()
 
 
 def pick_image(col, tag: str, default_class: int) -> int:
@@ -180,8 +169,7 @@ norm_fig.update_layout(
 left.plotly_chart(norm_fig, key="ip_norms")
 left.caption(norm_caption(z0, z1, norms))
 
-path_str = str(ckpt.path)
-means = test_means(path_str, Path(path_str).stat().st_mtime_ns, test_set.source)
+means = split_posteriors(ckpt, test_set, x_test, y_test, binarized=False)[0]
 proj = PlaneProjection(means)
 fig = latent_scatter(
     proj(means), labels_np, class_names, axis_titles=proj.axis_labels, height=520,

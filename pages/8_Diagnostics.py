@@ -18,7 +18,9 @@ from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.images import show_image
 from ui.session import current_model, model_eval_set
+from vae_core.config import PRIOR_LABELS
 from vae_core.data.subsets import capitalized
+from vae_core.evaluation.prior_holes import HOLE_RATIO
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.models.objectives import ACTIVE_UNIT_THRESHOLD, active_units
 
@@ -171,6 +173,18 @@ c_text.metric(
     f"being the mixture of the chosen {ev.images.noun}' posteriors (more images fill more gaps). "
     "High-dimensional latents are mostly 'hole' by this test: narrow posteriors leave gaps.",
 )
+if cfg.stochastic:
+    c_text.metric(
+        f"hole_mass (model prior: {PRIOR_LABELS[cfg.prior]})",
+        f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
+        help="the same number as `python -m vae_core diagnostics`: "
+        + ("on a grid" if cfg.latent_dim == 2 else "by Monte Carlo"),
+    )
+    c_text.caption(
+        "hole_mass is the probability, under the model's own prior, of the region where the "
+        f"aggregate posterior's density is below {HOLE_RATIO:g} of the prior's: the share of "
+        "prior samples that decode from codes no training image resembles (0 is no holes)."
+    )
 if maps["explained"] is not None:
     ex = maps["explained"]
     c_text.caption(

@@ -20,6 +20,7 @@ from ui.model_list import list_models, model_info
 from ui.picker import select_model
 from ui.session import current_model, model_eval_set
 from vae_core.data.datasets import DatasetUnavailable
+from vae_core.evaluation import ood
 from vae_core.io.header import CheckpointError
 from vae_core.io.pictures import image_grid, png_bytes
 
@@ -101,7 +102,7 @@ k = c2.select_slider("Importance samples K", K_CHOICES, value=10)
 seed = int(c3.number_input("Seed", 0, 10_000, 0, help="for the noise and the rotations"))
 run = c4.button("Score", type="primary")
 
-other_name = ec.OTHER_DATASET[ev.dataset]
+other_name = ood.OTHER_DATASET[ev.dataset]
 other, other_note = None, ""
 try:
     other = get_split(other_name, "test")
@@ -139,8 +140,6 @@ if todo and (run or cost <= AUTO_RUN_BUDGET):
 if any(not ec.ood_cached(ckpt, ev, s.name, n, k, seed) for s in available):
     st.info("Press **Score** to compute the NLL of every set.")
     st.stop()
-
-from vae_core.evaluation import ood  # noqa: E402 - the library module is only needed once scores exist
 
 scores = {s.name: torch.tensor(ec.ood_nll(ckpt, ev, s, n, k, seed)) for s in available}
 remedy = {s.name: ood.complexity_corrected(scores[s.name], s.x) for s in available}

@@ -85,3 +85,50 @@ def test_ood_report_on_a_tiny_model(tiny_images) -> None:
         ood_report(model, sets, "rotated", k=2)
     with pytest.raises(ValueError, match="CVAE"):
         score_sets(make_model(kind="cvae"), sets, k=2)
+
+
+def test_the_app_and_the_cli_score_the_same_sets(tmp_path, monkeypatch) -> None:
+    """The OOD page and ``evaluate --ood --limit n`` build their sets with one rule."""
+    from argparse import Namespace
+
+    import numpy as np
+
+    import vae_core.cli.evaluate as cli
+    from ui import eval_cache as ec
+    from vae_core.data.datasets import load_split
+    from vae_core.data.idx import write_idx
+    from vae_core.io.checkpoint_file import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(0)
+    for dataset in ("mnist", "fashion-mnist"):
+        folder = tmp_path / "data" / dataset
+        folder.mkdir(parents=True)
+        write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (60, 28, 28), np.uint8))
+        write_idx(folder / "t10k-labels-idx1-ubyte", (np.arange(60) % 10).astype(np.uint8))
+    data = str(tmp_path / "data")
+    path = tmp_path / "vae.safetensors"
+    save_checkpoint(make_model(latent_dim=2), path, {"dataset": "mnist", "binarize": "dynamic"})
+    ckpt = load_checkpoint(path)
+
+    passed: dict[str, torch.Tensor] = {}
+
+    def capture(model, sets, in_name, **kwargs):
+        passed.update(sets)
+        return {
+            "sets": {
+                name: {"auroc_nll": 0.5, "auroc_corrected": 0.5, "mean_nll": 0.0} for name in sets
+            },
+            "scores": None,
+        }
+
+    monkeypatch.setattr(cli, "ood_report", capture)
+    ood = list(cli.OOD_CHOICES)
+    cli.ood_scores(ckpt, Namespace(dataset=None, data_dir=data, limit=20, ood=ood, iw_samples=1))
+
+    images = load_split("mnist", "test", data, allow_offline_sample=False)
+    other = load_split("fashion-mnist", "test", data, allow_offline_sample=False)
+    ev = ec.eval_set(ckpt, images, *images.tensors())
+    app = {s.name: s.x for s in ec.ood_inputs(ev, 20, other, "", seed=0)}
+    assert set(app) == set(passed) == set(OOD_SETS)
+    for name in OOD_SETS:
+        assert torch.equal(app[name], passed[name]), name

@@ -22,11 +22,14 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui.cache_keys import checkpoint_key, file_key
 from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
-from vae_core.data.subsets import describe_images, stratified_subset, subset_of
+from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
+from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
+from vae_core.evaluation.prior_holes import hole_mass
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
     model_inputs,
@@ -37,13 +40,6 @@ from vae_core.io.checkpoint_file import Checkpoint
 T = TypeVar("T")
 Progress = Callable[[int, int], None] | None
 MAX_STORED = 96
-
-
-def model_key(ckpt: Checkpoint) -> str:
-    """'path@mtime' for a checkpoint on disk; a process-local id for an unsaved model."""
-    if ckpt.path is not None and Path(ckpt.path).is_file():
-        return f"{Path(ckpt.path).resolve()}@{Path(ckpt.path).stat().st_mtime_ns}"
-    return f"mem-{id(ckpt.model):x}"
 
 
 def frozen(a: np.ndarray) -> np.ndarray:
@@ -197,30 +193,48 @@ def _elbo(
 def elbo_report(ckpt: Checkpoint, ev: EvalSet, n: int, discrete: bool = False) -> dict[str, Any]:
     """{elbo, recon, kl, kl_per_dim} means over ``ev.subset(n)`` (one seeded z each);
     ``discrete``: of the 8-bit view of a Gaussian decoder."""
-    return _elbo(model_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
+    return _elbo(checkpoint_key(ckpt), _data_key(ev), int(n), bool(discrete), ckpt, ev)
+
+
+def data_key(images: ImageSet, n: int, binarized: bool) -> str:
+    """The cache key of the ``n`` images of a split as a model sees them (grey or binarized)."""
+    return f"{images.dataset}/{images.split}/{images.source}/{n}/{int(binarized)}"
 
 
 def _data_key(ev: EvalSet) -> str:
-    return f"{ev.dataset}/{ev.source}/{ev.n}/{int(ev.binarized)}"
+    return data_key(ev.images, ev.n, ev.binarized)
 
 
-@st.cache_data(max_entries=32, show_spinner="Encoding the test images…")
-def _posteriors(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet):
-    x, y, _ = _ev.subset(n)
-    mu, logvar = posterior_means(_ckpt.model, x, y)
+@st.cache_resource(max_entries=16, show_spinner="Encoding the test images…")
+def _split_posteriors(key: str, data: str, _ckpt: Checkpoint, _x: torch.Tensor, _y: torch.Tensor):
+    y = _y if _ckpt.config.conditional else None
+    mu, logvar = posterior_means(_ckpt.model, _x, y)
     return frozen(mu.numpy()), frozen(logvar.numpy())
+
+
+def split_posteriors(
+    ckpt: Checkpoint, images: ImageSet, x: torch.Tensor, y: torch.Tensor, binarized: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder (mu, logvar), (N, D) each, of every image of ``x`` (the split ``images`` as the
+    model sees it: ``binarized`` or grey), shared read-only by every page and session, so
+    switching pages encodes a split once per model. A CVAE's encoder sees the labels ``y``."""
+    return _split_posteriors(checkpoint_key(ckpt), data_key(images, len(x), binarized), ckpt, x, y)
 
 
 def posteriors(ckpt: Checkpoint, ev: EvalSet, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Encoder (mu, logvar) of ``ev.subset(n)``'s images, (n, D) each, in that order."""
-    return _posteriors(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    mu, logvar = split_posteriors(ckpt, ev.images, ev.x, ev.labels, ev.binarized)
+    if n >= ev.n:
+        return mu, logvar
+    idx = ev.indices(n).numpy()
+    return frozen(mu[idx]), frozen(logvar[idx])
 
 
 def _nll_key(
     ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int, discrete: bool = False
 ) -> tuple:
     kind = "nll-8bit" if discrete else "nll"
-    return (kind, model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+    return (kind, checkpoint_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
 
 
 def nll_cached(
@@ -254,7 +268,7 @@ def iwae_nll(
 
 
 def _classes_key(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int) -> tuple:
-    return ("classes", model_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
+    return ("classes", checkpoint_key(ckpt), _data_key(ev), int(n), int(k), int(seed))
 
 
 def class_scores_cached(ckpt: Checkpoint, ev: EvalSet, n: int, k: int, seed: int = 0) -> bool:
@@ -294,7 +308,7 @@ def classifier_on(ev: EvalSet, n: int, n_classes: int) -> dict[str, Any]:
     ``ev.subset(n)``'s images (what it was trained on); ValueError when none fits."""
     clf, _ = classifier_for(ev.dataset, n_classes)
     path = classifier_file(ev.dataset)
-    return _classifier_on(f"{path}@{path.stat().st_mtime_ns}", _data_key(ev), int(n), clf, ev)
+    return _classifier_on(file_key(path), _data_key(ev), int(n), clf, ev)
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the decoder's variances…")
@@ -307,7 +321,7 @@ def _floor(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> floa
 
 def variance_floor(ckpt: Checkpoint, ev: EvalSet, n: int) -> float | None:
     """Share of the decoder's pixel log-variances at the clamp on ``ev.subset(n)`` (or None)."""
-    return _floor(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    return _floor(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.ndarray:
@@ -357,7 +371,20 @@ def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: E
 
 def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> dict:
     """q(z) and p(z) densities on a grid over the latent plane (PCA plane for D > 2)."""
-    return _aggregate(model_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+    return _aggregate(checkpoint_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring the prior mass in holes…")
+def _hole_mass(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> float:
+    mu, logvar = posteriors(_ckpt, _ev, n)
+    gen = torch.Generator().manual_seed(0)
+    return hole_mass(_ckpt.model.prior, torch.tensor(mu), torch.tensor(logvar), generator=gen)
+
+
+def prior_hole_mass(ckpt: Checkpoint, ev: EvalSet, n: int) -> float:
+    """``vae_core.evaluation.prior_holes.hole_mass`` under the model's own prior, for the
+    posteriors of ``ev.subset(n)``."""
+    return _hole_mass(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def diagnostic_codes(
@@ -375,51 +402,23 @@ def diagnostic_codes(
 
 # --- out-of-distribution (OOD page) -----------------------------------------------------------
 
-OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
-# binarize_static(x, seed=0) compares x with torch.rand from a Generator seeded 0; uniform noise
-# drawn from the same seed and shape would be those very numbers and binarize to blank images.
-NOISE_SEED_OFFSET = 1_000_003
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _ood_sets(data: str, n: int, seed: int, other: str, other_note: str, _ev: EvalSet, _other):
+    return build_ood_sets(_ev.images, _ev.binarized, n, _other, other_note, seed=seed)
 
 
-@dataclass(frozen=True)
-class OodSet:
-    name: str  # one of vae_core.evaluation.ood.OOD_SETS
-    title: str
-    x: torch.Tensor | None  # model inputs; None: unavailable (see ``note``)
-    in_distribution: bool
-    note: str = ""
-
-
-def ood_inputs(ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0):
-    """The scored sets: the model's own test split, the other dataset, and transformed copies.
-
-    Each holds ``n`` images: ``ev.subset(n)``, transformed copies of them, and the other test
-    set's own stratified subset. Every set gets the model's test protocol
-    (``vae_core.evaluation.scoring.model_inputs``).
-    """
-    from vae_core.evaluation.ood import OOD_SETS, SET_TITLES, make_ood_set, set_name_for
-
-    own = set_name_for(ev.dataset)
-    other_set = set_name_for(OTHER_DATASET[ev.dataset])
-    grey = ev.grey_subset(n)
-    sets = []
-    for name in OOD_SETS:
-        title = SET_TITLES[name]
-        if name == own:
-            sets.append(OodSet(name, title + " (in-distribution)", ev.subset(n)[0], True))
-        elif name == other_set and other is None:
-            sets.append(OodSet(name, title, None, False, other_note))
-        else:
-            other_x = None
-            if name == other_set and other is not None:  # its own stratified subset of n
-                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
-            x = make_ood_set(name, grey, seed + NOISE_SEED_OFFSET, dataset_x=other_x)
-            sets.append(OodSet(name, title, model_inputs(x, ev.binarized), False))
-    return sets
+def ood_inputs(
+    ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0
+) -> list[OodSet]:
+    """``vae_core.evaluation.ood.build_ood_sets`` of the model's test split, ``n`` images per
+    set (the sets ``python -m vae_core evaluate --ood --limit n`` scores), shared read-only."""
+    other_key = "" if other is None else f"{other.dataset}/{other.source}/{len(other)}"
+    return _ood_sets(_data_key(ev), int(n), int(seed), other_key, other_note, ev, other)
 
 
 def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:
-    return ("ood", model_key(ckpt), _data_key(ev), name, int(n), int(k), int(seed))
+    return ("ood", checkpoint_key(ckpt), _data_key(ev), name, int(n), int(k), int(seed))
 
 
 def ood_cached(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> bool:
@@ -436,8 +435,6 @@ def ood_nll(
     progress: Progress = None,
 ) -> np.ndarray:
     """Per-image IWAE NLL of one OOD set (``vae_core.evaluation.ood.score_sets``; unconditional models)."""
-    from vae_core.evaluation.ood import score_sets
-
     assert s.x is not None
 
     def compute() -> np.ndarray:
@@ -562,7 +559,7 @@ def classifier_file(dataset: str) -> Path:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")
-def _classifier(path: str, mtime_ns: int):
+def _classifier(path: str, version: str):
     from vae_core.evaluation.classifier import load_classifier
 
     model, meta = load_classifier(path)
@@ -575,7 +572,7 @@ def classifier_for(dataset: str, n_classes: int):
     from vae_core.evaluation.classifier import check_fits
 
     path = classifier_file(dataset)
-    model, meta = _classifier(str(path), path.stat().st_mtime_ns)
+    model, meta = _classifier(str(path), file_key(path))
     check_fits(meta, dataset, n_classes, path)
     return model, meta
 
@@ -595,9 +592,9 @@ def faithfulness_report(
     reference."""
     clf, _ = classifier_for(ev.dataset, ckpt.config.n_classes)
     path = classifier_file(ev.dataset)
-    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    clf_key = file_key(path)
     args = (int(n_per_class), float(temperature), int(seed))
-    return _faithfulness(model_key(ckpt), clf_key, *args, ckpt, clf, ev)
+    return _faithfulness(checkpoint_key(ckpt), clf_key, *args, ckpt, clf, ev)
 
 
 # --- rate-distortion --------------------------------------------------------------------------
@@ -613,7 +610,7 @@ def _rd_point(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> d
 
 def rd_point(ckpt: Checkpoint, ev: EvalSet, n: int) -> dict[str, Any]:
     """{rate, distortion, beta, elbo, active_units} of a model on ``ev.subset(n)``."""
-    return _rd_point(model_key(ckpt), _data_key(ev), int(n), ckpt, ev)
+    return _rd_point(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 def rd_sweep_files() -> list[Path]:
@@ -623,7 +620,7 @@ def rd_sweep_files() -> list[Path]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _read_sweep(path: str, mtime_ns: int) -> dict[str, Any]:
+def _read_sweep(path: str, version: str) -> dict[str, Any]:
     import json
 
     return json.loads(Path(path).read_text())
@@ -634,7 +631,7 @@ def rd_sweeps() -> tuple[dict[str, dict[str, Any]], list[str]]:
     out, problems = {}, []
     for path in rd_sweep_files():
         try:
-            sweep = _read_sweep(str(path), path.stat().st_mtime_ns)
+            sweep = _read_sweep(str(path), file_key(path))
             if not isinstance(sweep, dict) or not isinstance(sweep.get("points"), list):
                 raise ValueError("no 'points' list")
             out[path.stem] = sweep
@@ -660,7 +657,7 @@ def _label_posterior(key: str, digit: np.ndarray, k: int, _ckpt: Checkpoint) -> 
 def label_posterior(ckpt: Checkpoint, digit: np.ndarray, k: int = DIGIT_K) -> dict[str, Any]:
     """A CVAE's p(y | x) (C,) for one image (28, 28) in [0, 1]
     (``vae_core.evaluation.comparable.image_label_posterior``, uniform p(y), seed 0)."""
-    return _label_posterior(model_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
+    return _label_posterior(checkpoint_key(ckpt), np.asarray(digit, np.float32), int(k), ckpt)
 
 
 # --- classifier regions on a 2-D map (Latent map page) ----------------------------------------
@@ -683,6 +680,8 @@ def classifier_regions(
     (for the page) when the dataset has no shipped classifier or the model is a CVAE."""
     clf, _ = classifier_for(dataset, ckpt.config.n_classes)
     path = classifier_file(dataset)
-    clf_key = f"{path}@{path.stat().st_mtime_ns}"
+    clf_key = file_key(path)
     extent = tuple(round(float(v), 6) for v in extent)
-    return _regions(model_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection)
+    return _regions(
+        checkpoint_key(ckpt), clf_key, plane, extent, int(resolution), ckpt, clf, projection
+    )

@@ -10,14 +10,13 @@ overlays to its copy without touching the cache or another session's figure.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
 if TYPE_CHECKING:
-    from vae_core.io.checkpoint_file import Checkpoint
+    pass
 
 MAX_SHARED_FIGURES = 64  # ~200 KB each at most (the latent map): ~13 MB in the worst case
 
@@ -30,16 +29,3 @@ def _spec(key: Hashable, _build: Callable[[], go.Figure]) -> dict[str, Any]:
 def shared_figure(key: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
     """``build()`` once per ``key``; ``key`` must name everything the figure depends on."""
     return go.Figure(_spec(key, build), _validate=False)
-
-
-def file_stamp(path: Path) -> str:
-    """'path@mtime' of a saved checkpoint: a retrained file gets new figures."""
-    return f"{Path(path).resolve()}@{Path(path).stat().st_mtime_ns}"
-
-
-def checkpoint_stamp(ckpt: Checkpoint) -> str:
-    """``file_stamp`` of a saved checkpoint, else the in-memory model's id."""
-    path = ckpt.path
-    if path is not None and Path(path).is_file():
-        return file_stamp(path)
-    return f"mem-{id(ckpt.model):x}"

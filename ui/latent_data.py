@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from ui.eval_cache import frozen, split_posteriors
 from ui.paths import SHIPPED_DIR
 from vae_core.data.datasets import ImageSet
 from vae_core.data.subsets import describe_images
-from vae_core.evaluation.scoring import posterior_means
 from vae_core.io.checkpoint_file import Checkpoint
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.io.projector import projector_files
@@ -79,23 +79,12 @@ def checkpoint_identity(ckpt: Checkpoint) -> str:
     return f"mem-{id(ckpt.model):x}"
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
-
-
-@st.cache_resource(max_entries=8, show_spinner="Encoding the test set…")
-def _encode(identity: str, dataset: str, split: str, source: str, n: int, _ckpt, _x, _y):
-    mu, logvar = posterior_means(_ckpt.model, _x, _y)
-    return _frozen(mu.numpy()), _frozen(logvar.numpy())
-
-
 def latent_codes(ckpt: Checkpoint, images: ImageSet, x, y) -> LatentCodes:
-    """Encoder means/log-variances of the whole split (the model's encoder sees y for a CVAE)."""
+    """Encoder means/log-variances of the whole split's grey pixels
+    (``ui.eval_cache.split_posteriors``, the encoder pass every page shares)."""
     identity = checkpoint_identity(ckpt)
-    mu, logvar = _encode(identity, images.dataset, images.split, images.source, len(x), ckpt, x, y)
-    labels = _frozen(y.numpy().astype(np.int64))
+    mu, logvar = split_posteriors(ckpt, images, x, y, binarized=False)
+    labels = frozen(y.numpy().astype(np.int64))
     return LatentCodes(mu, logvar, labels, identity, images.dataset, images.split, images.source)
 
 
@@ -123,7 +112,7 @@ def _nonlinear_map(digest: str, _key: EmbeddingKey, _codes: LatentCodes) -> Embe
         return result["emb"]
     hit = load_coords(key, folders)
     origin = "shipped" if hit and hit[1].parent == SHIPPED_EMBEDDINGS else "cache"
-    return Embedding(_frozen(coords), key.method, params, None, 0.0, origin)
+    return Embedding(frozen(coords), key.method, params, None, 0.0, origin)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -173,7 +162,7 @@ def linear_projection(codes: LatentCodes) -> LinearProjection:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _manifold(key: tuple, _model: Any, _plane: LinearProjection, _points, _anchor, label):
     images = manifold_images(_model, _plane, _points, _anchor, label)
-    grid = _frozen(image_grid(images, nrow=key[-1]))
+    grid = frozen(image_grid(images, nrow=key[-1]))
     return png_bytes(grid), grid
 
 

@@ -20,8 +20,11 @@ import streamlit as st
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ui.cache_keys import checkpoint_key
+from ui.eval_cache import split_posteriors
+from vae_core.data.datasets import ImageSet
 from vae_core.data.subsets import stratified_subset
-from vae_core.evaluation.scoring import evaluate_elbo, posterior_means
+from vae_core.evaluation.scoring import evaluate_elbo
 from vae_core.io.checkpoint_file import Checkpoint
 from vae_core.io.pictures import to_uint8
 from vae_core.models.model import LatentVariableModel
@@ -80,9 +83,11 @@ def compute_dims(
     known: Any = None,
     labels: torch.Tensor | None = None,
     noun: str = "test images",
+    codes: np.ndarray | None = None,
 ) -> LatentDims:
     """Scores from ``known`` (kl, source) when given, else measured on ``x``: its seeded
-    class-stratified subset of ``SCORE_SUBSET`` when ``labels`` (of every image) are given."""
+    class-stratified subset of ``SCORE_SUBSET`` when ``labels`` (of every image) are given.
+    An AE is ranked by ``codes``, the encoder means of every image of ``x``."""
     d = model.config.latent_dim
     ones = [1.0] * d
     center, scale = model.prior.mean().tolist(), model.prior.scale().tolist()
@@ -91,6 +96,7 @@ def compute_dims(
     if x is None:  # nothing to measure on: keep the prior order and say so
         note = "unknown (no KL in the checkpoint, no test set)"
         return LatentDims(ones, "KL", note, center, scale)
+    idx = torch.arange(len(x))
     if len(x) > SCORE_SUBSET:
         idx = (
             torch.from_numpy(stratified_subset(labels.numpy(), SCORE_SUBSET))
@@ -102,7 +108,9 @@ def compute_dims(
         kl = evaluate_elbo(model, x, y)["kl_per_dim"]
         note = f"KL per dim measured on {len(x):,} {noun}"
         return LatentDims(kl, "KL", note, center, scale)
-    mu, _ = posterior_means(model, x, y)
+    if codes is None:
+        raise ValueError("an AE's dims are ranked by its codes: pass the encoder means")
+    mu = torch.from_numpy(codes[idx.numpy()])
     std = mu.std(0).clamp_min(1e-3)
     return LatentDims(
         mu.var(0).tolist(),
@@ -115,21 +123,33 @@ def compute_dims(
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring the latent dims…")
 def _cached_dims(
-    key: str, _model: LatentVariableModel, _x: Any, _y: Any, _known: Any, _labels: Any, noun: str
+    key: str,
+    _model: LatentVariableModel,
+    _x: Any,
+    _y: Any,
+    _known: Any,
+    _labels: Any,
+    noun: str,
+    _codes: Any,
 ) -> LatentDims:
-    return compute_dims(_model, _x, _y, _known, _labels, noun)
+    return compute_dims(_model, _x, _y, _known, _labels, noun, _codes)
 
 
 def latent_dims(
-    ckpt: Checkpoint, tensors: tuple[Any, Any] | None, noun: str = "test images"
+    ckpt: Checkpoint, test: tuple[ImageSet, torch.Tensor, torch.Tensor] | None
 ) -> LatentDims:
-    """The page's dim ranking, from metadata when possible, else measured once and cached
-    (on ``tensors``, which the caption calls ``noun``: offline they are no test images)."""
+    """The page's dim ranking, from metadata when possible, else measured once and cached on
+    the split ``test`` (images, x, y), named by its noun (offline they are no test images).
+    An AE's codes are the shared encoder pass of ``ui.eval_cache.split_posteriors``."""
     known = kl_from_meta(ckpt.meta, ckpt.config.latent_dim)
-    x, y = tensors if tensors is not None else (None, None)
-    stamp = ckpt.path.stat().st_mtime_ns if ckpt.path and ckpt.path.exists() else id(ckpt.model)
-    key = f"{ckpt.path}:{stamp}:{known is not None}:{x is not None}"
-    return _cached_dims(key, ckpt.model, x, y if ckpt.config.conditional else None, known, y, noun)
+    images, x, y = test if test is not None else (None, None, None)
+    noun = "test images" if images is None else images.noun
+    codes = None
+    if images is not None and not ckpt.config.stochastic:
+        codes = split_posteriors(ckpt, images, x, y, binarized=False)[0]
+    key = f"{checkpoint_key(ckpt)}:{known is not None}:{x is not None}"
+    y_model = y if ckpt.config.conditional else None
+    return _cached_dims(key, ckpt.model, x, y_model, known, y, noun, codes)
 
 
 def random_start(dims: LatentDims, seed: int) -> list[float]:

@@ -19,6 +19,7 @@ from typing import Any
 import streamlit as st
 from streamlit import config as st_config
 
+from ui.cache_keys import checkpoint_key
 from ui.decode_route import PATH as DECODE_PATH
 from ui.decode_route import register_decoder
 from ui.latent_dims import LatentDims
@@ -81,8 +82,7 @@ def publish_decoder(ckpt: Checkpoint) -> Published:
 
     Raises ExportError when the decoder has a layer the browser cannot run.
     """
-    stamp = ckpt.path.stat().st_mtime_ns if ckpt.path and ckpt.path.exists() else id(ckpt.model)
-    digest, filename, spec, weights = _export(f"{ckpt.path}:{stamp}", ckpt)
+    digest, filename, spec, weights = _export(checkpoint_key(ckpt), ckpt)
     target = GENERATED_DIR / filename
     if not target.exists() or target.stat().st_size != len(weights):
         atomic_write(target, weights)  # content-addressed: concurrent writers write equal bytes

@@ -228,12 +228,13 @@ def render_model_card(info: ModelInfo, device: str | None) -> None:
 
 def _card_charts(info: ModelInfo) -> None:
     """The training curves and the KL-per-dimension bars, when the checkpoint has them."""
+    from ui.cache_keys import file_key
     from ui.charts import kl_per_dim_bars, training_curves  # plotly: only when a card is drawn
-    from ui.figure_cache import file_stamp, shared_figure
+    from ui.figure_cache import shared_figure
 
     meta = info.meta
     history = meta.get("history") or []
-    stamp = file_stamp(info.path)  # the figures depend only on the checkpoint's metadata
+    stamp = file_key(info.path)  # the figures depend only on the checkpoint's metadata
     st.markdown("**Training curves**")
     if history:
         curves = shared_figure(("card-curves", stamp), lambda: training_curves(history))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.cache_keys import file_key
 from ui.model_list import ModelEntry
 from ui.paths import uploads_dir
 from vae_core.io.atomic import atomic_write
@@ -20,7 +21,7 @@ MAX_CACHED_MODELS = 12
 
 
 @st.cache_resource(max_entries=MAX_CACHED_MODELS, show_spinner="Loading model…")
-def _load(path: str, mtime_ns: int) -> Checkpoint:
+def _load(path: str, version: str) -> Checkpoint:
     """One shared instance per file version: eval mode, parameters frozen.
 
     Frozen (``requires_grad=False``) because sessions share it: a forward pass outside
@@ -34,7 +35,7 @@ def _load(path: str, mtime_ns: int) -> Checkpoint:
 
 def load_model(path: str) -> Checkpoint:
     """The shared, cached checkpoint at ``path`` (reloaded when the file changes)."""
-    return _load(path, Path(path).stat().st_mtime_ns)
+    return _load(path, file_key(path))
 
 
 def store_upload(data: bytes, filename: str) -> ModelEntry:

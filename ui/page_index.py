@@ -13,6 +13,7 @@ import functools
 import re
 from pathlib import Path
 
+from ui.cache_keys import file_key
 from ui.paths import ROOT
 
 PAGES_DIR = ROOT / "pages"
@@ -24,7 +25,7 @@ def page_files() -> list[Path]:
 
 
 @functools.lru_cache(maxsize=64)
-def _summary(path: Path, mtime_ns: int) -> tuple[str, str]:
+def _summary(path: Path, version: str) -> tuple[str, str]:
     label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     text = " ".join(doc.split("\n\n")[0].split())
@@ -36,4 +37,4 @@ def _summary(path: Path, mtime_ns: int) -> tuple[str, str]:
 
 def page_summary(path: Path) -> tuple[str, str]:
     """(label, one-line summary) of a page file; re-read when the file changes."""
-    return _summary(path, path.stat().st_mtime_ns)
+    return _summary(path, file_key(path))

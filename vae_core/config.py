@@ -23,6 +23,9 @@ LIKELIHOOD_TITLES = {
     "categorical": "Categorical",
     "continuous-bernoulli": "Continuous Bernoulli",
 }
+PRIORS = ("standard", "mog", "vamp")  # N(0, I), a mixture of Gaussians, the VampPrior
+PRIOR_LABELS = {"standard": "standard N(0, I)", "mog": "mixture of Gaussians", "vamp": "VampPrior"}
+LEARNED_PRIOR_KINDS = ("vae",)  # a CVAE's VampPrior would need a label per pseudo-input
 NO_TRAIN_NOISE = "none"  # TrainConfig.train_noise of the standard ELBO (vae_core.latent.noise)
 IMAGE_SIZE = 28
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -52,6 +55,8 @@ class ModelConfig:
     categorical_channels: int = 8
     n_classes: int = 10
     beta: float = 1.0
+    prior: str = "standard"
+    prior_components: int = 10
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +106,16 @@ class ModelConfig:
         need(1 <= self.categorical_channels <= 64, "categorical_channels must be in 1..64")
         need(2 <= self.n_classes <= 1000, f"n_classes must be in 2..1000, got {self.n_classes}")
         need(0 <= self.beta <= 1000, f"beta must be in [0, 1000], got {self.beta}")
+        need(self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}")
+        need(
+            1 <= self.prior_components <= 1000,
+            f"prior_components must be in 1..1000, got {self.prior_components}",
+        )
+        need(
+            self.prior == "standard" or self.kind in LEARNED_PRIOR_KINDS,
+            f"a learned prior ({self.prior}) needs kind 'vae', got {self.kind!r} (an AE has no "
+            "prior; a CVAE's VampPrior would need labels for its pseudo-inputs)",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 PLOT = '[data-testid="stPlotlyChart"] .js-plotly-plot'
 
-# Page pixel of the right-most point of the top-most class trace (drawn last of the data, so
+# Page pixel and dataset row of the right-most point of the top-most class trace (drawn last of the data, so
 # no other point covers it; overlays carry no customdata), from Plotly's axis objects;
 # customdata arrives as typed arrays in _fullData.
 POINT_XY = """(gd) => {
@@ -30,7 +30,8 @@ POINT_XY = """(gd) => {
   for (let i = 1; i < t.x.length; i++) if (t.x[i] > t.x[best]) best = i;
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const box = gd.getBoundingClientRect();
-  return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best])];
+  return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best]),
+          Number(t.customdata[best][0])];
 }"""
 # Page pixel of the data point nearest the centre of the densest 12-px cell of the map (all
 # class traces together): a point deep inside a cluster, covered by its neighbours.
@@ -86,7 +87,7 @@ def test_scatter_renders_and_a_click_selects_a_point(page, app_url) -> None:
     assert page.get_by_text("Click a point on the map").is_visible()
     screenshot(page, "latent-map")
 
-    x, y = plot.evaluate(POINT_XY)
+    x, y, _ = plot.evaluate(POINT_XY)
     page.mouse.move(x, y)
     page.mouse.click(x, y)
     page.get_by_text("2σ ellipse on the map").wait_for(timeout=60_000)
@@ -210,19 +211,6 @@ def test_an_uploaded_image_lands_on_the_map(page, app_url) -> None:
     assert overlay_changes_pixels(page, "your image") > 0.2
 
 
-# Page pixel and dataset row of the right-most point of the top-most class trace.
-POINT_ROW = """(gd) => {
-  const traces = gd._fullData.filter(t => t.type === 'scattergl' && t.customdata);
-  const t = traces[traces.length - 1];
-  let best = 0;
-  for (let i = 1; i < t.x.length; i++) if (t.x[i] > t.x[best]) best = i;
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const box = gd.getBoundingClientRect();
-  return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best]),
-          Number(t.customdata[best][0])];
-}"""
-
-
 @pytest.mark.parametrize("viewport", [(1024, 768), (1280, 800)])
 def test_hovering_a_point_shows_its_image_and_panning_still_works(page, app_url, viewport) -> None:
     page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
@@ -235,7 +223,7 @@ def test_hovering_a_point_shows_its_image_and_panning_still_works(page, app_url,
         "() => window.__vaeLabHover && window.__vaeLabHover.sprite && window.__vaeLabHover.index",
         timeout=60_000,
     )
-    x, y, row = plot.evaluate(POINT_ROW)
+    x, y, row = plot.evaluate(POINT_XY)
     page.mouse.move(x - 40, y)
     page.mouse.move(x, y)
     thumb = page.locator('[data-testid="hover-thumb"]')

@@ -1,5 +1,6 @@
 """Scoring a checkpoint: ``evaluate`` (ELBO, IWAE NLL, active units; ``--ood`` adds
-out-of-distribution AUROCs) and ``nll`` (the IWAE NLL in detail: ELBO gap, bits/dim, per class).
+out-of-distribution AUROCs), ``nll`` (the IWAE NLL in detail: ELBO gap, bits/dim, per class) and
+``diagnostics`` (the prior, KL per dim, active units and the prior mass in posterior holes).
 
 Scores are nats per image, on the inputs the scoring protocol prescribes
 (``vae_core.evaluation.scoring``): one fixed binarization of the whole split for models trained
@@ -30,14 +31,15 @@ from vae_core.cli.common import (
     positive_int,
     score,
 )
-from vae_core.data.datasets import ImageSet, seen_in_training
+from vae_core.data.datasets import ImageSet, load_split, seen_in_training
 from vae_core.data.sources import known_names
-from vae_core.data.subsets import describe_images, subset_of
+from vae_core.data.subsets import describe_images
 from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
-from vae_core.evaluation.ood import make_ood_set, ood_report, set_name_for
-from vae_core.evaluation.scoring import IW_SAMPLES, model_inputs, pixels_note, scored_images
+from vae_core.evaluation.ood import OTHER_DATASET, build_ood_sets, ood_report, set_name_for
+from vae_core.evaluation.prior_holes import HOLE_RATIO, diagnostics_report
+from vae_core.evaluation.scoring import IW_SAMPLES, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
 
 OOD_CHOICES = {
@@ -77,6 +79,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_nll)
+
+    p = sub.add_parser(
+        "diagnostics", help="prior, KL per dim, active units and hole_mass on the test split"
+    )
+    p.add_argument("checkpoint")
+    add_data_args(p, None)
+    add_limit_arg(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_diagnostics)
 
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -144,6 +157,7 @@ def evaluation_report(
         "arch": config.arch,
         "likelihood": config.likelihood,
         "latent_dim": config.latent_dim,
+        "prior": config.prior,
         **metrics,
         **figures,
     }
@@ -159,15 +173,15 @@ def ood_scores(ckpt: Checkpoint, args: argparse.Namespace) -> dict[str, Any]:
     """The keys ``--ood`` adds to the report: the per-set report and the AUROCs vs the test split."""
     _check_ood_model(ckpt)
     image_set, _, _, binary = scored_test_split(ckpt, args.dataset, args.data_dir)
-    grey, _ = image_set.tensors()
-    if args.limit:  # the same stratified subset as ``evaluate --limit``
-        grey = grey[torch.from_numpy(subset_of(image_set, args.limit))]
     in_name = set_name_for(image_set.dataset)
     names = [in_name] + [OOD_CHOICES[n] for n in args.ood if OOD_CHOICES[n] != in_name]
-    sets = {}
-    for name in names:
-        raw = grey if name == in_name else make_ood_set(name, grey, 0, data_dir=args.data_dir)
-        sets[name] = model_inputs(raw, binary)
+    other = None
+    if set_name_for(OTHER_DATASET[image_set.dataset]) in names:
+        other = load_split(
+            OTHER_DATASET[image_set.dataset], "test", args.data_dir, allow_offline_sample=False
+        )
+    built = build_ood_sets(image_set, binary, args.limit or None, other, names=names)
+    sets = {s.name: s.x for s in built}
     report = ood_report(ckpt.model, sets, in_name, k=max(1, args.iw_samples))
     report.pop("scores")
     out: dict[str, Any] = {"ood": report}
@@ -227,5 +241,35 @@ def run_nll(args: argparse.Namespace) -> int:
             f"({r['gap_bpd']:.4f} bits/dim)",
             f"  NLL per class: {per}",
             *comparable_lines(r),
+        ],
+    )
+
+
+# --- diagnostics -----------------------------------------------------------------------------
+
+
+def run_diagnostics(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    if not ckpt.config.stochastic:
+        raise CliError("an AE has no prior; diagnostics needs a VAE or CVAE checkpoint")
+    image_set, x, y, binary = scored_test_split(ckpt, args.dataset, args.data_dir, args.limit)
+    r = diagnostics_report(ckpt.model, x, y, seed=args.seed)
+    r.update(
+        checkpoint=args.checkpoint,
+        dataset=image_set.dataset,
+        scored_on=describe_images(image_set, args.limit, processing=pixels_note(binary)),
+    )
+    kl = "  ".join(f"{v:.2f}" for v in r["kl_per_dim"])
+    prior = r["prior"] + (f" ({r['prior_components']} components)" if r["prior_components"] else "")
+    return emit(
+        r,
+        args.json,
+        [
+            f"{r['scored_on']}:",
+            f"  prior        {prior}",
+            f"  KL per dim   {kl}",
+            f"  active units {r['active_units']} of {r['latent_dim']}",
+            f"  hole_mass    {r['hole_mass']:.4f} (prior mass where the aggregate posterior is "
+            f"below {HOLE_RATIO:g} x the prior; {r['hole_method']})",
         ],
     )

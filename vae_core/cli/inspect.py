@@ -77,9 +77,10 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     """Print the metadata of a checkpoint that loads: a file with good metadata but broken
     weights is reported (exit 2) here too, rather than described as if it were usable."""
-    meta = load_checkpoint(args.checkpoint).meta
-    if args.json:
-        print(json.dumps(meta, indent=2))
+    ckpt = load_checkpoint(args.checkpoint)
+    meta = ckpt.meta
+    if args.json:  # the prior as the model has it: files from before learned priors omit it
+        print(json.dumps({**meta, "prior": ckpt.config.prior}, indent=2))
         return 0
     m = meta["model"]
     hist = meta.get("history") or []
@@ -87,7 +88,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(
         f"  model:     {m['kind']} {m['arch']} latent_dim={m['latent_dim']} hidden={m['hidden']}"
         + (f" conv_channels={m['conv_channels']}" if m["arch"] == "conv" else "")
-        + f" likelihood={m['likelihood']} beta={m['beta']:g}"
+        + f" likelihood={m['likelihood']} beta={m['beta']:g} prior={ckpt.config.prior}"
+        + (f" ({ckpt.config.prior_components})" if ckpt.config.prior != "standard" else "")
     )
     print(f"  dataset:   {meta.get('dataset', '?')} (binarize={meta.get('binarize', '?')})")
     if meta.get("dataset_note"):

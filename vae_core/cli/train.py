@@ -25,7 +25,7 @@ from vae_core.cli.common import (
     non_negative_int,
     positive_int,
 )
-from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, ModelConfig
+from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, PRIORS, ModelConfig
 from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.data.sources import get_source
 from vae_core.device import device_label, pick_device
@@ -59,6 +59,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--gaussian-std", type=float, default=_MODEL.gaussian_std)
     m.add_argument("--learn-variance", action="store_true", help="Gaussian: learn sigma per pixel")
     m.add_argument("--beta", type=float, default=_MODEL.beta, help="KL weight (beta-VAE when != 1)")
+    m.add_argument(
+        "--prior",
+        choices=PRIORS,
+        default=_MODEL.prior,
+        help="p(z): standard N(0, I), a learned mixture of Gaussians (mog) or the VampPrior "
+        "(vamp, Tomczak & Welling 2018); learned priors need --kind vae",
+    )
+    m.add_argument(
+        "--prior-components",
+        type=positive_int,
+        default=_MODEL.prior_components,
+        help="mixture components (mog) or pseudo-inputs (vamp)",
+    )
     d = p.add_argument_group("data and optimisation")
     add_data_args(d, _TRAIN.dataset)
     d.add_argument("--epochs", type=positive_int, default=_TRAIN.epochs)
@@ -112,6 +125,8 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
         learn_variance=args.learn_variance,
         beta=args.beta,
         n_classes=len(get_source(args.dataset, args.data_dir).class_names),
+        prior=args.prior,
+        prior_components=args.prior_components,
     )
 
 

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.metrics import roc_auc_score
 
+from vae_core.data.datasets import ImageSet
+from vae_core.data.subsets import subset_of
 from vae_core.evaluation.iwae import iwae_nll_fast
+from vae_core.evaluation.scoring import model_inputs, scored_images
 from vae_core.models.model import LatentVariableModel
 
 OOD_SETS = ("mnist-test", "fashion-test", "uniform-noise", "inverted", "rotated")
 DATASET_SETS = {"mnist-test": "mnist", "fashion-test": "fashion-mnist"}
+OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 SET_TITLES = {
     "mnist-test": "MNIST test",
     "fashion-test": "Fashion-MNIST test",
@@ -60,23 +64,18 @@ def make_ood_set(
     base_x: torch.Tensor,
     seed: int = 0,
     dataset_x: torch.Tensor | None = None,
-    data_dir: str | None = None,
 ) -> torch.Tensor:
     """Images (N, 1, 28, 28) in [0, 1] for one set, N = len(base_x).
 
     ``base_x`` is the model's in-distribution test images: "inverted" and "rotated" transform
-    them, "uniform-noise" draws U(0, 1) pixels. "mnist-test" / "fashion-test" are N images of
-    that dataset's test split: its seeded stratified subset (``vae_core.data.subsets``) loaded
-    via ``load_split``, or the first N of ``dataset_x`` when the caller has chosen them.
+    them, "uniform-noise" draws U(0, 1) pixels from ``seed + NOISE_SEED_OFFSET``.
+    "mnist-test" / "fashion-test" are the first N images of ``dataset_x``, that dataset's images
+    as the caller has chosen them (``build_ood_sets``: its seeded stratified subset).
     """
     n = len(base_x)
     if name in DATASET_SETS:
         if dataset_x is None:
-            from vae_core.data.datasets import load_split
-            from vae_core.data.subsets import subset_of
-
-            split = load_split(DATASET_SETS[name], "test", data_dir, allow_offline_sample=False)
-            dataset_x = split.tensors()[0][torch.from_numpy(subset_of(split, n))]
+            raise ValueError(f"the set {name!r} needs that dataset's images (dataset_x)")
         return dataset_x[:n].to(base_x.dtype)
     if name == "uniform-noise":
         g = torch.Generator().manual_seed(seed + NOISE_SEED_OFFSET)
@@ -86,6 +85,59 @@ def make_ood_set(
     if name == "rotated":
         return torch.rot90(base_x, 1, dims=(2, 3)).contiguous()
     raise ValueError(f"unknown OOD set {name!r}; valid: {', '.join(OOD_SETS)}")
+
+
+@dataclass(frozen=True)
+class OodSet:
+    """One set as scored: its model inputs, or ``x`` None with ``note`` saying why it is missing."""
+
+    name: str  # one of OOD_SETS
+    title: str
+    x: torch.Tensor | None
+    in_distribution: bool
+    note: str = ""
+
+
+def build_ood_sets(
+    test: ImageSet,
+    binary: bool,
+    n: int | None = None,
+    other: ImageSet | None = None,
+    other_note: str = "",
+    names: Sequence[str] = OOD_SETS,
+    seed: int = 0,
+) -> list[OodSet]:
+    """The named sets, in the order of ``names``, as the model is scored on them.
+
+    The in-distribution set is ``scored_images(test, binary, n)``: the images ``evaluate --limit
+    n`` and the app's figures on ``n`` score. The transformed copies and the noise are made from
+    the grey pixels of those images; the other dataset's set is ``other``'s own seeded
+    stratified subset of as many images, or missing with ``other_note`` when ``other`` is None.
+    Every set then gets the model's test protocol (``model_inputs``). The app's OOD page and
+    ``python -m vae_core evaluate --ood`` both call this, so they score the same tensors.
+    """
+    own = set_name_for(test.dataset)
+    other_name = set_name_for(OTHER_DATASET[test.dataset])
+    if other is not None and other.dataset != OTHER_DATASET[test.dataset]:
+        raise ValueError(f"the other dataset of {test.dataset} is not {other.dataset}")
+    inside, _ = scored_images(test, binary, n)
+    grey, _ = test.tensors()
+    if n is not None and n < len(grey):
+        grey = grey[torch.from_numpy(subset_of(test, n))]
+    sets = []
+    for name in names:
+        title = SET_TITLES[name]
+        if name == own:
+            sets.append(OodSet(name, title + " (in-distribution)", inside, True))
+        elif name == other_name and other is None:
+            sets.append(OodSet(name, title, None, False, other_note))
+        else:
+            other_x = None
+            if name == other_name and other is not None:
+                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
+            x = make_ood_set(name, grey, seed, dataset_x=other_x)
+            sets.append(OodSet(name, title, model_inputs(x, binary), False))
+    return sets
 
 
 def score_sets(
@@ -114,6 +166,8 @@ def score_sets(
 
 def auroc(in_scores: torch.Tensor, out_scores: torch.Tensor) -> float:
     """Area under the ROC curve for telling out (label 1) from in (label 0) by the score."""
+    from sklearn.metrics import roc_auc_score  # scikit-learn takes seconds to import: only here
+
     a = np.asarray(torch.as_tensor(in_scores, dtype=torch.float64))
     b = np.asarray(torch.as_tensor(out_scores, dtype=torch.float64))
     if len(a) == 0 or len(b) == 0:

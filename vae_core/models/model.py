@@ -1,6 +1,6 @@
 """The latent-variable model: VAE, CVAE and deterministic AE behind one API.
 
-q(z|x[,y]) = N(mu, diag sigma^2), p(z) from ``vae_core.models.priors`` (N(0, I)), p(x|z[,y]) from
+q(z|x[,y]) = N(mu, diag sigma^2), p(z) from ``vae_core.models.priors`` (N(0, I) or learned), p(x|z[,y]) from
 ``vae_core.models.likelihoods`` (Kingma & Welling 2013; the CVAE of Sohn et al. 2015 keeps
 p(z|y) = p(z)). All public methods take images (B,1,28,28) in [0,1] and integer labels (B,) or a
 single int. ``forward`` is the training objective (the ELBO terms), so ``torch.compile(model)``
@@ -10,6 +10,7 @@ compiles exactly what a training step runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +19,13 @@ from torch import nn
 from vae_core.config import ModelConfig
 from vae_core.models.likelihoods import make_likelihood
 from vae_core.models.networks import Encoder, build_decoder
-from vae_core.models.priors import StandardNormalPrior, kl_divergence
+from vae_core.models.priors import (
+    GaussianMixturePrior,
+    MixtureOfGaussiansPrior,
+    StandardNormalPrior,
+    VampPrior,
+    kl_divergence,
+)
 
 AE_LOGVAR = -30.0  # an AE's "posterior" is a point: sigma ~ 3e-7, reported but never sampled
 
@@ -50,6 +57,23 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
                     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                     nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            elif isinstance(m, GaussianMixturePrior):
+                m.reset_parameters(generator)
+
+
+def make_prior(
+    config: ModelConfig, encode: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+) -> nn.Module:
+    """The prior ``config.prior`` names; ``encode`` (images -> (mu, logvar)) feeds a VampPrior.
+
+    The standard normal has no parameters or buffers, so a standard model's state_dict (the
+    checkpoint's tensors) is what it always was.
+    """
+    if config.prior == "mog":
+        return MixtureOfGaussiansPrior(config.latent_dim, config.prior_components)
+    if config.prior == "vamp":
+        return VampPrior(config.prior_components, encode, config.latent_dim)
+    return StandardNormalPrior(config.latent_dim)
 
 
 class LatentVariableModel(nn.Module):
@@ -62,8 +86,7 @@ class LatentVariableModel(nn.Module):
         out_dim = 2 * config.latent_dim if config.stochastic else config.latent_dim
         self.encoder = Encoder(config, out_dim)
         self.decoder = build_decoder(config, self.likelihood.out_channels)
-        # no parameters or buffers: the state_dict (the checkpoint's tensors) is unchanged
-        self.prior = StandardNormalPrior(config.latent_dim)
+        self.prior = make_prior(config, self.encode)
         if generator is not None:
             init_parameters(self, generator)
 
