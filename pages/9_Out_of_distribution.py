@@ -87,7 +87,7 @@ if cfg.conditional:
         "page scores unconditional models. Pick a VAE or β-VAE in the sidebar."
     )
     st.stop()
-if ev.dataset not in ec.OTHER_DATASET:
+if ev.dataset not in ood.OTHER_DATASET:
     st.info(
         "This page contrasts MNIST with Fashion-MNIST (each the other's out-of-distribution set); "
         f"it does not run on an imported image set such as {ev.dataset!r}."
