@@ -287,8 +287,11 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
             format_func=lambda k: names[k],
             key="lm_grid_class",
         )
-    scale = np.ones(2) if codes.dim == 2 else np.sqrt(plane.variance)
-    points = plane_grid(n, mode, (0.0, 0.0), scale, edge, half)
+    if codes.dim == 2:  # the model's own prior: N(0, I), or a learned one's mean and spread
+        center, scale = model.prior.mean().numpy(), model.prior.scale().numpy()
+    else:
+        center, scale = np.zeros(2), np.sqrt(plane.variance)
+    points = plane_grid(n, mode, center, scale, edge, half)
     grid_png, grid = manifold_grid(codes, model, points, anchor, label, n)
     x0, x1, y0, y1 = grid_bounds(points)
     where = "z" if codes.dim == 2 else "the PCA plane (PC 1, PC 2)"

@@ -40,7 +40,13 @@ def shipped_fashion_vae() -> tuple[str, str] | None:
             info = model_info(entry.path)  # header only, cached per file version
         except CheckpointError:
             continue
-        if info.meta.get("dataset") == "fashion-mnist" and info.config.kind == "vae":
+        # the Bernoulli VAE: the model of Nalisnick et al.'s failure, not its continuous variant
+        cfg = info.config
+        if (
+            info.meta.get("dataset") == "fashion-mnist"
+            and cfg.kind == "vae"
+            and cfg.likelihood == "bernoulli"
+        ):
             return entry.path, entry.title
     return None
 

@@ -259,3 +259,23 @@ def test_regions_are_not_offered_for_a_cvae_or_a_nonlinear_map(lab: Path) -> Non
     at = app_with(lab, "cvae2", kind="cvae", latent_dim=2)
     assert "Classifier regions need an unconditional model" in captions(at)
     assert not [t for t in at.toggle if t.key == "lm_regions"]
+
+
+def test_the_2d_grid_spans_a_learned_prior_not_n01(lab: Path) -> None:
+    import torch
+
+    from ui.models import load_model
+
+    at = app_with(lab, "mog", latent_dim=2, prior="mog", prior_components=3)
+    assert_clean(at)
+    prior = load_model(str(lab / "mog.safetensors")).model.prior
+    with torch.no_grad():
+        prior.means.add_(torch.tensor([4.0, -2.0]))  # move the whole mixture away from 0
+    at.run()
+    assert_clean(at)
+    (caption,) = [c for i in at.get("image") for c in i.captions if "decoded images over z" in c]
+    m = re.search(r"x (-?[\d.]+)…(-?[\d.]+) .*y (-?[\d.]+)…(-?[\d.]+)", caption)
+    x0, x1, y_top, y_bottom = (float(v) for v in m.groups())
+    mean = prior.mean().numpy()
+    assert (x0 + x1) / 2 == pytest.approx(mean[0], abs=0.02)
+    assert (y_top + y_bottom) / 2 == pytest.approx(mean[1], abs=0.02)

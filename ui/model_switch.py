@@ -18,7 +18,8 @@ SWITCH_KEY = "switch_to_cvae"
 
 
 def shipped_cvae(dataset: str | None, latent_dim: int | None = None) -> ModelEntry | None:
-    """The shipped CVAE trained on ``dataset`` (the one with ``latent_dim`` if there is one)."""
+    """The shipped CVAE trained on ``dataset`` (the one with ``latent_dim`` if there is one;
+    among those a Bernoulli decoder, the classic one, before the continuous Bernoulli)."""
     if not dataset:
         return None
     found: list[tuple[bool, int, ModelEntry]] = []
@@ -30,8 +31,11 @@ def shipped_cvae(dataset: str | None, latent_dim: int | None = None) -> ModelEnt
         except CheckpointError:
             continue
         if info.config.conditional and info.meta.get("dataset") == dataset:
-            found.append((info.config.latent_dim != latent_dim, info.config.latent_dim, entry))
-    return min(found, key=lambda t: t[:2])[2] if found else None
+            cfg = info.config
+            found.append(
+                (cfg.latent_dim != latent_dim, cfg.likelihood != "bernoulli", cfg.latent_dim, entry)
+            )
+    return min(found, key=lambda t: t[:3])[3] if found else None
 
 
 def offer_cvae(dataset: str | None, latent_dim: int | None = None) -> ModelEntry | None:
