@@ -17,7 +17,7 @@ from ui.images import show_image
 from ui.latent_data import latent_codes, latent_map
 from ui.latent_plot import add_marker, latent_scatter, selected_rows
 from ui.models import load_model
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_test_data
 from vae_core.io.pictures import image_grid
 
 SELECTION_KEY = "cmp_selection"
@@ -27,9 +27,7 @@ N_SHOWN = 8
 st.set_page_config(page_title="Compare · VAE Latent Lab", page_icon="⚖️", layout="wide")
 st.title("Compare two models")
 ckpt_a = current_model()
-data = model_test_tensors(ckpt_a)
-if data is None:
-    st.stop()
+data = model_test_data(ckpt_a)
 images, x, y = data
 dataset = images.dataset
 others = compare.partners(str(ckpt_a.path), dataset)

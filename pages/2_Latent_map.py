@@ -34,7 +34,7 @@ from ui.latent_plot import (
     selected_rows,
     shared_scatter,
 )
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_test_data
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.subsets import provenance_clause
 from vae_core.evaluation.regions import map_extent, region_confusions
@@ -60,9 +60,7 @@ MAX_MARKED = 2000
 st.set_page_config(page_title="Latent map · VAE Latent Lab", page_icon="🗺️", layout="wide")
 ckpt = current_model()
 st.title("Latent map")
-data = model_test_tensors(ckpt)
-if data is None:
-    st.stop()
+data = model_test_data(ckpt)
 images, x, y = data
 model, cfg = ckpt.model, ckpt.config
 names = images.class_names

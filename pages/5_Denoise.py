@@ -14,7 +14,7 @@ from ui.denoise_pair import find_pair
 from ui.draw_canvas import draw_digit
 from ui.images import show_image
 from ui.models import load_model
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_test_data
 from vae_core.config import NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.subsets import capitalized, describe_images, subset_of
@@ -60,9 +60,7 @@ st.caption(
     "PSNR and SSIM compare with the clean image (higher is better; SSIM 1 = identical)."
 )
 
-loaded = model_test_tensors(ckpt)
-if loaded is None:
-    st.stop()
+loaded = model_test_data(ckpt)
 test_set, x_test, y_test = loaded
 class_names = test_set.class_names
 ONE_OF_SET = capitalized(test_set.noun_one)  # offline: not a test image

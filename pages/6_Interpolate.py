@@ -10,7 +10,7 @@ import torch
 from ui.eval_cache import split_posteriors
 from ui.images import show_image
 from ui.latent_plot import latent_scatter
-from ui.session import current_model, model_test_tensors
+from ui.session import current_model, model_test_data
 from vae_core.io.pictures import gif_bytes, image_grid, png_bytes
 from vae_core.latent.interpolation import (
     METHODS,
@@ -41,9 +41,7 @@ st.markdown(
     "below shows all three for these ends."
 )
 
-loaded = model_test_tensors(ckpt)
-if loaded is None:
-    st.stop()
+loaded = model_test_data(ckpt)
 test_set, x_test, y_test = loaded
 class_names = test_set.class_names
 labels_np = y_test.numpy()

@@ -53,13 +53,19 @@ def model_test_tensors(checkpoint: Checkpoint, split: str = "test"):
     return images, x, y
 
 
+def model_test_data(checkpoint: Checkpoint):
+    """(ImageSet, x, y) of the model's test split; stops the page, after the data's own
+    message, when it cannot be had."""
+    data = model_test_tensors(checkpoint)
+    if data is None:
+        st.stop()
+    return data
+
+
 def model_eval_set(checkpoint: Checkpoint) -> EvalSet:
     """The model's test split as the evaluation pages score it (``ui.eval_cache.eval_set``:
     binarized when its training data were); stops the page, after the data's own message, when
     the split cannot be had."""
     from ui.eval_cache import eval_set  # PyTorch-heavy: only the evaluation pages need it
 
-    data = model_test_tensors(checkpoint)
-    if data is None:
-        st.stop()
-    return eval_set(checkpoint, *data)
+    return eval_set(checkpoint, *model_test_data(checkpoint))
