@@ -11,6 +11,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import assert_clean
 from tests.test_imports import CLASSES, image_folder
 from ui.imports import import_upload
 from vae_core.config import ModelConfig
@@ -54,11 +55,6 @@ def page(name: str, model: Path) -> AppTest:
     at = AppTest.from_file(str(ROOT / name), default_timeout=180)
     at.session_state["vae_lab_model_path"] = str(model)
     return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def test_train_page_offers_the_imported_set(env: Path) -> None:
