@@ -317,6 +317,7 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
         lambda: png_bytes(grid, scale=2),  # encoded only when clicked
         file_name="manifold-grid.png",
         mime="image/png",
+        on_click="ignore",
     )
     if emb.projection is not None and right.checkbox("Show its extent on the map", True):
         overlays.append(lambda fig: add_rectangle(fig, (x0, x1, y0, y1)))
@@ -427,6 +428,7 @@ with map_col:
         file_name=f"latent-{images.dataset}-{method}.csv",
         mime="text/csv",
         key="lm_csv",
+        on_click="ignore",
     )
     st.download_button(  # TensorBoard's Embedding Projector: the codes, labels and thumbnails
         "Download for TensorBoard's projector (ZIP)",
@@ -434,6 +436,7 @@ with map_col:
         file_name=f"projector-{images.dataset}.zip",
         mime="application/zip",
         key="lm_projector",
+        on_click="ignore",
         help="tensors.tsv (the posterior means E[z|x]), metadata.tsv, sprite.png and "
         "projector_config.pbtxt: unzip into a folder and run `tensorboard --logdir FOLDER`.",
     )

@@ -124,7 +124,13 @@ grid = image_grid(images, nrow=min(8, n_samples))
 what = f"class {class_label(digit)}" if digit is not None else "the prior"
 samples_png = png_bytes(grid, SCALE)
 show_image(samples_png, f"{n_samples} samples of {what}, T = {temperature:g}")
-st.download_button("Download PNG", samples_png, file_name="samples.png", mime="image/png")
+st.download_button(
+    "Download PNG",
+    lambda: samples_png,
+    file_name="samples.png",
+    mime="image/png",
+    on_click="ignore",
+)
 
 if cfg.conditional:
     # ---------------------------------------------------------- style vs content

@@ -138,13 +138,16 @@ for method in methods:
     show_image(png_bytes(strip, SCALE), f"{method}: {steps} steps from A to B")
     d1, d2 = st.columns(2)
     d1.download_button(
-        f"Download {method} strip (PNG)", png_bytes(strip, SCALE),
+        f"Download {method} strip (PNG)", lambda strip=strip: png_bytes(strip, SCALE),
         file_name=f"interpolation-{method}.png", mime="image/png", key=f"ip_png_{method}",
+        on_click="ignore",
     )  # fmt: skip
     loop = list(frames[method]) + list(frames[method][-2:0:-1])  # there and back again
     d2.download_button(
-        f"Download {method} animation (GIF)", gif_bytes(loop, duration_ms=120, scale=6),
+        f"Download {method} animation (GIF)",
+        lambda loop=loop: gif_bytes(loop, duration_ms=120, scale=6),
         file_name=f"interpolation-{method}.gif", mime="image/gif", key=f"ip_gif_{method}",
+        on_click="ignore",
     )  # fmt: skip
 
 # ---------------------------------------------------------------- norms and map
