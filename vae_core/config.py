@@ -174,3 +174,59 @@ def _coerce(name: str, value: Any, type_name: Any, what: str = "model config") -
     if not ok:
         raise ConfigError(f"{what} field {name!r} has the wrong type: {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class VQConfig:
+    """A VQ-VAE (van den Oord et al. 2017): a conv encoder to a 7x7 grid of ``code_dim``-vectors,
+    each snapped to the nearest of ``codebook_size`` codebook vectors, and a conv decoder.
+
+    Kept apart from ``ModelConfig`` because its posterior is a point on a discrete grid, not a
+    Gaussian: code paths that read mu / logvar must not mistake it for a VAE. ``ema`` replaces the
+    codebook loss by exponential-moving-average updates (decay ``ema_decay``, Laplace smoothing
+    ``ema_epsilon``); ``dead_code_restart`` re-draws codes no cell used in a batch from that batch's
+    encoder outputs.
+    """
+
+    codebook_size: int = 64
+    code_dim: int = 16
+    conv_channels: tuple[int, ...] = (32, 64)
+    likelihood: str = "bernoulli"
+    gaussian_std: float = 0.1
+    commitment: float = 0.25
+    ema: bool = True
+    ema_decay: float = 0.99
+    ema_epsilon: float = 1e-5
+    dead_code_restart: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conv_channels", tuple(int(c) for c in self.conv_channels))
+        if not 16 <= self.codebook_size <= 512:
+            raise ConfigError(f"codebook_size must be in 16..512, got {self.codebook_size}")
+        if not 1 <= self.code_dim <= 256:
+            raise ConfigError(f"code_dim must be in 1..256, got {self.code_dim}")
+        if len(self.conv_channels) != 2 or not all(1 <= c <= 512 for c in self.conv_channels):
+            raise ConfigError(
+                f"conv_channels must be two sizes in 1..512, got {self.conv_channels}"
+            )
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if not 0 <= self.commitment <= 100:
+            raise ConfigError(f"commitment must be in [0, 100], got {self.commitment}")
+        if not 0 < self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if not 0 < self.ema_epsilon <= 1:
+            raise ConfigError(f"ema_epsilon must be in (0, 1], got {self.ema_epsilon}")
+
+    @property
+    def display_name(self) -> str:
+        return "VQ-VAE"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["conv_channels"] = list(self.conv_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VQConfig:
+        return strict_from_dict(cls, data, "VQ-VAE config")
