@@ -3,12 +3,17 @@ uniform-prior ELBO and checkpoint round trips."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
+import pytest
 import torch
 
+from tests.test_cli import cli_env, run_cli, write_dataset
 from vae_core.config import VQConfig
-from vae_core.io.vq_checkpoint import load_vq_checkpoint, vq_checkpoint_bytes
+from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint
+from vae_core.io.vq_checkpoint import is_vq_checkpoint, load_vq_checkpoint, vq_checkpoint_bytes
 from vae_core.models.vqvae import VQVAE, VectorQuantizer, perplexity, uniform_prior_kl
 
 
@@ -89,3 +94,40 @@ def test_checkpoint_round_trip_gives_identical_decodes() -> None:
         assert torch.equal(model.decode_codes(codes), loaded.decode_codes(codes))
         assert torch.equal(model.encode_codes(_images()), loaded.encode_codes(_images()))
     assert loaded.config == model.config
+
+
+def test_ordinary_loader_refuses_a_vq_checkpoint_with_a_checkpoint_error() -> None:
+    """Pages that need a Gaussian posterior load through ``load_checkpoint``: a VQ file must be
+    refused with a message, never built as a wrong model."""
+    data = vq_checkpoint_bytes(VQVAE(VQConfig(codebook_size=16), _gen()), {})
+    assert is_vq_checkpoint(data)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(data)
+
+
+def test_cli_train_and_evaluate_json(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    env = cli_env(tmp_path)
+    out = tmp_path / "vq.safetensors"
+    common = ["--data-dir", str(data), "--threads", "1"]
+    proc = run_cli(
+        ["train", "--kind", "vqvae", "--codebook-size", "16", "--code-dim", "4", "--epochs", "1"]
+        + ["--batch-size", "32", "--json", "--out", str(out), *common],
+        env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()] == ["epoch", "test"]
+    proc = run_cli(["evaluate", str(out), "--json", "--limit", "20", *common], env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model"] == "VQ-VAE"
+    assert report["codebook_size"] == 16
+    assert 1 <= report["codes_used"] <= 16
+    assert 1.0 <= report["perplexity"] <= report["codes_used"] + 1e-9
+    assert report["data_kind"] == "binarized/bernoulli"
+    assert report["recon_unit"] == report["elbo_unit"] == "nats per image"
+    assert "bound" in report["elbo_note"]
+    assert math.isclose(
+        report["elbo_uniform_prior"], report["recon_log_likelihood"] - 49 * math.log(16)
+    )
+    assert report["mse"] >= 0

@@ -41,6 +41,8 @@ from vae_core.evaluation.ood import OTHER_DATASET, build_ood_sets, ood_report, s
 from vae_core.evaluation.prior_holes import HOLE_RATIO, diagnostics_report
 from vae_core.evaluation.scoring import IW_SAMPLES, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
+from vae_core.io.vq_checkpoint import is_vq_checkpoint, load_vq_checkpoint
+from vae_core.training.vq import score_vq
 
 OOD_CHOICES = {
     "mnist": "mnist-test",
@@ -96,6 +98,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if is_vq_checkpoint(args.checkpoint):
+        return _evaluate_vq(args)
     ckpt = load_checkpoint(args.checkpoint)
     if args.ood:  # refused before the slow in-distribution pass, not after it
         _check_ood_model(ckpt)
@@ -273,3 +277,43 @@ def run_diagnostics(args: argparse.Namespace) -> int:
             f"below {HOLE_RATIO:g} x the prior; {r['hole_method']})",
         ],
     )
+
+
+def _evaluate_vq(args: argparse.Namespace) -> int:
+    """A VQ-VAE's report: code use, reconstruction and the uniform-prior ELBO (no IWAE NLL or
+    OOD scores, which need a Gaussian posterior)."""
+    if args.ood:
+        raise CliError(f"{args.checkpoint}: --ood needs a Gaussian posterior; a VQ-VAE has none")
+    ckpt = load_vq_checkpoint(args.checkpoint)
+    meta = ckpt.meta
+    dataset = args.dataset or meta.get("dataset")
+    if dataset not in known_names(args.data_dir):
+        raise CliError(
+            f"{args.checkpoint}: no known training dataset in its metadata; pass --dataset"
+        )
+    image_set = load_data(dataset, args.split, args.data_dir)
+    metrics = score_vq(ckpt.model, image_set, str(meta.get("binarize", "none")), args.limit)
+    report = {
+        "checkpoint": str(args.checkpoint),
+        "dataset": dataset,
+        "split": args.split,
+        "data_source": image_set.source,
+        "data_note": image_set.note,
+        "likelihood": ckpt.model.config.likelihood,
+        **metrics,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"{meta.get('name', Path(args.checkpoint).name)} (VQ-VAE, K={metrics['codebook_size']})"
+        )
+        for key in (
+            "codes_used",
+            "perplexity",
+            "recon_log_likelihood",
+            "mse",
+            "elbo_uniform_prior",
+        ):
+            print(f"  {key}: {metrics[key]}")
+    return 0

@@ -25,7 +25,15 @@ from vae_core.cli.common import (
     non_negative_int,
     positive_int,
 )
-from vae_core.config import ARCHITECTURES, LIKELIHOODS, MODEL_KINDS, PRIORS, ModelConfig
+from vae_core.config import (
+    ARCHITECTURES,
+    LIKELIHOODS,
+    MODEL_KINDS,
+    PRIORS,
+    ConfigError,
+    ModelConfig,
+    VQConfig,
+)
 from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.data.sources import get_source
 from vae_core.device import device_label, pick_device
@@ -40,15 +48,26 @@ from vae_core.training.trainer import (
     TrainingDiverged,
     steps_per_epoch,
 )
+from vae_core.training.vq import train_and_score_vq
 
 # The defaults of every option come from the config dataclasses: one place for each default.
-_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+_MODEL, _TRAIN, _VQ = ModelConfig(), TrainConfig(), VQConfig()
+VQ_KIND = "vqvae"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and write a checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", choices=MODEL_KINDS, default=_MODEL.kind)
+    m.add_argument("--kind", choices=(*MODEL_KINDS, VQ_KIND), default=_MODEL.kind)
+    m.add_argument(
+        "--codebook-size",
+        type=positive_int,
+        default=_VQ.codebook_size,
+        help="VQ-VAE: number of codebook vectors K (16..512)",
+    )
+    m.add_argument(
+        "--code-dim", type=positive_int, default=_VQ.code_dim, help="VQ-VAE: code vector size D"
+    )
     m.add_argument("--arch", choices=ARCHITECTURES, default=_MODEL.arch)
     m.add_argument("--latent-dim", type=int, default=_MODEL.latent_dim)
     m.add_argument("--hidden", type=int_list, default=_MODEL.hidden, help="e.g. 512,256")
@@ -214,6 +233,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, rank: Rank) -> int:
+    if args.kind == VQ_KIND:
+        return _train_vq(args)
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
     check_iw_samples(args.iw_samples)
@@ -295,5 +316,58 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
         print(f"{name}: trained {len(result.history)} epochs in {result.seconds:.1f} s on {label}")
         print(summary["dataset_note"])
         print(format_metrics(metrics))
+        print(f"checkpoint: {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _train_vq(args: argparse.Namespace) -> int:
+    """``--kind vqvae``: the VQ-VAE's train → score → checkpoint (``vae_core.training.vq``)."""
+    try:
+        vq = VQConfig(
+            codebook_size=args.codebook_size,
+            code_dim=args.code_dim,
+            conv_channels=args.conv_channels,
+            likelihood=args.likelihood,
+            gaussian_std=args.gaussian_std,
+        )
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    config = train_config_from_args(args)
+    device = pick_device(config.device)
+    out = Path(args.out or f"{args.dataset}-vqvae-{vq.codebook_size}.safetensors")
+    if out.suffix != ".safetensors":
+        raise CliError(f"--out must end in .safetensors, got {out}")
+    check_writable(out)
+    train_set = load_data(args.dataset, "train", args.data_dir)
+    test_set = load_data(args.dataset, "test", args.data_dir)
+    name = args.name or f"VQ-VAE K={vq.codebook_size} · {args.dataset}"
+
+    def on_epoch(rec: dict[str, float]) -> None:
+        if args.json:
+            print(json.dumps({"event": "epoch", **rec}), flush=True)
+        else:
+            print(
+                f"epoch {rec['epoch']}: loss {rec['loss']:.2f}  recon {rec['recon']:.2f}  "
+                f"perplexity {rec['perplexity']:.1f}",
+                file=sys.stderr,
+            )
+
+    _, history, metrics = train_and_score_vq(
+        vq,
+        config,
+        train_set=train_set,
+        test_set=test_set,
+        checkpoint=out,
+        name=name,
+        device_label=device_label(device),
+        on_epoch=on_epoch,
+    )
+    seconds = history[-1]["seconds"] if history else 0.0
+    summary = {"event": "test", "checkpoint": str(out), "training_seconds": round(seconds, 2)}
+    if args.json:
+        print(json.dumps({**summary, **metrics}), flush=True)
+    else:
+        print(f"{name}: trained {len(history)} epochs in {seconds:.1f} s")
+        print(json.dumps(metrics, indent=1))
         print(f"checkpoint: {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0

@@ -94,3 +94,14 @@ def load_vq_checkpoint(
     model.to(device).eval()
     path = None if isinstance(source, bytes | bytearray) else Path(source)
     return VQCheckpoint(model=model, meta=meta, path=path)
+
+
+def is_vq_checkpoint(source: str | Path | bytes) -> bool:
+    """Whether a checkpoint file holds a VQ-VAE (False for anything unreadable: the ordinary
+    loader then reports what is wrong with it)."""
+    try:
+        data, name = read_source(source)
+        check_container(data, name)
+        return is_vq_metadata(json.loads(_metadata_string(parse_header(data, name), name)))
+    except (CheckpointError, ValueError, RecursionError, OSError):
+        return False
