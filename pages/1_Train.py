@@ -25,7 +25,7 @@ from vae_core.config import LIKELIHOOD_TITLES, PRIOR_LABELS, ConfigError, ModelC
 from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
-from vae_core.training.trainer import TrainConfig  # noqa: E402
+from vae_core.training.trainer import OBJECTIVES, TrainConfig  # noqa: E402
 
 JOBS_KEY = TRAIN_JOBS_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
@@ -92,6 +92,8 @@ DEFAULTS: dict[str, object] = {
     "train_schedule": _TRAIN.lr_schedule,
     "train_name": "",
     "train_noise": _TRAIN.train_noise,
+    "train_objective": _TRAIN.objective,
+    "train_iw_samples": _TRAIN.iw_train_samples,
 }
 
 
@@ -176,6 +178,20 @@ def _form() -> jobs.JobSpec | None:
         noise = st.text_input(
             "Training noise (denoising VAE)", help=NOISE_HELP, **_keep("train_noise")
         )
+        o1, o2 = st.columns(2)
+        objective = o1.radio(
+            "Objective", OBJECTIVES, horizontal=True, format_func=str.upper,
+            help="ELBO, or the importance-weighted bound of Burda et al. 2015 (VAE and CVAE "
+            "with β = 1): tighter, and it keeps more latent units active",
+            **_keep("train_objective"),
+        )  # fmt: skip
+        iw_samples = int(
+            o2.number_input(
+                "IWAE samples K", 1, 5000, disabled=objective != "iwae",
+                help="each step decodes K codes per image, so it costs about K times as much",
+                **_keep("train_iw_samples"),
+            )
+        )  # fmt: skip
     current = _session_job()
     busy = current is not None and current.snapshot().active
     start = st.button("Start training", type="primary", disabled=busy, icon=":material/play_arrow:")
@@ -206,11 +222,13 @@ def _form() -> jobs.JobSpec | None:
             seed=seed,
             log_every=10,  # live curves: a point every 10 batches (one host sync each)
             train_noise=noise,
+            objective=objective,
+            iw_train_samples=iw_samples,
         )
     except (ConfigError, ValueError) as exc:
         st.error(f"Cannot start: {exc}")
         return None
-    title = name.strip() or default_name(config, dataset, train_config.train_noise)
+    title = name.strip() or default_name(config, train_config)
     return jobs.JobSpec(title, config, train_config)
 
 

@@ -21,7 +21,7 @@ from ui.model_list import ModelInfo
 from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
-from vae_core.training.run_metadata import train_noise_of, training_extent
+from vae_core.training.run_metadata import objective_of, train_noise_of, training_extent
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
 DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
@@ -86,8 +86,16 @@ def train_noise_text(meta: dict[str, Any]) -> str:
     """The training objective's noise: 'none (standard ELBO)' or the denoising spec."""
     spec = train_noise_of(meta)
     if spec == NO_TRAIN_NOISE:
-        return "none (standard ELBO)"
+        return "none (standard ELBO)" if objective_of(meta) == "ELBO" else "none"
     return f"{spec}: denoising objective (Im et al. 2017), encodes noisy, scores clean digits"
+
+
+def objective_text(meta: dict[str, Any]) -> str:
+    """'ELBO (Kingma & Welling 2013)' or 'IWAE bound, K = 5 (Burda et al. 2015)'."""
+    objective = objective_of(meta)
+    return (
+        f"{objective} ({'Kingma & Welling 2013' if objective == 'ELBO' else 'Burda et al. 2015'})"
+    )
 
 
 def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str]]:
@@ -108,6 +116,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("Likelihood p(x|z)", likelihood_text(config)),
         ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
         ("Binarization", str(meta.get("binarize", "unknown"))),
+        ("Objective", objective_text(meta)),
         ("Training noise", train_noise_text(meta)),
         ("Training images", f"{train_size:,}" if isinstance(train_size, int) else "unknown"),
         ("Trained for", epochs),

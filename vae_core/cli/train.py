@@ -42,6 +42,7 @@ from vae_core.training.distributed import Rank, init_from_env, leave_group
 from vae_core.training.pipeline import train_and_score
 from vae_core.training.run_metadata import dataset_note, default_name
 from vae_core.training.trainer import (
+    OBJECTIVES,
     EpochInfo,
     StepInfo,
     TrainConfig,
@@ -112,6 +113,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "gaussian:0.3, salt-pepper:0.2, occlusion-square:0.4 (default: none). The test ELBO "
         "stays the standard ELBO on clean images",
     )
+    d.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=_TRAIN.objective,
+        help="elbo (Kingma & Welling 2013) or iwae, the importance-weighted bound (Burda et al. "
+        "2015) with --iw-train-samples samples per image",
+    )
+    d.add_argument(
+        "--iw-train-samples",
+        type=positive_int,
+        default=_TRAIN.iw_train_samples,
+        help="K of the IWAE objective (the paper trains with 5 and 50); each step costs K "
+        "decoder passes per image",
+    )
     d.add_argument("--seed", type=int, default=_TRAIN.seed)
     d.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default=_TRAIN.device)
     d.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
@@ -163,6 +178,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         amp=args.amp,
         compile=args.compile,
         train_noise=args.train_noise,
+        objective=args.objective,
+        iw_train_samples=args.iw_train_samples,
     )
 
 
@@ -237,6 +254,7 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
         return _train_vq(args)
     model_config = model_config_from_args(args)
     config = train_config_from_args(args)
+    config.check_model(model_config)  # before the data is read: a wrong pair fails at once
     check_iw_samples(args.iw_samples)
     device = pick_device(config.device)
     out = Path(args.out or f"{args.dataset}-{args.kind}-{args.latent_dim}d.safetensors")
@@ -247,7 +265,7 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
     check_writable(out)
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
-    name = args.name or default_name(model_config, args.dataset, config.train_noise)
+    name = args.name or default_name(model_config, config)
     label = device_label(device)
     if rank.world_size > 1:
         label += f" × {rank.world_size} processes (torchrun, DDP)"

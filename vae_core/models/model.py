@@ -24,6 +24,7 @@ from vae_core.models.priors import (
     MixtureOfGaussiansPrior,
     StandardNormalPrior,
     VampPrior,
+    diag_gaussian_log_prob,
     kl_divergence,
 )
 
@@ -100,8 +101,12 @@ class LatentVariableModel(nn.Module):
         eps: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         target: torch.Tensor | None = None,
+        samples: int = 1,
     ) -> ElboTerms:
         """One-sample SGVB estimate of the ELBO parts (K&W 2013, estimator B, eq. 10).
+
+        With ``samples`` = K > 1 (or ``eps`` of shape (B, K, D)) the loss is the importance-
+        weighted bound instead (Burda et al. 2015, eq. 8), the IWAE training objective.
 
         x is the encoder input (B,1,28,28) and, unless ``target`` is given, also the target: the
         denoising criterion (Im et al. 2017) encodes a corrupted x and scores the clean target. The noise is ``eps`` (B, D) when
@@ -111,6 +116,11 @@ class LatentVariableModel(nn.Module):
         """
         beta = self.config.beta if beta is None else beta
         mu, logvar = self.encode(x, y)
+        if sample and (samples > 1 or (eps is not None and eps.dim() == 3)):
+            k = eps.shape[1] if eps is not None else samples
+            return self._iwae_terms(
+                x if target is None else target, y, mu, logvar, k, eps, generator
+            )
         if self.config.stochastic:
             z = self.reparameterize(mu, logvar, eps=eps, generator=generator) if sample else mu
             kl_img, kl_dims = kl_divergence(self.prior, mu, logvar, z)
@@ -126,6 +136,43 @@ class LatentVariableModel(nn.Module):
             recon=recon,
             kl=kl,
             kl_per_dim=kl_dims.mean(0),
+        )
+
+    def _iwae_terms(
+        self,
+        target: torch.Tensor,
+        y: torch.Tensor | None,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        k: int,
+        eps: torch.Tensor | None,
+        generator: torch.Generator | None,
+    ) -> ElboTerms:
+        """The IWAE bound log (1/K) sum_k p(x, z_k) / q(z_k|x) as the loss (Burda et al. 2015).
+
+        Its gradient weights the K samples by their normalised importance weights, so the
+        encoder is no longer punished for samples the decoder explains badly; K = 1 is the ELBO
+        with a sampled KL. ``elbo``, ``recon`` and ``kl`` stay the ELBO's parts (the K samples'
+        mean reconstruction and the usual KL), so the curves of both objectives read alike.
+        """
+        if not self.config.stochastic:
+            raise ValueError("the IWAE bound needs a stochastic encoder (a VAE or a CVAE)")
+        b, d = mu.shape
+        if eps is None:
+            eps = torch.randn(b, k, d, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu.unsqueeze(1) + (0.5 * logvar).exp().unsqueeze(1) * eps  # (B, K, D)
+        log_q = diag_gaussian_log_prob(z, mu.unsqueeze(1), logvar.unsqueeze(1))  # (B, K)
+        log_pz = self.prior.log_prob(z)
+        yk = y
+        if y is not None and torch.as_tensor(y).dim() > 0:  # one label per image: one per sample
+            yk = torch.as_tensor(y, device=mu.device).repeat_interleave(k, 0)
+        out = self.decoder_output(z.reshape(b * k, d), yk)
+        log_px = self.log_prob(out, target.repeat_interleave(k, 0)).view(b, k)
+        bound = torch.logsumexp(log_px + log_pz - log_q, 1) - math.log(k)
+        kl_img, kl_dims = kl_divergence(self.prior, mu, logvar, z[:, 0])
+        recon, kl = log_px.mean(), kl_img.mean()
+        return ElboTerms(
+            loss=-bound.mean(), elbo=recon - kl, recon=recon, kl=kl, kl_per_dim=kl_dims.mean(0)
         )
 
     @property

@@ -21,18 +21,21 @@ if TYPE_CHECKING:  # type hints only: the picker reads extents without importing
     from vae_core.training.trainer import EpochInfo, TrainConfig, TrainResult
 
 
-def default_name(config: ModelConfig, dataset: str, train_noise: str = NO_TRAIN_NOISE) -> str:
+def default_name(config: ModelConfig, train: TrainConfig) -> str:
     """Short human title, e.g. 'MNIST VAE, 2-D latent' or 'Fashion-MNIST conv CVAE, 16-D latent'.
 
-    A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'), and so is a denoising
-    objective ('MNIST denoising VAE (gaussian:0.3), 16-D latent'): two models that differ only in
-    p(x|z) or in what they were trained on must not look the same in the picker.
+    A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'), and so are a denoising
+    objective ('MNIST denoising VAE (gaussian:0.3), 16-D latent') and the IWAE objective ('MNIST
+    VAE (IWAE, K=5), 2-D latent'): two models that differ only in p(x|z) or in how they were
+    trained must not look the same in the picker.
     """
     arch = "conv " if config.arch == "conv" else ""
     lik = "" if config.likelihood == "bernoulli" else f"{LIKELIHOOD_TITLES[config.likelihood]} "
-    noisy = ("denoising ", f" ({train_noise})") if train_noise != NO_TRAIN_NOISE else ("", "")
-    name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}"
-    return f"{get_source(dataset).title} {name}, {config.latent_dim}-D latent"
+    noise = train.train_noise
+    noisy = ("denoising ", f" ({noise})") if noise != NO_TRAIN_NOISE else ("", "")
+    iwae = f" (IWAE, K={train.iw_train_samples})" if train.samples_per_image > 1 else ""
+    name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}{iwae}"
+    return f"{get_source(train.dataset).title} {name}, {config.latent_dim}-D latent"
 
 
 def dataset_note(train_set: ImageSet, val_fraction: float = 0.0) -> str:
@@ -190,6 +193,15 @@ RECIPE_FIELDS = (
 def train_noise_of(meta: Mapping[str, Any]) -> str:
     """The checkpoint's training noise spec ('none' for the standard ELBO and older files)."""
     return str((meta.get("train_config") or {}).get("train_noise") or NO_TRAIN_NOISE)
+
+
+def objective_of(meta: Mapping[str, Any]) -> str:
+    """The checkpoint's training objective in words: 'ELBO' (also older files) or
+    'IWAE bound, K = 5'."""
+    train = meta.get("train_config") or {}
+    if train.get("objective") == "iwae":
+        return f"IWAE bound, K = {train.get('iw_train_samples', '?')}"
+    return "ELBO"
 
 
 def recipe_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from vae_core.config import strict_from_dict
+from vae_core.config import ModelConfig, strict_from_dict
 from vae_core.data.binarize import BINARIZATIONS, binarize_dynamic, binarize_static
 from vae_core.device import pick_device
 from vae_core.evaluation.data_kind import uses_binary_test_data
@@ -31,6 +31,8 @@ from vae_core.latent.noise import NO_TRAIN_NOISE, NoiseSpec, parse_noise_spec
 from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
 from vae_core.training.distributed import Rank, current_rank, sum_over_ranks
+
+OBJECTIVES = ("elbo", "iwae")
 
 
 class TrainingDiverged(RuntimeError):
@@ -57,6 +59,10 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     # Denoising criterion (Im et al. 2017): "gaussian:0.3" etc. (vae_core.latent.noise), or "none"
     train_noise: str = NO_TRAIN_NOISE
+    # "elbo" (Kingma & Welling 2013) or "iwae": the importance-weighted bound with
+    # iw_train_samples samples per image (Burda et al. 2015 train with K = 5 and K = 50)
+    objective: str = "elbo"
+    iw_train_samples: int = 5
 
     def __post_init__(self) -> None:
         self.train_noise = str(parse_noise_spec(self.train_noise) or NO_TRAIN_NOISE)
@@ -71,6 +77,23 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         if not 0 <= self.val_fraction < 1:
             raise ValueError("val_fraction must be in [0, 1)")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if not 1 <= self.iw_train_samples <= 5000:
+            raise ValueError("iw_train_samples must be in 1..5000")
+
+    def check_model(self, model: ModelConfig) -> None:
+        """Refuse a model this objective cannot train, before any work starts (ValueError)."""
+        if self.objective == "iwae" and (not model.stochastic or model.beta != 1.0):
+            raise ValueError(
+                "the IWAE objective needs a VAE or a CVAE with beta = 1 (it bounds log p(x); "
+                f"this model is {model.display_name})"
+            )
+
+    @property
+    def samples_per_image(self) -> int:
+        """Posterior samples per image in each step: K for the IWAE objective, else 1."""
+        return self.iw_train_samples if self.objective == "iwae" else 1
 
     @property
     def noise(self) -> NoiseSpec | None:
@@ -291,6 +314,9 @@ def train(
     net = model if rank.world_size == 1 else data_parallel(model, device)
     step_fn: Callable[..., ElboTerms] = torch.compile(net) if config.compile else net
     stochastic = model.config.stochastic
+    config.check_model(model.config)
+    # (B, K, D) noise for the IWAE bound; (B, D), as always, for the ELBO
+    k_shape = (config.samples_per_image,) if config.samples_per_image > 1 else ()
     good_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
     step = 0
@@ -306,7 +332,9 @@ def train(
             idx = perm[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = inputs[idx], (y_tr[idx] if cond else None)
             eps = (
-                torch.randn(len(xb), model.config.latent_dim, generator=noise, device=device)
+                torch.randn(
+                    len(xb), *k_shape, model.config.latent_dim, generator=noise, device=device
+                )
                 if stochastic
                 else None
             )
