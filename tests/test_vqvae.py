@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_cli import cli_env, run_cli, write_dataset
+from tests.test_cli import write_dataset
+from vae_core.cli import main
 from vae_core.config import VQConfig
 from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint
 from vae_core.io.vq_checkpoint import is_vq_checkpoint, load_vq_checkpoint, vq_checkpoint_bytes
@@ -105,21 +106,22 @@ def test_ordinary_loader_refuses_a_vq_checkpoint_with_a_checkpoint_error() -> No
         load_checkpoint(data)
 
 
-def test_cli_train_and_evaluate_json(tmp_path: Path) -> None:
+def test_cli_train_and_evaluate_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process (``cli.main``), as the error cases of tests/test_cli.py: two subprocesses
+    would spend most of the test importing PyTorch."""
+    monkeypatch.delenv("VAE_LAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never a download
     data = write_dataset(tmp_path / "data")
-    env = cli_env(tmp_path)
     out = tmp_path / "vq.safetensors"
-    common = ["--data-dir", str(data), "--threads", "1"]
-    proc = run_cli(
-        ["train", "--kind", "vqvae", "--codebook-size", "16", "--code-dim", "4", "--epochs", "1"]
-        + ["--batch-size", "32", "--json", "--out", str(out), *common],
-        env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()] == ["epoch", "test"]
-    proc = run_cli(["evaluate", str(out), "--json", "--limit", "20", *common], env)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    train = ["train", "--kind", "vqvae", "--codebook-size", "16", "--code-dim", "4"]
+    opts = ["--epochs", "1", "--batch-size", "32", "--json", "--out", str(out)]
+    assert main([*train, *opts, "--data-dir", str(data)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["epoch", "test"]
+    assert main(["evaluate", str(out), "--json", "--limit", "20", "--data-dir", str(data)]) == 0
+    report = json.loads(capsys.readouterr().out)
     assert report["model"] == "VQ-VAE"
     assert report["codebook_size"] == 16
     assert 1 <= report["codes_used"] <= 16
