@@ -213,6 +213,18 @@ def test_limits_on_files_and_pixels(data: Path, tmp_path: Path) -> None:
     assert {f: r for f, r in result.refused if f != "dots/broken.png"} == too_big
 
 
+def test_limits_from_the_environment_bound_an_import(data: Path, tmp_path: Path) -> None:
+    env = {"VAE_LAB_IMPORT_MAX_FILES": "4", "VAE_LAB_IMPORT_MAX_MIB": " 3 "}
+    limits = ImportLimits.from_env(env)
+    assert limits == ImportLimits(max_files=4, max_total_bytes=3 * 2**20)
+    assert ImportLimits.from_env({}) == ImportLimits()
+    with pytest.raises(ImportRefused, match="more than 4 files"):
+        import_images(image_folder(tmp_path / "in"), "few", limits=limits)
+    for bad in ("0", "-5", "2.5", "1e9", "lots"):
+        with pytest.raises(ValueError, match="VAE_LAB_IMPORT_MAX_PIXELS=.*positive whole number"):
+            ImportLimits.from_env({"VAE_LAB_IMPORT_MAX_PIXELS": bad})
+
+
 def test_failed_import_leaves_an_existing_set_alone(data: Path, tmp_path: Path) -> None:
     import_images(image_folder(tmp_path / "in"), "shapes")
     before = (data / "shapes" / "dataset.json").read_bytes()

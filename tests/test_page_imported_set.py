@@ -17,7 +17,7 @@ from ui.imports import import_upload
 from vae_core.config import ModelConfig
 from vae_core.data.datasets import load_split
 from vae_core.io.checkpoint_file import save_checkpoint
-from vae_core.io.imports import ImportRefused, import_images
+from vae_core.io.imports import ImportLimits, ImportRefused, import_images
 from vae_core.models.model import LatentVariableModel
 from vae_core.training.trainer import TrainConfig, train
 
@@ -71,10 +71,28 @@ def test_upload_import_replaces_only_with_force(env: Path, tmp_path: Path) -> No
         for f in sorted((tmp_path / "in").rglob("*.png")):
             zf.write(f, f.relative_to(tmp_path / "in").as_posix())
     with pytest.raises(ImportRefused, match="already exists"):
-        import_upload(archive.read_bytes(), "shapes", force=False)
-    result = import_upload(archive.read_bytes(), "shapes", force=True)
+        import_upload(archive.read_bytes(), "shapes", False, ImportLimits())
+    result = import_upload(archive.read_bytes(), "shapes", True, ImportLimits())
     assert result.class_names == CLASSES
     assert len(load_split("shapes", "test")) == sum(result.counts["test"])
+
+
+def test_the_upload_states_the_servers_limits_and_refuses_a_bad_setting(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAE_LAB_IMPORT_MAX_FILES", "300")
+    monkeypatch.setenv("VAE_LAB_IMPORT_MAX_MIB", "8")
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=120).run()
+    assert_clean(at)
+    assert any("up to 300 images, 25 megapixels each, 8 MiB in all" in c.value for c in at.caption)
+    monkeypatch.setenv("VAE_LAB_IMPORT_MAX_FILES", "lots")
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=120).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Importing is off: this server's import limit is not valid "
+        "(VAE_LAB_IMPORT_MAX_FILES='lots': expected a positive whole number)."
+    ]
+    assert "import_name" not in [w.key for w in at.text_input]  # no upload under a broken limit
 
 
 def test_pages_open_on_a_model_of_the_imported_set(env: Path) -> None:

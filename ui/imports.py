@@ -11,7 +11,7 @@ import streamlit as st
 from ui import data
 from vae_core.data.datasets import resolve_data_dir
 from vae_core.data.sources import get_source, known_names
-from vae_core.io.imports import ImportRefused, ImportResult, import_images
+from vae_core.io.imports import ImportLimits, ImportRefused, ImportResult, import_images
 
 _OUTCOME_KEY = "import_outcome"
 
@@ -36,13 +36,13 @@ def dataset_classes(name: str) -> tuple[str, ...]:
     return get_source(name).class_names
 
 
-def import_upload(payload: bytes, name: str, force: bool) -> ImportResult:
+def import_upload(payload: bytes, name: str, force: bool, limits: ImportLimits) -> ImportResult:
     """Import an uploaded .zip into the app's data folder; the cached splits are dropped, so a
     replaced set is read again."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "upload.zip"
         archive.write_bytes(payload)
-        result = import_images(archive, name, force=force)
+        result = import_images(archive, name, force=force, limits=limits)
     data.clear_cached_splits()
     return result
 
@@ -52,10 +52,15 @@ def import_panel() -> None:
     so the dataset box above lists the new set, and the outcome (counts per class, refused
     files) is shown from session state."""
     with st.expander("Your own images (.zip)", icon=":material/upload:"):
+        try:
+            limits = ImportLimits.from_env()
+        except ValueError as exc:  # the server's setting, not the student's upload
+            st.error(f"Importing is off: this server's import limit is not valid ({exc}).")
+            return
         st.caption(
             "A .zip with one folder per class (cats/…, dogs/…). Each image becomes a 28x28 grey "
             "picture as uploads do elsewhere; the set is split 80/20 (seeded, by class) and "
-            f"stored in {resolve_data_dir()}. Up to 20,000 images, 512 MiB unpacked."
+            f"stored in {resolve_data_dir()}. Limits: {limits.describe()} (unpacked)."
         )
         for kind, text in st.session_state.pop(_OUTCOME_KEY, []):
             (st.success if kind == "success" else st.warning)(text)
@@ -65,7 +70,7 @@ def import_panel() -> None:
         if not st.button("Import", disabled=upload is None or not name.strip()):
             return
         try:
-            result = import_upload(upload.getvalue(), name.strip(), force)
+            result = import_upload(upload.getvalue(), name.strip(), force, limits)
         except ImportRefused as exc:
             st.error(f"Not imported: {exc}")
             return

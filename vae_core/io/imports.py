@@ -27,6 +27,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -65,6 +66,41 @@ class ImportLimits:
     max_pixels: int = 25_000_000
     max_total_bytes: int = 512 * _MIB
     max_ratio: int = 200
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ImportLimits:
+        """The limits the person running the server chose, for the app's upload (a class server
+        may need more room, or less): ``VAE_LAB_IMPORT_MAX_FILES``, ``VAE_LAB_IMPORT_MAX_PIXELS``
+        and ``VAE_LAB_IMPORT_MAX_MIB``; an unset one keeps its default.
+
+        Raises ``ValueError`` with one line naming the variable when a value is not a positive
+        whole number: a typo must not silently lift a bound.
+        """
+        values: dict[str, int] = {}
+        for var, fld, scale in _ENV_LIMITS:
+            text = environ.get(var, "").strip()
+            if not text:
+                continue
+            if not text.isdigit() or int(text) < 1:
+                raise ValueError(f"{var}={text[:40]!r}: expected a positive whole number")
+            values[fld] = int(text) * scale
+        return cls(**values)
+
+    def describe(self) -> str:
+        """The limits in a user's words, e.g. "up to 20,000 images, 25 megapixels each, 512 MiB
+        in all"."""
+        return (
+            f"up to {self.max_files:,} images, {self.max_pixels / 1e6:g} megapixels each, "
+            f"{self.max_total_bytes / _MIB:g} MiB in all"
+        )
+
+
+#: (environment variable, ImportLimits field, multiplier): the server's own import limits.
+_ENV_LIMITS = (
+    ("VAE_LAB_IMPORT_MAX_FILES", "max_files", 1),
+    ("VAE_LAB_IMPORT_MAX_PIXELS", "max_pixels", 1),
+    ("VAE_LAB_IMPORT_MAX_MIB", "max_total_bytes", _MIB),
+)
 
 
 @dataclass(frozen=True)
