@@ -112,90 +112,108 @@ with st.expander("What is posterior collapse?"):
         "latent; KL annealing or free bits (Kingma et al. 2016) are the usual remedies."
     )
 
+
 # ---------------------------------------------------------------- aggregate posterior
-st.subheader("Aggregate posterior q(z) vs prior p(z)")
-st.caption(
-    "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
-    "from the prior land wherever p(z) has mass. Red regions are **holes**: the prior puts "
-    f"mass there but almost no {ev.images.noun_one} is encoded there, so the decoder never "
-    "learnt what "
-    "to draw and prior samples from them look poor."
-)
-maps = ec.aggregate_maps(ckpt, ev, n)
-gx, gy = maps["gx"], maps["gy"]
-axis = ("z₀", "z₁") if maps["explained"] is None else ("PC 1", "PC 2")
-fig = go.Figure()
-fig.add_trace(
-    go.Heatmap(
-        x=gx,
-        y=gy,
-        z=np.where(maps["holes"], 1.0, np.nan),
-        colorscale=[[0, "rgba(214,39,40,0.35)"], [1, "rgba(214,39,40,0.35)"]],
-        showscale=False,
-        hoverinfo="skip",
-        name="holes",
+def aggregate_section() -> None:
+    """q(z) against the model's own prior on the latent plane, with the holes and hole_mass."""
+    prior_name = PRIOR_LABELS[cfg.prior]
+    st.subheader("Aggregate posterior q(z) vs the prior p(z)")
+    st.caption(
+        "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
+        f"from the prior (here {prior_name}) land wherever p(z) has mass. Red regions are "
+        f"**holes**: q(z) is below {HOLE_RATIO:g} of p(z) there, so the prior puts mass where "
+        f"almost no {ev.images.noun_one} is encoded, the decoder never learnt what to draw, and "
+        "prior samples from them look poor."
     )
-)
-for dens, name, color in ((maps["q"], "q(z)", "#1f77b4"), (maps["p"], "p(z)", "#d62728")):
+    maps = ec.aggregate_maps(ckpt, ev, n)
+    axis = ("z₀", "z₁") if maps.explained is None else ("PC 1", "PC 2")
+    fig = go.Figure()
     fig.add_trace(
-        go.Contour(
-            x=gx,
-            y=gy,
-            z=dens,
-            contours={"coloring": "lines", "showlabels": False},
-            line={"width": 1.5},
-            colorscale=[[0, color], [1, color]],
+        go.Heatmap(
+            x=maps.grid_x.numpy(),
+            y=maps.grid_y.numpy(),
+            z=np.where(maps.holes.numpy(), 1.0, np.nan),
+            colorscale=[[0, "rgba(214,39,40,0.35)"], [1, "rgba(214,39,40,0.35)"]],
             showscale=False,
-            name=name,
-            showlegend=True,
-            ncontours=8,
+            hoverinfo="skip",
+            name="holes",
         )
     )
-fig.update_layout(
-    height=560,
-    margin={"l": 10, "r": 10, "t": 10, "b": 10},
-    xaxis_title=axis[0],
-    yaxis_title=axis[1],
-    legend={"orientation": "h", "y": -0.12},
-)
-fig.update_yaxes(scaleanchor="x", scaleratio=1)
-c_map, c_text = st.columns([3, 2])
-c_map.plotly_chart(fig, key="diag_aggregate_chart")
-c_text.metric(
-    "Prior mass in the holes (this plane)",
-    f"{maps['prior_mass_in_holes']:.1%}",
-    help="∫ p(z) over the red cells: the share of prior samples that land in a hole here",
-)
-c_text.metric(
-    f"Prior samples in holes ({cfg.latent_dim}-D, Monte Carlo)",
-    f"{maps['prior_samples_in_holes']:.1%}",
-    help="share of 2,000 draws z ~ N(0, I) with q(z) < 0.05 p(z) in the full latent space, q "
-    f"being the mixture of the chosen {ev.images.noun}' posteriors (more images fill more gaps). "
-    "High-dimensional latents are mostly 'hole' by this test: narrow posteriors leave gaps.",
-)
-if cfg.stochastic:
-    c_text.metric(
-        f"hole_mass (model prior: {PRIOR_LABELS[cfg.prior]})",
-        f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
-        help="the same number as `python -m vae_core diagnostics`: "
-        + ("on a grid" if cfg.latent_dim == 2 else "by Monte Carlo"),
+    for dens, name, color in (
+        (maps.q, "q(z)", "#1f77b4"),
+        (maps.p, f"p(z), {prior_name}", "#d62728"),
+    ):
+        fig.add_trace(
+            go.Contour(
+                x=maps.grid_x.numpy(),
+                y=maps.grid_y.numpy(),
+                z=dens.numpy(),
+                contours={"coloring": "lines", "showlabels": False},
+                line={"width": 1.5},
+                colorscale=[[0, color], [1, color]],
+                showscale=False,
+                name=name,
+                showlegend=True,
+                ncontours=8,
+            )
+        )
+    fig.update_layout(
+        height=560,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title=axis[0],
+        yaxis_title=axis[1],
+        legend={"orientation": "h", "y": -0.12},
     )
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    c_map, c_text = st.columns([3, 2])
+    c_map.plotly_chart(fig, key="diag_aggregate_chart")
+    if maps.explained is None:  # the plane is the latent: its red mass is hole_mass
+        c_text.metric(
+            f"hole_mass (prior: {prior_name})",
+            f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
+            help="∫ p(z) over the holes, on a fine grid: the same number as "
+            "`python -m vae_core diagnostics`",
+        )
+    else:
+        c_text.metric(
+            "Prior mass in the holes of this plane",
+            f"{maps.prior_mass_in_holes:.1%}",
+            help="∫ p(z) over the red cells of the projected densities",
+        )
+        c_text.metric(
+            f"hole_mass in all {cfg.latent_dim} dims (prior: {prior_name})",
+            f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
+            help="Monte Carlo over 20,000 prior draws: the same number as "
+            "`python -m vae_core diagnostics`. High-dimensional latents are mostly 'hole' by this "
+            "test: narrow posteriors leave gaps between them.",
+        )
     c_text.caption(
         "hole_mass is the probability, under the model's own prior, of the region where the "
-        f"aggregate posterior's density is below {HOLE_RATIO:g} of the prior's: the share of "
-        "prior samples that decode from codes no training image resembles (0 is no holes)."
+        f"aggregate posterior's density is below {HOLE_RATIO:g} of the prior's: the share of prior "
+        f"samples that decode from codes no {ev.images.noun_one} resembles (0 is no holes)."
     )
-if maps["explained"] is not None:
-    ex = maps["explained"]
-    c_text.caption(
-        f"The {cfg.latent_dim}-D latent is shown through the exact linear projection onto the "
-        f"top two principal axes of the posterior means ({ex[0]:.0%} + {ex[1]:.0%} of their "
-        "variance), through the origin: each q(z|x) projects to a 2-D Gaussian with a full "
-        "covariance and the prior stays N(0, I) in the plane. Holes in the plane are a lower "
-        "bound on the holes in the full space."
-    )
+    if maps.explained is not None:
+        ex = maps.explained
+        c_text.caption(
+            f"The {cfg.latent_dim}-D latent is shown through the exact linear projection onto the "
+            f"top two principal axes of the posterior means ({ex[0]:.0%} + {ex[1]:.0%} of their "
+            "variance), through the origin: each Gaussian of q(z) and of the prior projects to a 2-D "
+            "Gaussian with a full covariance. Holes in the plane are a lower bound on the holes in "
+            "the full space."
+        )
+    else:
+        c_text.caption(f"Blue: contours of q(z). Red lines: contours of the prior, {prior_name}.")
+    if cfg.prior != "standard":
+        st.caption(
+            f"A learned prior ({prior_name}) is trained with the model to match q(z), which is how "
+            "it fills the holes a fixed N(0, I) leaves (Tomczak & Welling 2018)."
+        )
+
+
+if cfg.stochastic:
+    aggregate_section()
 else:
-    c_text.caption("Blue: contours of q(z). Red lines: contours of the prior N(0, I).")
+    st.info("A plain autoencoder has no prior to sample from, so it has no holes to measure.")
 
 # ---------------------------------------------------------------- samples
 st.subheader("Decoded samples: prior vs aggregate posterior")

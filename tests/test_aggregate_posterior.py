@@ -17,7 +17,6 @@ from vae_core.evaluation.aggregate_posterior import (
     mixture_density,
     pca_components,
     prior_density,
-    prior_hole_mass,
     project_gaussians,
     sample_aggregate,
 )
@@ -66,14 +65,6 @@ def test_holes_find_prior_mass_the_posterior_misses() -> None:
     assert not bool(holes(p, p).any())
     with pytest.raises(ValueError):
         holes(far[:-1], p)
-
-
-def test_prior_hole_mass_in_any_dimension() -> None:
-    d = 5
-    matched = prior_hole_mass(torch.zeros(4, d), torch.zeros(4, d), n_samples=500)
-    collapsed = prior_hole_mass(torch.full((4, d), 3.0), torch.full((4, d), -4.0), n_samples=500)
-    assert matched == 0.0
-    assert collapsed > 0.99
 
 
 def test_log_aggregate_density_matches_brute_force() -> None:

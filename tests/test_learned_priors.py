@@ -14,8 +14,9 @@ from tests.test_page_eval import lab  # noqa: F401 - fixture
 from tests.test_page_train import runs  # noqa: F401 - fixture
 from vae_core.cli import main
 from vae_core.config import ConfigError, ModelConfig
+from vae_core.evaluation.aggregate_posterior import pca_components
 from vae_core.evaluation.iwae import elbo_per_image, iwae_nll_fast
-from vae_core.evaluation.prior_holes import diagnostics_report, hole_mass
+from vae_core.evaluation.prior_holes import diagnostics_report, hole_map, hole_mass
 from vae_core.io.checkpoint_file import load_checkpoint, save_checkpoint
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.priors import (
@@ -196,6 +197,52 @@ def test_cli_trains_a_mog_model_and_reports_its_prior(tmp_path, capsys) -> None:
     assert main([*argv, "--kind", "cvae", "--prior", "vamp", "--out", str(out)]) == 2
 
 
+def test_the_hole_map_of_a_2d_model_is_hole_mass_drawn() -> None:
+    """The Diagnostics plane draws the model's own prior: its red mass is hole_mass, and a
+    mixture prior whose components are the posteriors has no hole although N(0, I) would."""
+    prior = _model("mog").prior
+    with torch.no_grad():
+        prior.means.copy_(torch.tensor([[0.0, 0.0], [3, 3], [3, -3], [-3, 3], [-3, -3]]))
+        prior.logvars.fill_(-2.0)  # five tight clusters, sd 0.37
+    _, mu, logvar = (t.detach() for t in prior.components())
+    filled = hole_map(prior, mu, logvar)
+    assert filled.explained is None and not bool(filled.holes.any())
+    assert filled.prior_mass_in_holes == 0.0
+    area = float((filled.grid_x[1] - filled.grid_x[0]) * (filled.grid_y[1] - filled.grid_y[0]))
+    assert float(filled.p.sum()) * area == pytest.approx(1.0, abs=1e-3)  # the grid holds p
+    assert float(filled.q.sum()) * area == pytest.approx(1.0, abs=1e-3)
+    standard = hole_map(StandardNormalPrior(2), mu, logvar)
+    assert standard.prior_mass_in_holes > 0.5  # N(0, I) between the clusters is empty
+    one = hole_map(prior, mu[:1], logvar[:1])  # four of five components unused
+    assert one.prior_mass_in_holes == pytest.approx(hole_mass(prior, mu[:1], logvar[:1]), abs=0.01)
+    assert one.prior_mass_in_holes == pytest.approx(0.8, abs=0.01)
+
+
+def test_the_hole_map_projects_the_prior_of_a_larger_latent_exactly() -> None:
+    gen = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(400, 6, generator=gen) * 2, torch.full((400, 6), -1.0)
+    m = hole_map(StandardNormalPrior(6), mu, logvar)
+    assert m.explained is not None and m.explained[0] >= m.explained[1] > 0
+    # an orthonormal projection of N(0, I_6) is N(0, I_2) in the plane
+    zy, zx = torch.meshgrid(m.grid_y, m.grid_x, indexing="ij")
+    expected = torch.exp(-0.5 * (zx**2 + zy**2)) / (2 * math.pi)
+    torch.testing.assert_close(m.p, expected, rtol=1e-9, atol=1e-12)
+    # a one-component mixture off the origin: the plane's prior is centred at its projection
+    mog = MixtureOfGaussiansPrior(6, 1)
+    with torch.no_grad():
+        mog.means.fill_(1.0)
+        mog.logvars.zero_()
+    shifted = hole_map(mog, mu, logvar)
+    peak = divmod(int(shifted.p.argmax()), len(shifted.grid_x))
+    axes, _ = pca_components(mu)
+    centre = axes.double() @ torch.ones(6, dtype=torch.float64)
+    step = float(shifted.grid_x[1] - shifted.grid_x[0]) + float(
+        shifted.grid_y[1] - shifted.grid_y[0]
+    )
+    assert float(shifted.grid_x[peak[1]]) == pytest.approx(float(centre[0]), abs=step)
+    assert float(shifted.grid_y[peak[0]]) == pytest.approx(float(centre[1]), abs=step)
+
+
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -228,6 +275,9 @@ def test_diagnostics_page_shows_hole_mass_under_the_model_prior(request) -> None
     save_checkpoint(_model("mog"), path, {"dataset": "mnist", "name": "mog", "binarize": "dynamic"})
     at = page("8_Diagnostics.py", path)
     assert_clean(at)
-    value = metrics(at)["hole_mass (model prior: mixture of Gaussians)"]
+    value = metrics(at)["hole_mass (prior: mixture of Gaussians)"]
     assert 0.0 <= float(value.rstrip("%")) <= 100.0
+    specs = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")]
+    legends = [[t.get("name") for t in data] for data in specs]
+    assert ["holes", "q(z)", "p(z), mixture of Gaussians"] in legends  # its own prior, drawn
     assert "aggregate posterior's density is below 0.1 of the prior's" in text_of(at)

@@ -212,7 +212,14 @@ def test_diagnostics_kl_units_and_aggregate(lab: Path, dim: int) -> None:
     assert_clean(at)
     m = metrics(at)
     assert m["Active units"].endswith(f"/ {dim}")
-    assert "Prior mass in the holes (this plane)" in m
+    plane, full = (
+        "Prior mass in the holes of this plane",
+        f"hole_mass in all {dim} dims (prior: standard N(0, I))",
+    )
+    if dim == 2:  # the plane is the latent: one figure, the diagnostics command's
+        assert plane not in m and full not in m and "hole_mass (prior: standard N(0, I))" in m
+    else:
+        assert plane in m and full in m
     assert len(at.get("plotly_chart")) == 3  # KL, activity, q vs p
     assert len(at.get("image")) == 2  # prior and aggregate samples
     projected = "exact linear projection" in text_of(at)

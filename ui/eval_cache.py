@@ -29,7 +29,7 @@ from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
 from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
-from vae_core.evaluation.prior_holes import hole_mass
+from vae_core.evaluation.prior_holes import HoleMap, hole_map, hole_mass
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
     model_inputs,
@@ -335,43 +335,15 @@ def nll_of(model, x, y, k: int, seed: int = 0, progress: Progress = None) -> np.
 
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating q(z) and p(z) on a grid…")
-def _aggregate(key: str, data: str, n: int, grid: int, _ckpt: Checkpoint, _ev: EvalSet) -> dict:
-    from vae_core.evaluation import aggregate_posterior as ap
-
-    mu_np, logvar_np = posteriors(_ckpt, _ev, n)
-    mu, logvar = torch.from_numpy(mu_np.copy()), torch.from_numpy(logvar_np.copy())
-    d = mu.shape[1]
-    if d == 2:
-        means, explained = mu.double(), None
-    else:  # exact linear projection through the origin: the prior stays N(0, I_2) in the plane
-        components, center = ap.pca_components(mu)
-        means, covs = ap.project_gaussians(mu, logvar, components, torch.zeros(d))
-        var = ((mu.double() - center) @ components.T).var(0)
-        explained = (var / mu.double().var(0).sum()).tolist()
-    r = float(max(4.0, means.abs().max() * 1.05))
-    gx, gy = ap.default_grid(r, grid)
-    q = (
-        ap.aggregate_density(mu, logvar, gx, gy)
-        if d == 2
-        else ap.mixture_density(means, covs, gx, gy)
-    )
-    p = ap.prior_density(gx, gy)
-    holes = ap.holes(q, p)
-    return {
-        "gx": gx.numpy(),
-        "gy": gy.numpy(),
-        "q": q.numpy(),
-        "p": p.numpy(),
-        "holes": holes.numpy(),
-        "prior_mass_in_holes": ap.mass_in(p, holes, gx, gy),
-        "prior_samples_in_holes": ap.prior_hole_mass(mu, logvar),
-        "explained": explained,
-    }
+def _aggregate(key: str, data: str, n: int, _ckpt: Checkpoint, _ev: EvalSet) -> HoleMap:
+    mu, logvar = posteriors(_ckpt, _ev, n)
+    return hole_map(_ckpt.model.prior, torch.from_numpy(mu.copy()), torch.from_numpy(logvar.copy()))
 
 
-def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int, grid: int = 120) -> dict:
-    """q(z) and p(z) densities on a grid over the latent plane (PCA plane for D > 2)."""
-    return _aggregate(checkpoint_key(ckpt), _data_key(ev), int(n), int(grid), ckpt, ev)
+def aggregate_maps(ckpt: Checkpoint, ev: EvalSet, n: int) -> HoleMap:
+    """q(z) and the model's own p(z) on the latent plane (the PCA plane for D > 2), with the
+    holes: ``vae_core.evaluation.prior_holes.hole_map``."""
+    return _aggregate(checkpoint_key(ckpt), _data_key(ev), int(n), ckpt, ev)
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the prior mass in holes…")

@@ -1,7 +1,7 @@
 """The aggregate posterior q(z) = (1/N) sum_n q(z|x_n) and where it leaves holes in the prior.
 
 A VAE's decoder only ever trains on codes drawn from q(z), the mixture of all the per-image
-posteriors; sampling from the prior p(z) = N(0, I) lands in regions where q(z) has little mass
+posteriors; sampling from the prior p(z) lands in regions where q(z) has little mass
 ("holes"), which decode to poor images (Rosca et al. 2018, "Distribution matching in variational
 inference"; Tomczak & Welling 2018 motivate the VampPrior the same way). Here q is evaluated on a
 2-D grid (exactly for a 2-D latent, or for an exact linear projection of a larger one: a linear
@@ -61,12 +61,24 @@ def aggregate_density(
 
 
 def mixture_density(
-    means: torch.Tensor, covs: torch.Tensor, grid_x: torch.Tensor, grid_y: torch.Tensor
+    means: torch.Tensor,
+    covs: torch.Tensor,
+    grid_x: torch.Tensor,
+    grid_y: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """mean_n N(z; m_n, C_n) on the grid (Gy, Gx) for full 2x2 covariances (N, 2, 2)."""
+    """sum_n w_n N(z; m_n, C_n) on the grid (Gy, Gx) for full 2x2 covariances (N, 2, 2);
+    equal weights 1/N unless ``weights`` (N,) (summing to 1) are given."""
     means, covs = means.double(), covs.double()
     if means.dim() != 2 or means.shape[1] != 2 or covs.shape != (len(means), 2, 2):
         raise ValueError("expected means (N, 2) and covariances (N, 2, 2)")
+    w = (
+        torch.full((len(means),), 1.0 / len(means), dtype=torch.float64)
+        if weights is None
+        else weights.double().view(-1)
+    )
+    if w.shape != (len(means),):
+        raise ValueError(f"expected {len(means)} weights, got {tuple(weights.shape)}")
     zy, zx = torch.meshgrid(grid_y.double(), grid_x.double(), indexing="ij")
     pts = torch.stack([zx.reshape(-1), zy.reshape(-1)], 1)  # (G, 2)
     total = torch.zeros(len(pts), dtype=torch.float64)
@@ -81,8 +93,9 @@ def mixture_density(
         quad = (
             d[sl, None] * dx.pow(2) - 2 * b[sl, None] * dx * dy + a[sl, None] * dy.pow(2)
         ) / det[sl, None]
-        total += (torch.exp(-0.5 * quad) / (2 * math.pi * det[sl, None].sqrt())).sum(0)
-    return (total / len(means)).view(len(grid_y), len(grid_x))
+        dens = torch.exp(-0.5 * quad) / (2 * math.pi * det[sl, None].sqrt())
+        total += w[sl] @ dens
+    return total.view(len(grid_y), len(grid_x))
 
 
 def prior_density(
@@ -133,24 +146,6 @@ def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
         quad = zc.pow(2) @ inv_var.T - 2 * zc @ (mu * inv_var).T  # (s, N)
         out.append(torch.logsumexp(-0.5 * (quad + const), 1) - math.log(len(mu)))
     return torch.cat(out)
-
-
-def prior_hole_mass(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    n_samples: int = 2000,
-    ratio: float = 0.05,
-    seed: int = 0,
-) -> float:
-    """Monte Carlo fraction of prior samples z ~ N(0, I) where q(z) < ratio * p(z), any latent dim.
-
-    This is the share of the app's "sample from the prior" draws that fall in holes.
-    """
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n_samples, mu.shape[1], generator=g, dtype=torch.float64)
-    log_p = -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(1)
-    log_q = log_aggregate_density(z, mu, logvar)
-    return float((log_q < math.log(ratio) + log_p).double().mean())
 
 
 def sample_aggregate(

@@ -11,6 +11,7 @@ above 2-D the integral is a Monte Carlo average over draws from the prior.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,6 +21,9 @@ from vae_core.evaluation.aggregate_posterior import (
     aggregate_density,
     cell_area,
     log_aggregate_density,
+    mixture_density,
+    pca_components,
+    project_gaussians,
 )
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import active_units
@@ -29,6 +33,9 @@ HOLE_RATIO = 0.1  # q below a tenth of p counts as a hole
 GRID_SIZE = 241
 GRID_HALF_WIDTH = 6.0  # in prior standard deviations: the grid holds all but ~1e-8 of p
 MC_SAMPLES = 20_000
+MAP_SIZE = 120  # grid points per axis of the Diagnostics plane
+MAP_BULK = 1e-3  # the plane's holes are drawn where p is at least this share of its peak
+MAP_REACH = 4.0  # the plane spans the prior's centre ± 4 sd, widened to hold every posterior mean
 
 
 def hole_mass(
@@ -72,6 +79,77 @@ def hole_mass(
         log_p = prior.log_prob(z.to(_device(prior))).double().cpu()
         log_q = log_aggregate_density(z.cpu(), mu, logvar)
         return float((log_q < math.log(ratio) + log_p).double().mean())
+
+
+@dataclass(frozen=True)
+class HoleMap:
+    """q(z) and the model's own p(z) on a grid over the latent plane, and where q leaves holes.
+
+    ``q``, ``p`` and ``holes`` are (Gy, Gx), rows indexed by y, so they plot as heatmaps over
+    ``grid_x`` and ``grid_y``. ``holes`` marks q < ``ratio`` * p inside the prior's bulk (p at
+    least ``MAP_BULK`` of its peak) and ``prior_mass_in_holes`` is the prior's probability of
+    those cells (the Riemann sum normalised by the grid's prior mass, as ``hole_mass`` does).
+    ``explained`` is None for a 2-D latent, else the shares of the posterior means' variance on
+    the two principal axes the plane is spanned by.
+    """
+
+    grid_x: torch.Tensor
+    grid_y: torch.Tensor
+    q: torch.Tensor
+    p: torch.Tensor
+    holes: torch.Tensor
+    prior_mass_in_holes: float
+    explained: tuple[float, float] | None
+
+
+def hole_map(
+    prior: nn.Module,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    ratio: float = HOLE_RATIO,
+    size: int = MAP_SIZE,
+) -> HoleMap:
+    """The aggregate posterior and the prior on one plane: the latent itself when it is 2-D,
+    else the exact linear projection through the origin onto the top two principal axes of the
+    posterior means (a linear map of a Gaussian mixture is a Gaussian mixture, so both densities
+    stay exact in the plane). Every prior is a Gaussian mixture (``components()``; the standard
+    normal has one component), so a learned prior is drawn as itself, not as N(0, I)."""
+    mu, logvar = mu.detach().double().cpu(), logvar.detach().double().cpu()
+    if mu.dim() != 2 or mu.shape != logvar.shape or len(mu) == 0 or mu.shape[1] < 2:
+        raise ValueError("need posteriors mu, logvar of one shape (N, D), N >= 1, D >= 2")
+    with torch.no_grad():
+        log_w, p_mu, p_logvar = (t.detach().double().cpu() for t in prior.components())
+    d = mu.shape[1]
+    if d == 2:
+        axes, explained = torch.eye(2, dtype=torch.float64), None
+    else:
+        axes, centre = pca_components(mu)
+        var = ((mu - centre) @ axes.T).var(0)
+        share = (var / mu.var(0).sum()).tolist()
+        explained = (float(share[0]), float(share[1]))
+    origin = torch.zeros(d, dtype=torch.float64)
+    q_means, q_covs = project_gaussians(mu, logvar, axes, origin)
+    p_means, p_covs = project_gaussians(p_mu, p_logvar, axes, origin)
+    weights = log_w.exp()
+    centre = weights @ p_means
+    spread = (weights @ (torch.diagonal(p_covs, dim1=1, dim2=2) + p_means.pow(2))) - centre.pow(2)
+    reach = MAP_REACH * spread.clamp_min(0).sqrt()
+    lo = torch.minimum(centre - reach, q_means.min(0).values)
+    hi = torch.maximum(centre + reach, q_means.max(0).values)
+    pad = 0.05 * (hi - lo)
+    gx, gy = (
+        torch.linspace(float(lo[k] - pad[k]), float(hi[k] + pad[k]), size, dtype=torch.float64)
+        for k in (0, 1)
+    )
+    q = (
+        aggregate_density(mu, logvar, gx, gy)
+        if d == 2
+        else mixture_density(q_means, q_covs, gx, gy)
+    )
+    p = mixture_density(p_means, p_covs, gx, gy, weights)
+    mask = (p >= MAP_BULK * p.max()) & (q < ratio * p)
+    return HoleMap(gx, gy, q, p, mask, float(p[mask].sum() / p.sum()), explained)
 
 
 def _device(module: nn.Module) -> torch.device:

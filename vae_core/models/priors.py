@@ -76,6 +76,12 @@ class StandardNormalPrior(nn.Module):
         """Analytic KL(N(mu, diag sigma^2) || p) per latent dim, (B, D)."""
         return gaussian_kl(mu, logvar)
 
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """N(0, I) as a one-component mixture, (log w (1,), mu (1, D), logvar (1, D)): code that
+        projects or draws a prior's density (the Diagnostics plane) treats every prior alike."""
+        zeros = torch.zeros(1, self.latent_dim)
+        return torch.zeros(1), zeros, zeros.clone()
+
 
 class GaussianMixturePrior(nn.Module, abc.ABC):
     """p(z) = sum_k w_k N(z; mu_k, diag sigma_k^2), the shape both learned priors share.
