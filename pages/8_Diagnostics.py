@@ -121,9 +121,9 @@ def aggregate_section() -> None:
     st.caption(
         "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
         f"from the prior (here {prior_name}) land wherever p(z) has mass. Red regions are "
-        f"**holes**: q(z) is below {HOLE_RATIO:g} of p(z) there, so the prior puts mass where "
-        f"almost no {ev.images.noun_one} is encoded, the decoder never learnt what to draw, and "
-        "prior samples from them look poor."
+        f"**holes**: q(z) is below {HOLE_RATIO:g} of p(z), so the prior puts mass there but "
+        f"almost no {ev.images.noun_one} is encoded there; the decoder never learnt what to "
+        "draw, and prior samples from them look poor."
     )
     maps = ec.aggregate_maps(ckpt, ev, n)
     axis = ("z₀", "z₁") if maps.explained is None else ("PC 1", "PC 2")

@@ -26,6 +26,8 @@ from vae_core.models.priors import (
     gaussian_kl,
     kl_divergence,
 )
+from vae_core.training.run_metadata import default_name
+from vae_core.training.trainer import TrainConfig
 
 SHIPPED_2D = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-vae-2d.safetensors"
 
@@ -110,6 +112,20 @@ def test_a_learned_prior_round_trips_through_a_checkpoint(prior: str, tmp_path) 
         assert torch.equal(v, loaded.model.state_dict()[k])
     z = torch.randn(10, 2)
     assert torch.allclose(model.prior.log_prob(z), loaded.model.prior.log_prob(z))
+
+
+def test_a_learned_prior_is_named_in_the_models_title() -> None:
+    names = {
+        prior: default_name(
+            ModelConfig(latent_dim=2, prior=prior, prior_components=50), TrainConfig()
+        )
+        for prior in ("standard", "mog", "vamp")
+    }
+    assert names == {
+        "standard": "MNIST VAE, 2-D latent",
+        "mog": "MNIST VAE (mixture of 50 Gaussians), 2-D latent",
+        "vamp": "MNIST VAE (VampPrior, 50 pseudo-inputs), 2-D latent",
+    }
 
 
 def test_a_shipped_checkpoint_still_loads_with_the_standard_prior() -> None:

@@ -21,12 +21,17 @@ if TYPE_CHECKING:  # type hints only: the picker reads extents without importing
     from vae_core.training.trainer import EpochInfo, TrainConfig, TrainResult
 
 
+#: How a learned prior is named in a model's title; the standard normal is not named.
+PRIOR_NAMES = {"mog": "mixture of {n} Gaussians", "vamp": "VampPrior, {n} pseudo-inputs"}
+
+
 def default_name(config: ModelConfig, train: TrainConfig) -> str:
     """Short human title, e.g. 'MNIST VAE, 2-D latent' or 'Fashion-MNIST conv CVAE, 16-D latent'.
 
     A non-Bernoulli decoder is named ('MNIST Gaussian VAE, 16-D latent'), and so are a denoising
     objective ('MNIST denoising VAE (gaussian:0.3), 16-D latent') and the IWAE objective ('MNIST
-    VAE (IWAE, K=5), 2-D latent'): two models that differ only in p(x|z) or in how they were
+    VAE (IWAE, K=5), 2-D latent'), and a learned prior ('MNIST VAE (VampPrior, 50 pseudo-inputs),
+    2-D latent'): two models that differ only in p(x|z) or in how they were
     trained must not look the same in the picker.
     """
     arch = "conv " if config.arch == "conv" else ""
@@ -34,7 +39,9 @@ def default_name(config: ModelConfig, train: TrainConfig) -> str:
     noise = train.train_noise
     noisy = ("denoising ", f" ({noise})") if noise != NO_TRAIN_NOISE else ("", "")
     iwae = f" (IWAE, K={train.iw_train_samples})" if train.samples_per_image > 1 else ""
-    name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}{iwae}"
+    prior = PRIOR_NAMES.get(config.prior, "")
+    prior = f" ({prior.format(n=config.prior_components)})" if prior else ""
+    name = f"{noisy[0]}{arch}{lik}{config.display_name}{noisy[1]}{iwae}{prior}"
     return f"{get_source(train.dataset).title} {name}, {config.latent_dim}-D latent"
 
 
