@@ -15,6 +15,7 @@ declare -A CMD=(
   [mnist-vae-2d]="--dataset mnist --kind vae --latent-dim 2 --epochs 100 $MLP"
   [mnist-vae-16d]="--dataset mnist --kind vae --latent-dim 16 --epochs 100 $MLP"
   [mnist-dvae-16d]="--dataset mnist --kind vae --latent-dim 16 --epochs 100 --train-noise gaussian:0.3 $MLP"
+  [mnist-vae-2d-vamp]="--dataset mnist --kind vae --latent-dim 2 --epochs 100 --prior vamp --prior-components 50 $MLP"
   [mnist-cvae-2d]="--dataset mnist --kind cvae --latent-dim 2 --epochs 100 $MLP"
   [mnist-cvae-16d]="--dataset mnist --kind cvae --latent-dim 16 --epochs 100 --beta 3 $MLP"
   [mnist-conv-vae-16d]="--dataset mnist --kind vae --arch conv --conv-channels 16,32 --hidden 256 --latent-dim 16 --epochs 15 --lr 2e-3 --lr-schedule onecycle --iw-samples 100"
@@ -24,7 +25,7 @@ declare -A CMD=(
   [fashion-cb-vae-16d]="--dataset fashion-mnist --kind vae --latent-dim 16 --likelihood continuous-bernoulli --epochs 10 $MLP"
   [fashion-cb-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --likelihood continuous-bernoulli --epochs 10 $MLP"
 )
-ORDER=(mnist-vae-2d mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-dvae-16d mnist-cvae-2d mnist-cvae-16d mnist-gauss-vae-16d fashion-cb-vae-16d fashion-cb-cvae-16d)
+ORDER=(mnist-vae-2d mnist-vae-2d-vamp mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-dvae-16d mnist-cvae-2d mnist-cvae-16d mnist-gauss-vae-16d fashion-cb-vae-16d fashion-cb-cvae-16d)
 for name in "${@:-${ORDER[@]}}"; do
   echo "== $name: $PY -m vae_core train ${CMD[$name]} --out checkpoints/$name.safetensors" >&2
   # shellcheck disable=SC2086

@@ -17,6 +17,7 @@ import torch
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.images import show_image
+from ui.prior_comparison import prior_comparison
 from ui.session import current_model, model_eval_set
 from vae_core.config import PRIOR_LABELS
 from vae_core.data.subsets import capitalized
@@ -203,11 +204,7 @@ def aggregate_section() -> None:
         )
     else:
         c_text.caption(f"Blue: contours of q(z). Red lines: contours of the prior, {prior_name}.")
-    if cfg.prior != "standard":
-        st.caption(
-            f"A learned prior ({prior_name}) is trained with the model to match q(z), which is how "
-            "it fills the holes a fixed N(0, I) leaves (Tomczak & Welling 2018)."
-        )
+    prior_comparison(ckpt, n)
 
 
 if cfg.stochastic:
@@ -226,7 +223,11 @@ with torch.no_grad():
     prior_imgs = model.decode(torch.as_tensor(z_prior, dtype=torch.float32), y)
     agg_imgs = model.decode(torch.as_tensor(z_agg, dtype=torch.float32), y)
 a, b = st.columns(2)
-show_image(png_bytes(image_grid(prior_imgs, nrow=8), SCALE), "z ~ p(z) = N(0, I)", where=a)
+show_image(
+    png_bytes(image_grid(prior_imgs, nrow=8), SCALE),
+    f"z ~ p(z), {PRIOR_LABELS[cfg.prior]}",
+    where=a,
+)
 show_image(
     png_bytes(image_grid(agg_imgs, nrow=8), SCALE),
     where=b,

@@ -39,7 +39,7 @@ class ElboTerms:
     elbo: torch.Tensor  # recon - kl (beta = 1), a lower bound on log p(x)
     recon: torch.Tensor  # E_q log p(x|z)
     kl: torch.Tensor  # KL(q(z|x) || p(z)), summed over latent dims
-    kl_per_dim: torch.Tensor  # (D,); NaN where the prior's KL does not split over dims
+    kl_per_dim: torch.Tensor  # (D,); for a mixture prior, to its 1-D marginals (see kl_divergence)
 
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:

@@ -227,11 +227,16 @@ def kl_divergence(
     """KL(q(z|x) || p(z)) per image (B,), and its share per latent dim (B, D).
 
     Closed form where the prior allows it (lower variance than sampling); otherwise the one-sample
-    Monte Carlo estimate log q(z|x) - log p(z) at the code ``z`` drawn from q, whose split over
-    dims is undefined (NaN), since such a prior need not factorise.
+    Monte Carlo estimate log q(z|x) - log p(z) at the code ``z`` drawn from q. A mixture prior
+    does not factorise over dims, so there the per-dim share is the same one-sample estimate
+    against the prior's 1-D marginals, log q(z_d|x) - log p_d(z_d): it need not sum to the KL,
+    but it shows which dims carry information (it is only reported, never trained on).
     """
     if getattr(prior, "closed_form_kl", False):
         per_dim = prior.kl_per_dim(mu, logvar)
         return per_dim.sum(-1), per_dim
     kl = diag_gaussian_log_prob(z, mu, logvar) - prior.log_prob(z)
-    return kl, torch.full_like(mu, float("nan"))
+    with torch.no_grad():
+        log_q = -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp())
+        per_dim = log_q - prior.log_prob_per_dim(z)
+    return kl, per_dim
