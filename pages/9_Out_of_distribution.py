@@ -2,8 +2,9 @@
 
 Scores the model's test split (MNIST, Fashion-MNIST or an imported set), the other datasets
 (whichever of MNIST and Fashion-MNIST it was not trained on), uniform noise and inverted / rotated
-copies by their IWAE NLL, shows the histograms and the AUROC of in- vs out-of-distribution per set, then the
-published remedy from ``vae_core.evaluation.ood`` beside it. Thin UI over ``ui.eval_cache``.
+copies by their IWAE NLL, shows the histograms and the AUROC of in- vs out-of-distribution per
+set, then the published remedy from ``vae_core.evaluation.ood`` beside it. Thin UI over
+``ui.eval_cache``.
 """
 
 from __future__ import annotations
