@@ -10,10 +10,13 @@ import torch
 from tests.conftest import make_model
 from vae_core.evaluation.ood import (
     OOD_SETS,
+    as_other_sets,
     auroc,
     complexity_corrected,
     make_ood_set,
     ood_report,
+    ood_set_names,
+    other_datasets,
     png_bits,
     score_sets,
     set_name_for,
@@ -46,6 +49,21 @@ def test_ood_sets_are_the_promised_transforms(tiny_images) -> None:
         make_ood_set("cifar", x)
     assert set(OOD_SETS) >= {"mnist-test", "fashion-test"}
     assert set_name_for("fashion-mnist") == "fashion-test"
+
+
+def test_set_names_and_other_datasets_of_an_imported_set() -> None:
+    assert other_datasets("mnist") == ("fashion-mnist",)
+    assert other_datasets("fashion-mnist") == ("mnist",)
+    assert other_datasets("shapes") == ("mnist", "fashion-mnist")  # both, for an imported set
+    assert ood_set_names("mnist") == ood_set_names("fashion-mnist") == OOD_SETS
+    assert ood_set_names("shapes") == ("shapes-test", *OOD_SETS)
+    assert set_name_for("fashion") == "imported-fashion-test"  # never Fashion-MNIST's own name
+    with pytest.raises(ValueError, match="no test set name"):
+        set_name_for("Not A Slug")
+    assert as_other_sets("mnist", None, "Skipped: offline") == {"fashion-mnist": "Skipped: offline"}
+    assert as_other_sets("shapes", None) == {}
+    with pytest.raises(ValueError, match="2 other datasets"):
+        as_other_sets("shapes", None, "Skipped: offline")
 
 
 def test_model_inputs_binarize_only_binary_models(tiny_images) -> None:

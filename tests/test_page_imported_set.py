@@ -1,8 +1,12 @@
-"""The app on an imported image set: the Train page offers it, and Home, Latent map and Generate
-(with the folder's class names) open on a model trained on it."""
+"""The app on an imported image set: the Train page offers it, and Home, Latent map, Generate
+(with the folder's class names) and Out-of-distribution open on a model trained on it; and
+``evaluate --ood`` scores such a model against MNIST, Fashion-MNIST, noise and transforms."""
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -11,9 +15,11 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+import ui.data
 from tests.conftest import assert_clean
 from tests.test_imports import CLASSES, image_folder
 from ui.imports import import_upload
+from vae_core.cli import main
 from vae_core.config import ModelConfig
 from vae_core.data.datasets import load_split
 from vae_core.io.checkpoint_file import save_checkpoint
@@ -22,6 +28,8 @@ from vae_core.models.model import LatentVariableModel
 from vae_core.training.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
+REAL = os.environ.get("VAE_LAB_DATA", "")  # read before any fixture points it at a tmp folder
+SHIPPED_SETS = ("mnist", "fashion-mnist")
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ def test_the_upload_states_the_servers_limits_and_refuses_a_bad_setting(
     assert "import_name" not in [w.key for w in at.text_input]  # no upload under a broken limit
 
 
-def test_pages_open_on_a_model_of_the_imported_set(env: Path) -> None:
+def test_pages_open_on_a_model_of_the_imported_set(env: Path, monkeypatch) -> None:
     torch.manual_seed(0)  # the tests' own randomness; the library takes generators
     vae, cvae = tiny_model(env / "runs", "vae"), tiny_model(env / "runs", "cvae")
     home = page("app.py", vae)
@@ -106,6 +114,76 @@ def test_pages_open_on_a_model_of_the_imported_set(env: Path) -> None:
     assert_clean(gen)
     captions = [c for img in gen.get("image") for c in img.captions]
     assert any(f"class {k}: {c}" in s for s in captions for k, c in enumerate(CLASSES)), captions
+    # no MNIST or Fashion-MNIST files here and no network: the OOD page falls back to the
+    # offline MNIST sample and skips Fashion-MNIST, saying so, instead of refusing the model
+    failed = {(d, "test") for d in SHIPPED_SETS}
+    monkeypatch.setattr(ui.data, "_FAILED_DOWNLOADS", failed)
     ood = page("pages/9_Out_of_distribution.py", vae)
     assert_clean(ood)
-    assert any("does not run on an imported image set" in i.value for i in ood.info)
+    assert any("Fashion-MNIST test: Skipped" in w.value for w in ood.warning)
+    table = ood.table[0].value
+    assert list(table["set"])[:2] == ["shapes test (in-distribution)", "MNIST test"]
+    assert len(ood.get("plotly_chart")) == 2
+
+
+@pytest.fixture
+def with_shipped_sets(env: Path) -> Path:
+    """``env`` plus the real MNIST and Fashion-MNIST (linked, read-only, from $VAE_LAB_DATA)."""
+    if not REAL or not all((Path(REAL) / d).is_dir() for d in SHIPPED_SETS):
+        pytest.skip("VAE_LAB_DATA with mnist/ and fashion-mnist/ is not set")
+    for d in SHIPPED_SETS:
+        (env / "data" / d).symlink_to(Path(REAL) / d, target_is_directory=True)
+    return env
+
+
+OOD_NAMES = {"shapes-test", "mnist-test", "fashion-test", "uniform-noise", "inverted", "rotated"}
+
+
+def test_evaluate_ood_on_an_imported_set(with_shipped_sets: Path, capsys) -> None:
+    torch.manual_seed(0)
+    vae = tiny_model(with_shipped_sets / "runs", "vae")
+    argv = ["evaluate", str(vae), "--ood", "all", "--iw-samples", "3", "--threads", "1"]
+    assert main([*argv, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["dataset"] == "shapes" and r["ood"]["in_distribution"] == "shapes-test"
+    sets = r["ood"]["sets"]
+    assert set(sets) == set(r["ood_mean_nll"]) == OOD_NAMES
+    assert sets["shapes-test"]["title"] == "shapes test (in-distribution)"
+    assert sets["fashion-test"]["title"] == "Fashion-MNIST test"
+    assert all(e["n"] == r["n"] == 4 for e in sets.values())  # as many of each as of the test set
+    assert all(math.isfinite(e["mean_nll"]) for e in sets.values())
+    assert set(r["ood_auroc"]) == set(r["ood_auroc_corrected"]) == OOD_NAMES - {"shapes-test"}
+    assert all(
+        0.0 <= v <= 1.0 for v in [*r["ood_auroc"].values(), *r["ood_auroc_corrected"].values()]
+    )
+    assert main([*argv[:3], "mnist"]) == 0  # one other dataset: plain figures, as for MNIST models
+    assert "mnist-test" in capsys.readouterr().out
+
+
+def test_ood_page_on_an_imported_set(with_shipped_sets: Path) -> None:
+    torch.manual_seed(0)
+    vae = tiny_model(with_shipped_sets / "runs", "vae")
+    at = page("pages/9_Out_of_distribution.py", vae)
+    assert_clean(at)
+    assert not at.warning  # both other datasets are there
+    table = at.table[0].value
+    assert list(table["set"]) == [
+        "shapes test (in-distribution)",
+        "MNIST test",
+        "Fashion-MNIST test",
+        "uniform noise",
+        "inverted (1 - x)",
+        "rotated 90°",
+    ]
+    aurocs = table[["AUROC (NLL)", "AUROC (corrected)"]].dropna()
+    assert len(aurocs) == 5 and ((aurocs >= 0) & (aurocs <= 1)).all().all()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    for chart in charts:  # one panel per other set, each with the in-distribution scores
+        fig = json.loads(chart.proto.spec)
+        titles = [a["text"] for a in fig["layout"]["annotations"]]
+        assert [t.split("<br>")[0] for t in titles] == list(table["set"])[1:]
+        assert len(fig["data"]) == 10
+    caption = next(c.value for c in at.caption if c.value.startswith("In-distribution"))
+    assert "the MNIST test images and of the Fashion-MNIST test images" in caption
+    assert "shapes test images" in caption

@@ -28,7 +28,13 @@ from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
-from vae_core.evaluation.ood import OodSet, build_ood_sets, score_sets
+from vae_core.evaluation.ood import (
+    OodSet,
+    OtherSets,
+    as_other_sets,
+    build_ood_sets,
+    score_sets,
+)
 from vae_core.evaluation.prior_holes import HoleMap, hole_map, hole_mass
 from vae_core.evaluation.scoring import (
     evaluate_elbo,
@@ -376,17 +382,27 @@ def diagnostic_codes(
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _ood_sets(data: str, n: int, seed: int, other: str, other_note: str, _ev: EvalSet, _other):
-    return build_ood_sets(_ev.images, _ev.binarized, n, _other, other_note, seed=seed)
+def _ood_sets(data: str, n: int, seed: int, others: str, _ev: EvalSet, _others: dict):
+    return build_ood_sets(_ev.images, _ev.binarized, n, _others, seed=seed)
 
 
 def ood_inputs(
-    ev: EvalSet, n: int, other: ImageSet | None, other_note: str, seed: int = 0
+    ev: EvalSet,
+    n: int,
+    other: ImageSet | OtherSets | None,
+    other_note: str = "",
+    seed: int = 0,
 ) -> list[OodSet]:
     """``vae_core.evaluation.ood.build_ood_sets`` of the model's test split, ``n`` images per
-    set (the sets ``python -m vae_core evaluate --ood --limit n`` scores), shared read-only."""
-    other_key = "" if other is None else f"{other.dataset}/{other.source}/{len(other)}"
-    return _ood_sets(_data_key(ev), int(n), int(seed), other_key, other_note, ev, other)
+    set (the sets ``python -m vae_core evaluate --ood --limit n`` scores), shared read-only.
+    ``other``: the other datasets' test splits by name (or the note why one is missing), or
+    for a model with one other dataset that split alone, None with ``other_note``."""
+    others = as_other_sets(ev.dataset, other, other_note)
+    key = "|".join(
+        f"{name}={v}" if isinstance(v, str) else f"{name}:{v.dataset}/{v.source}/{len(v)}"
+        for name, v in sorted(others.items())
+    )
+    return _ood_sets(_data_key(ev), int(n), int(seed), key, ev, others)
 
 
 def _ood_key(ckpt: Checkpoint, ev: EvalSet, name: str, n: int, k: int, seed: int) -> tuple:

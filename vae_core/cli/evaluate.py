@@ -37,7 +37,7 @@ from vae_core.data.subsets import describe_images
 from vae_core.evaluation.comparable import comparable_figures
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.iwae import MAX_K, fast_path_available, likelihood_report
-from vae_core.evaluation.ood import OTHER_DATASET, build_ood_sets, ood_report, set_name_for
+from vae_core.evaluation.ood import build_ood_sets, ood_report, other_datasets, set_name_for
 from vae_core.evaluation.prior_holes import HOLE_RATIO, diagnostics_report
 from vae_core.evaluation.scoring import IW_SAMPLES, pixels_note, scored_images
 from vae_core.io.checkpoint_file import Checkpoint, load_checkpoint
@@ -68,7 +68,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="SETS",
         help="also score out-of-distribution sets (comma list of "
-        f"{', '.join(OOD_CHOICES)}, or all) and report AUROCs vs the test split",
+        f"{', '.join(OOD_CHOICES)}, or all) and report AUROCs vs the model's test split (its "
+        "own dataset, MNIST, Fashion-MNIST or an imported set, is the in-distribution set)",
     )
     p.set_defaults(run=run_evaluate)
 
@@ -179,15 +180,17 @@ def ood_scores(ckpt: Checkpoint, args: argparse.Namespace) -> dict[str, Any]:
     image_set, _, _, binary = scored_test_split(ckpt, args.dataset, args.data_dir)
     in_name = set_name_for(image_set.dataset)
     names = [in_name] + [OOD_CHOICES[n] for n in args.ood if OOD_CHOICES[n] != in_name]
-    other = None
-    if set_name_for(OTHER_DATASET[image_set.dataset]) in names:
-        other = load_split(
-            OTHER_DATASET[image_set.dataset], "test", args.data_dir, allow_offline_sample=False
-        )
-    built = build_ood_sets(image_set, binary, args.limit or None, other, names=names)
+    others = {  # a named dataset that cannot be had is an error, as for the test split
+        ds: load_split(ds, "test", args.data_dir, allow_offline_sample=False)
+        for ds in other_datasets(image_set.dataset)
+        if set_name_for(ds) in names
+    }
+    built = build_ood_sets(image_set, binary, args.limit or None, others, names=names)
     sets = {s.name: s.x for s in built}
     report = ood_report(ckpt.model, sets, in_name, k=max(1, args.iw_samples))
     report.pop("scores")
+    for s in built:  # what each set is, beside its key
+        report["sets"][s.name]["title"] = s.title
     out: dict[str, Any] = {"ood": report}
     outs = [n for n in names if n != in_name]
     if len(outs) == 1:

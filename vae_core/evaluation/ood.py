@@ -14,13 +14,17 @@ whose cross-entropy is not a likelihood of 8-bit images (there it can over-corre
 
 Scores are "higher = more out-of-distribution" throughout, so AUROC(in, out) = 1 is perfect
 separation and 0.5 is chance.
+
+The in-distribution set is the model's own test split: MNIST's or Fashion-MNIST's, or an
+imported set's (``vae_core.io.imports``). The "other datasets" are the shipped ones the model was
+not trained on: one for an MNIST or Fashion-MNIST model, both for a model of an imported set.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,7 @@ import torch
 from PIL import Image
 
 from vae_core.data.datasets import ImageSet
+from vae_core.data.sources import get_source, is_imported_name
 from vae_core.data.subsets import subset_of
 from vae_core.evaluation.iwae import iwae_nll_fast
 from vae_core.evaluation.scoring import model_inputs, scored_images
@@ -36,7 +41,6 @@ from vae_core.models.model import LatentVariableModel
 
 OOD_SETS = ("mnist-test", "fashion-test", "uniform-noise", "inverted", "rotated")
 DATASET_SETS = {"mnist-test": "mnist", "fashion-test": "fashion-mnist"}
-OTHER_DATASET = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 SET_TITLES = {
     "mnist-test": "MNIST test",
     "fashion-test": "Fashion-MNIST test",
@@ -51,12 +55,37 @@ Progress = Callable[[int, int], None]
 NOISE_SEED_OFFSET = 7919
 
 
+#: What the other datasets' test splits are, as ``build_ood_sets`` takes them: by dataset name,
+#: the loaded split, or the sentence saying why it is missing.
+OtherSets = Mapping[str, "ImageSet | str"]
+
+
 def set_name_for(dataset: str) -> str:
-    """The OOD_SETS name of a dataset's test split ("mnist" -> "mnist-test")."""
+    """The set name of a dataset's test split: "mnist" -> "mnist-test" (an OOD_SETS name), an
+    imported set "shapes" -> "shapes-test" ("imported-NAME-test" where "NAME-test" would be an
+    OOD_SETS name, as for a set called "fashion"), so the in-distribution set never shares a
+    name with a set it is compared with."""
     for name, ds in DATASET_SETS.items():
         if ds == dataset:
             return name
+    if is_imported_name(dataset):
+        name = f"{dataset}-test"
+        return f"imported-{name}" if name in OOD_SETS else name
     raise ValueError(f"no test set name for dataset {dataset!r}")
+
+
+def other_datasets(dataset: str) -> tuple[str, ...]:
+    """The shipped datasets that are out of distribution for a model of ``dataset``: the other
+    one for MNIST / Fashion-MNIST, both for an imported set (in DATASET_SETS' order)."""
+    return tuple(ds for ds in DATASET_SETS.values() if ds != dataset)
+
+
+def ood_set_names(dataset: str) -> tuple[str, ...]:
+    """Every set the OOD page scores for a model of ``dataset``, in display order: OOD_SETS for
+    MNIST and Fashion-MNIST (their own test split among them), the imported set's test split
+    first and then OOD_SETS for an imported set."""
+    own = set_name_for(dataset)
+    return OOD_SETS if own in OOD_SETS else (own, *OOD_SETS)
 
 
 def make_ood_set(
@@ -102,42 +131,69 @@ def build_ood_sets(
     test: ImageSet,
     binary: bool,
     n: int | None = None,
-    other: ImageSet | None = None,
+    other: ImageSet | OtherSets | None = None,
     other_note: str = "",
-    names: Sequence[str] = OOD_SETS,
+    names: Sequence[str] | None = None,
     seed: int = 0,
 ) -> list[OodSet]:
-    """The named sets, in the order of ``names``, as the model is scored on them.
+    """The named sets, in the order of ``names`` (default ``ood_set_names(test.dataset)``), as
+    the model is scored on them.
 
     The in-distribution set is ``scored_images(test, binary, n)``: the images ``evaluate --limit
     n`` and the app's figures on ``n`` score. The transformed copies and the noise are made from
-    the grey pixels of those images; the other dataset's set is ``other``'s own seeded
-    stratified subset of as many images, or missing with ``other_note`` when ``other`` is None.
-    Every set then gets the model's test protocol (``model_inputs``). The app's OOD page and
-    ``python -m vae_core evaluate --ood`` both call this, so they score the same tensors.
+    the grey pixels of those images. ``other`` holds the other datasets' test splits
+    (``other_datasets``) by dataset name, each the loaded split or the note saying why it is
+    missing; a model with one other dataset may pass that split alone, or None with
+    ``other_note``. Each other dataset's set is its own seeded stratified subset of as many
+    images (all of them if it has fewer), or missing with its note. Every set then gets the
+    model's test protocol (``model_inputs``). The app's OOD page and ``python -m vae_core
+    evaluate --ood`` both call this, so they score the same tensors.
     """
     own = set_name_for(test.dataset)
-    other_name = set_name_for(OTHER_DATASET[test.dataset])
-    if other is not None and other.dataset != OTHER_DATASET[test.dataset]:
-        raise ValueError(f"the other dataset of {test.dataset} is not {other.dataset}")
+    expected = other_datasets(test.dataset)
+    others = as_other_sets(test.dataset, other, other_note)
+    for dataset, found in others.items():
+        if dataset not in expected:
+            raise ValueError(f"{dataset} is not another dataset of {test.dataset}")
+        if isinstance(found, ImageSet) and found.dataset != dataset:
+            raise ValueError(f"the images given as {dataset} are {found.dataset}")
     inside, _ = scored_images(test, binary, n)
     grey, _ = test.tensors()
     if n is not None and n < len(grey):
         grey = grey[torch.from_numpy(subset_of(test, n))]
     sets = []
-    for name in names:
-        title = SET_TITLES[name]
+    for name in ood_set_names(test.dataset) if names is None else names:
         if name == own:
+            title = SET_TITLES.get(name) or f"{get_source(test.dataset).title} test"
             sets.append(OodSet(name, title + " (in-distribution)", inside, True))
-        elif name == other_name and other is None:
-            sets.append(OodSet(name, title, None, False, other_note))
-        else:
-            other_x = None
-            if name == other_name and other is not None:
-                other_x = other.tensors()[0][torch.from_numpy(subset_of(other, len(grey)))]
-            x = make_ood_set(name, grey, seed, dataset_x=other_x)
-            sets.append(OodSet(name, title, model_inputs(x, binary), False))
+            continue
+        title = SET_TITLES.get(name, name)
+        dataset = DATASET_SETS.get(name)
+        found = others.get(dataset, "its images were not given") if dataset else None
+        if isinstance(found, str):
+            sets.append(OodSet(name, title, None, False, found))
+            continue
+        other_x = None
+        if isinstance(found, ImageSet):
+            other_x = found.tensors()[0][torch.from_numpy(subset_of(found, len(grey)))]
+        x = make_ood_set(name, grey, seed, dataset_x=other_x)
+        sets.append(OodSet(name, title, model_inputs(x, binary), False))
     return sets
+
+
+def as_other_sets(
+    dataset: str, other: ImageSet | OtherSets | None, note: str = ""
+) -> dict[str, ImageSet | str]:
+    """``build_ood_sets``' ``other`` as a mapping by dataset name; a lone split (or None, with
+    ``note``) stands for the one other dataset of an MNIST or Fashion-MNIST model."""
+    if other is None or isinstance(other, ImageSet):
+        expected = other_datasets(dataset)
+        if len(expected) != 1:
+            if other is None and not note:
+                return {}
+            raise ValueError(f"{dataset} has {len(expected)} other datasets: pass them by name")
+        return {expected[0]: note if other is None else other}
+    return dict(other)
 
 
 def score_sets(
