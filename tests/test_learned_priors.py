@@ -332,3 +332,15 @@ def test_generate_names_the_learned_prior_it_samples(monkeypatch, tmp_path: Path
         "prior p(z), VampPrior. Temperature T scales each component" in c.value for c in at.caption
     )
     assert not any("N(0, I)" in c.value for c in at.caption)
+
+
+def test_the_home_card_names_the_prior() -> None:
+    from ui.model_card import card_facts, metric_values
+
+    for name, prior in (
+        ("mnist-vae-2d", "standard N(0, I)"),
+        ("mnist-vae-2d-vamp", "VampPrior, 50 pseudo-inputs (Tomczak & Welling 2018)"),
+    ):
+        ckpt = load_checkpoint(SHIPPED_2D.parent / f"{name}.safetensors")
+        assert dict(card_facts(ckpt.meta, ckpt.config))["Prior p(z)"] == prior
+    assert "KL (Monte Carlo)" in metric_values(ckpt.meta, ckpt.config)  # no closed form
