@@ -68,3 +68,29 @@ def linked_data_dir(real: Path, folder: Path) -> Path:
         if child.is_dir() and not child.name.startswith("."):
             (folder / child.name).symlink_to(child.resolve(), target_is_directory=True)
     return folder
+
+
+# For Playwright's ``element.evaluate(BOX_AROUND_MEDIAN, most)`` on a latent map (a plotly div):
+# a square box (page pixels) around the median point, shrunk until at most ``most`` points lie
+# in it, with the rows strictly inside it (1 px in) and those inside give or take a pixel (1 px
+# out), since a point on the border may go either way. The Compare page's browser test and its
+# screenshot both drag this box.
+BOX_AROUND_MEDIAN = """(gd, most) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const pts = [];
+  for (const t of gd._fullData) {
+    if (t.type !== 'scattergl' || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++)
+      pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i]),
+                Number(t.customdata[i][0])]);
+  }
+  const med = k => pts.map(p => p[k]).sort((a, b) => a - b)[pts.length >> 1];
+  const cx = med(0), cy = med(1);
+  const within = (h, pad) => pts.filter(p => Math.abs(p[0] - cx) < h + pad
+                                        && Math.abs(p[1] - cy) < h + pad).map(p => p[2]);
+  let h = 0.12 * Math.min(xa._length, ya._length);
+  while (within(h, 1).length > most) h *= 0.8;
+  return {x0: box.left + cx - h, y0: box.top + cy - h, x1: box.left + cx + h,
+          y1: box.top + cy + h, inner: within(h, -1), outer: within(h, 1), total: pts.length};
+}"""

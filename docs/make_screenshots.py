@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.app_process import (  # noqa: E402
+    BOX_AROUND_MEDIAN,
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
@@ -72,26 +73,6 @@ POINT_XY = """(gd) => {
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const box = gd.getBoundingClientRect();
   return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best])];
-}"""
-
-# Page pixels of a square box around the median point of a latent map, shrunk until it holds
-# at most 250 points, so the rings in the other map stay apart (as in
-# tests/e2e/test_compare_regions_import.py, which allows 1,500).
-BOX_XY = """(gd) => {
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const box = gd.getBoundingClientRect();
-  const pts = [];
-  for (const t of gd._fullData) {
-    if (t.type !== 'scattergl' || !t.customdata) continue;
-    for (let i = 0; i < t.x.length; i++)
-      pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i])]);
-  }
-  const med = k => pts.map(p => p[k]).sort((a, b) => a - b)[pts.length >> 1];
-  const cx = med(0), cy = med(1);
-  const count = h => pts.filter(p => Math.abs(p[0] - cx) < h && Math.abs(p[1] - cy) < h).length;
-  let h = 0.12 * Math.min(xa._length, ya._length);
-  while (count(h) > 250) h *= 0.8;
-  return [box.left + cx - h, box.top + cy - h, box.left + cx + h, box.top + cy + h];
 }"""
 
 # Height the whole page needs: Streamlit scrolls inside stMain, so a full-page screenshot only
@@ -171,7 +152,8 @@ def act_compare(pg: Page) -> None:
     pg.locator(".st-key-cmp_map_b .js-plotly-plot").wait_for(timeout=120_000)
     plot.scroll_into_view_if_needed()
     pg.wait_for_timeout(1500)
-    x0, y0, x1, y1 = plot.evaluate(BOX_XY)
+    box = plot.evaluate(BOX_AROUND_MEDIAN, 250)  # few, so the rings in map B stay apart
+    x0, y0, x1, y1 = box["x0"], box["y0"], box["x1"], box["y1"]
     pg.locator('.st-key-cmp_map_a .modebar-btn[data-title="Box Select"]').click()
     pg.mouse.move(x0, y0)
     pg.mouse.down()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.app_process import BOX_AROUND_MEDIAN
 from bench.image_zip import class_folder_zip, shape_picture
 from tests.e2e.conftest import open_page, screenshot
 
@@ -27,29 +28,6 @@ MODEL = "mnist-vae-2d"  # a shipped 2-D MNIST VAE: its map is the latent plane i
 MAP_A = ".st-key-cmp_map_a .js-plotly-plot"
 MAP_B = ".st-key-cmp_map_b .js-plotly-plot"
 LATENT_MAP = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-
-# A square box around the median point of the map (page pixels), shrunk until it holds at most
-# 1,500 points (the page rings at most 2,000), with the rows strictly inside it (1 px in) and
-# those inside it give or take a pixel (1 px out): a point on the border may go either way.
-BOX = """(gd) => {
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  const box = gd.getBoundingClientRect();
-  const pts = [];
-  for (const t of gd._fullData) {
-    if (t.type !== 'scattergl' || !t.customdata) continue;
-    for (let i = 0; i < t.x.length; i++)
-      pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i]),
-                Number(t.customdata[i][0])]);
-  }
-  const med = k => pts.map(p => p[k]).sort((a, b) => a - b)[pts.length >> 1];
-  const cx = med(0), cy = med(1);
-  const within = (h, pad) => pts.filter(p => Math.abs(p[0] - cx) < h + pad
-                                        && Math.abs(p[1] - cy) < h + pad).map(p => p[2]);
-  let h = 0.12 * Math.min(xa._length, ya._length);
-  while (within(h, 1).length > 1500) h *= 0.8;
-  return {x0: box.left + cx - h, y0: box.top + cy - h, x1: box.left + cx + h,
-          y1: box.top + cy + h, inner: within(h, -1), outer: within(h, 1), total: pts.length};
-}"""
 
 # The rows of the points of the overlay trace "selected" (the rings), found by their exact
 # coordinates among the map's own class traces; -1 for a ring on no data point.
@@ -107,7 +85,7 @@ def test_compare_box_selection_in_a_rings_the_same_images_in_b(laptop, app_url) 
         ".every(gd => gd._fullData && gd._fullData.filter(t => t.customdata).length === 10)",
         arg=[".st-key-cmp_map_a .js-plotly-plot, .st-key-cmp_map_b .js-plotly-plot"],
     )
-    box = a.evaluate(BOX)
+    box = a.evaluate(BOX_AROUND_MEDIAN, 1500)  # the page rings at most 2,000
     assert box["total"] == 10_000
     assert 20 <= len(box["inner"]) <= len(box["outer"]) <= 1600
 

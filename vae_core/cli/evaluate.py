@@ -128,17 +128,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluation_report(
-    ckpt: Checkpoint, args: argparse.Namespace
-) -> tuple[dict[str, Any], ImageSet]:
-    """The ``evaluate --json`` object (what the model is, what it was scored on, the metrics)."""
-    meta = ckpt.meta
+def _scored_split(args: argparse.Namespace, meta: dict[str, Any]) -> ImageSet:
+    """The split ``evaluate`` scores: ``--dataset``, else the one the checkpoint was trained on."""
     dataset = args.dataset or meta.get("dataset")
     if dataset not in known_names(args.data_dir):
         raise CliError(
             f"{args.checkpoint}: no known training dataset in its metadata; pass --dataset"
         )
-    image_set = load_data(dataset, args.split, args.data_dir)
+    return load_data(dataset, args.split, args.data_dir)
+
+
+def evaluation_report(
+    ckpt: Checkpoint, args: argparse.Namespace
+) -> tuple[dict[str, Any], ImageSet]:
+    """The ``evaluate --json`` object (what the model is, what it was scored on, the metrics)."""
+    meta = ckpt.meta
+    image_set = _scored_split(args, meta)
     metrics = score(
         ckpt.model,
         image_set,
@@ -154,7 +159,7 @@ def evaluation_report(
     figures = comparable_figures(ckpt.model, meta, x, y, args.iw_samples, metrics["nll"])
     report = {
         "checkpoint": str(args.checkpoint),
-        "dataset": dataset,
+        "dataset": image_set.dataset,
         "split": args.split,
         "data_source": image_set.source,
         "data_note": image_set.note,
@@ -289,16 +294,11 @@ def _evaluate_vq(args: argparse.Namespace) -> int:
         raise CliError(f"{args.checkpoint}: --ood needs a Gaussian posterior; a VQ-VAE has none")
     ckpt = load_vq_checkpoint(args.checkpoint)
     meta = ckpt.meta
-    dataset = args.dataset or meta.get("dataset")
-    if dataset not in known_names(args.data_dir):
-        raise CliError(
-            f"{args.checkpoint}: no known training dataset in its metadata; pass --dataset"
-        )
-    image_set = load_data(dataset, args.split, args.data_dir)
+    image_set = _scored_split(args, meta)
     metrics = score_vq(ckpt.model, image_set, str(meta.get("binarize", "none")), args.limit)
     report = {
         "checkpoint": str(args.checkpoint),
-        "dataset": dataset,
+        "dataset": image_set.dataset,
         "split": args.split,
         "data_source": image_set.source,
         "data_note": image_set.note,
