@@ -302,7 +302,7 @@ def _outcome(snap: jobs.JobSnapshot) -> None:
 job = _session_job()
 _adopt_finished(job)
 if list_models():
-    current_model(training_status=False)  # this page polls the job itself
+    current_model(training_status=False, allow_vq=True)  # this page polls the job itself
 else:
     st.sidebar.info("No models yet: the one you train here will appear in this picker.")
 
