@@ -89,6 +89,7 @@ class Shot:
     models: tuple[str, ...] = ()  # checkpoint file stems, first available wins; () keeps it
     act: Callable[[Page], None] | None = None  # clicks after the page is idle
     ready: str = ""  # a selector the page must show before it counts as drawn
+    viewport: tuple[int, int] | None = None  # this size, not a full page (None: full page)
 
 
 def wait_idle(pg: Page, timeout_s: float = 300) -> None:
@@ -136,6 +137,21 @@ def act_generate(pg: Page) -> None:
     pg.get_by_text(re.compile(r"samples of class")).first.wait_for()
 
 
+def act_vq(pg: Page) -> None:
+    """Paint two cells of the code grid (click a cell, then a code) and wait for the decode."""
+    canvas = pg.locator('[data-testid="live-image"]').first
+    for cell, code in (("code-cell-2-3", 0), ("code-cell-3-3", 7)):
+        frames = int(canvas.get_attribute("data-frames") or 0)
+        pg.locator(f'[data-testid="{cell}"]').first.click()
+        pg.locator(f'[data-testid="code-choice-{code}"]').first.click()
+        pg.wait_for_function(
+            "([el, n]) => +el.dataset.frames > n", arg=[canvas.element_handle(), frames]
+        )
+        wait_idle(pg)
+    pg.locator('[data-testid="code-cell-3-3"]').first.click()  # leave one cell selected
+    pg.locator(".st-key-vq_painter_head").first.evaluate("e => e.scrollIntoView()")
+
+
 def act_train(pg: Page) -> None:
     pg.get_by_role("button", name="Start training").wait_for()
 
@@ -158,6 +174,8 @@ SHOTS = [
     Shot("cvae-faithfulness", "CVAE_faithfulness", ("mnist-cvae-2d", "mnist-cvae-16d"), None,
          ".st-key-faith_grid"),
     Shot("rate-distortion", "Rate_distortion", ("mnist-vae-16d",), None, ".st-key-rd_chart"),
+    Shot("vq-codes", "VQ_codes", ("mnist-vqvae-64",), act_vq, '[data-testid="live-image"]',
+         (1280, 800)),
 ]  # fmt: skip
 
 
@@ -165,7 +183,8 @@ def model_titles() -> dict[str, str]:
     """Checkpoint file stem -> the title the sidebar picker shows (before its " · source")."""
     from ui.model_list import list_models
 
-    return {Path(e.path).stem: e.title for e in list_models() if e.source == "shipped"}
+    shipped = (e for e in list_models(include_vq=True) if e.source == "shipped")
+    return {Path(e.path).stem: e.title for e in shipped}
 
 
 def start_app(log: io.TextIOBase) -> tuple[subprocess.Popen, str]:
@@ -274,11 +293,18 @@ def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
     if shot.ready:
         pg.locator(shot.ready).first.wait_for(timeout=300_000)
         wait_idle(pg)
+    if shot.viewport is not None:
+        pg.set_viewport_size({"width": shot.viewport[0], "height": shot.viewport[1]})
+        wait_idle(pg)
     if shot.act is not None:
         shot.act(pg)
-    show_everything(pg)
+    if shot.viewport is None:
+        show_everything(pg)
+    else:
+        pg.mouse.move(5, shot.viewport[1] - 5)
+        wait_idle(pg)
     found = problems(pg)
-    png = pg.screenshot(full_page=True)
+    png = pg.screenshot(full_page=shot.viewport is None)
     size = save_png(png, out / f"{shot.slug}.png")
     pg.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     w, h = Image.open(out / f"{shot.slug}.png").size

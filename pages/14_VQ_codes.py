@@ -48,12 +48,13 @@ stamp = checkpoint_key(ckpt)
 codes = vq_codes.test_codes(stamp, n, ckpt.model, x)
 counts = vq_codes.per_cell_counts(codes, k)
 
-st.subheader("Code painter")
-st.caption(
-    "Click a cell of the grid, then a code in the palette: the server decodes the new grid "
-    "at once (only this part of the page reruns). Each cell mostly drives the 4×4-pixel patch "
-    "under it, through the decoder's convolutions a little beyond."
-)
+with st.container(key="vq_painter_head"):
+    st.subheader("Code painter")
+    st.caption(
+        "Click a cell of the grid, then a code in the palette: the server decodes the new grid "
+        "at once (only this part of the page reruns). Each cell mostly drives the 4×4-pixel "
+        "patch under it, through the decoder's convolutions a little beyond."
+    )
 vq_codes.code_painter(ckpt, stamp, x[:n], codes, counts)
 
 st.subheader("Which codes are used")

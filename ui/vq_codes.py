@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -47,6 +48,7 @@ START_KEY = "vq_painter_start"  # the grid the painter started from
 TOKEN_KEY = "vq_painter_token"  # names the start (model, source, image or seed)
 NONCE_KEY = "vq_painter_nonce"  # the last browser report applied (so it is applied once)
 IMAGE_KEY = "vq_painter_image"  # the decoded image last sent to the browser (784 floats)
+CLASS_COLOURS = px.colors.qualitative.D3  # ten distinct hues, one per class
 SOURCES = ("a test image", "a random draw (per-cell code frequencies)")
 
 
@@ -203,7 +205,11 @@ def map_figure(cmap: CodebookMap, class_names: Sequence[str]) -> go.Figure:
                 textposition="top center",
                 hovertext=text,
                 hoverinfo="text",
-                marker={"size": 9, "symbol": "x" if cls < 0 else "circle"},
+                marker={
+                    "size": 9,
+                    "symbol": "x" if cls < 0 else "circle",
+                    "color": "#999999" if cls < 0 else CLASS_COLOURS[cls % len(CLASS_COLOURS)],
+                },
             )
         )
     pc1, pc2 = cmap.explained
