@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -198,3 +199,92 @@ def test_the_codebook_map_colours_each_code_by_its_most_frequent_class() -> None
     assert cmap.uses.tolist() == [3, 5, 0]
     assert cmap.top_share[0].item() == pytest.approx(2 / 3)
     assert sum(cmap.explained) == pytest.approx(1.0)
+
+
+def test_the_train_page_trains_a_vq_vae_through_the_one_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Kind "VQ-VAE" with its codebook settings: a tiny run ends as a VQ checkpoint, chosen."""
+    from tests.test_page_train import PAGE, _by_label
+    from ui import training_jobs
+    from vae_core.data.idx import write_idx
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 80), ("t10k", 30)):
+        images = rng.integers(0, 256, (n, 28, 28)).astype("uint8")
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(
+            folder / f"{prefix}-labels-idx1-ubyte",
+            (np.arange(n) % 10).astype("uint8"),
+        )
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("VAE_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VAE_LAB_RUNS", str(runs))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    _by_label(at.selectbox, "Model").set_value("VQ-VAE")
+    at.run()
+    assert not any(w.label == "Latent dimensions" for w in at.number_input)
+    _by_label(at.number_input, "Codebook size K").set_value(16)
+    _by_label(at.number_input, "Code dimension D").set_value(4)
+    _by_label(at.text_input, "Conv channels (two layers, stride 2)").set_value("8,8")
+    _by_label(at.number_input, "Epochs").set_value(2)
+    _by_label(at.number_input, "Batch size").set_value(32)
+    at.button[0].click().run()
+    _clean(at)
+    (job_id,) = at.session_state["train_job_ids"]
+    job = training_jobs.get_job(job_id)
+    try:
+        for _ in range(1200):
+            if not job.snapshot().active:
+                break
+            job.beat()
+            job.join(0.1)
+        snap = job.snapshot()
+        assert snap.state == "done", snap.error
+    finally:
+        job.request_stop()
+        job.join(30)
+    assert len(snap.history) == 2 and snap.steps  # the live curves got epochs and batches
+    at.run()
+    _clean(at)
+    assert any("codes used" in s.value for s in at.success)
+    ckpt = load_vq_checkpoint(snap.checkpoint)
+    assert ckpt.model.config.codebook_size == 16 and ckpt.model.config.code_dim == 4
+    tm = ckpt.meta["test_metrics"]
+    assert tm["images"] == 30 and 1 <= tm["codes_used"] <= 16
+    assert ckpt.meta["name"] == "VQ-VAE K=16 · mnist" and ckpt.meta["epoch"] == 2
+    assert at.session_state[MODEL_KEY] == snap.checkpoint
+
+
+def test_a_stopped_vq_run_keeps_its_last_epoch_unscored(tmp_path: Path) -> None:
+    """Stop after the first epoch: the per-epoch checkpoint holds it, marked stopped, no score."""
+    import threading
+
+    from vae_core.config import VQConfig
+    from vae_core.data.datasets import ImageSet
+    from vae_core.training.pipeline import train_and_score
+    from vae_core.training.trainer import TrainConfig
+
+    rng = np.random.default_rng(0)
+    names = tuple(str(d) for d in range(10))
+    images = rng.integers(0, 256, (64, 28, 28)).astype(np.uint8)
+    labels = np.arange(64) % 10
+    split = ImageSet(images, labels, "mnist", "train", "files", "synthetic", names)
+    stop = threading.Event()
+    run = train_and_score(
+        VQConfig(codebook_size=16, code_dim=4, conv_channels=(8, 8)),
+        TrainConfig(epochs=3, batch_size=32),
+        train_set=split,
+        test_set=split,
+        checkpoint=tmp_path / "vq.safetensors",
+        name="stopped",
+        device_label="cpu",
+        on_epoch=lambda info: stop.set(),
+        stop=stop,
+    )
+    assert run.test_metrics is None and run.result.stopped and len(run.result.history) == 1
+    meta = load_vq_checkpoint(tmp_path / "vq.safetensors").meta
+    assert meta["epoch"] == 1 and meta["stopped_early"] is True and "test_metrics" not in meta
