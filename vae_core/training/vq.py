@@ -172,7 +172,13 @@ def train_and_score_vq(
         if on_epoch is not None:
             on_epoch(rec)
         if on_epoch_info is not None:
-            train = {"elbo": rec["recon"] - kl, "recon": rec["recon"], "kl": kl}
+            train = {
+                "elbo": rec["recon"] - kl,
+                "recon": rec["recon"],
+                "kl": kl,
+                "loss": rec["loss"],
+                "perplexity": rec["perplexity"],
+            }
             steps, per_epoch = int(rec["steps"]), int(rec["steps_per_epoch"])
             info = EpochInfo(
                 int(rec["epoch"]), train_config.epochs, train, {}, [], rec["seconds"], steps,
