@@ -51,9 +51,10 @@ counts = vq_codes.per_cell_counts(codes, k)
 with st.container(key="vq_painter_head"):
     st.subheader("Code painter")
     st.caption(
-        "Click a cell of the grid, then a code in the palette: the server decodes the new grid "
-        "at once (only this part of the page reruns). Each cell mostly drives the 4×4-pixel "
-        "patch under it, through the decoder's convolutions a little beyond."
+        "Click a cell of the grid, then a code in the palette: your browser decodes the new "
+        "grid at once, and PyTorch's decode on the server follows as a check (only this part "
+        "of the page reruns). Each cell mostly drives the 4×4-pixel patch under it, through "
+        "the decoder's convolutions a little beyond."
     )
 vq_codes.code_painter(ckpt, stamp, x[:n], codes, counts)
 

@@ -2,10 +2,10 @@
 
 The maths is ``vae_core.latent.vq_codes``; this module caches it per checkpoint, draws it and
 keeps the painter's grid in the session. The painter is a components-v2 element
-(ui/vq_painter.js) inside an ``st.fragment``: a click on a code sends the new grid to Python,
-only the fragment reruns, PyTorch decodes the grid and the element repaints its canvas. The
-decoder runs on the server, not in the browser: the in-page decoder (ui/live_decoder_math.js)
-has no 3x3 convolution, which the VQ decoder starts with.
+(ui/vq_painter.js) inside an ``st.fragment``: a click on a code decodes the new grid in the page
+at once (ui/live_decoder_math.js, with the codebook; ``export_vq_decoder``) and sends it to
+Python; only the fragment reruns, PyTorch decodes the grid too, and the element shows that
+image and its largest gap to the browser's.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import streamlit as st
 import torch
 
 from ui.images import show_image
+from ui.live_decoder import GENERATED_DIR, static_url
+from vae_core.io.atomic import atomic_write
+from vae_core.io.decoder_export import ExportError, export_vq_decoder
 from vae_core.io.pictures import image_grid
 from vae_core.io.vq_checkpoint import VQCheckpoint
 from vae_core.latent.vq_codes import (
@@ -38,7 +41,7 @@ from vae_core.models.vqvae import GRID, N_CELLS, VQVAE, perplexity
 
 COMPONENT_NAME = "vae_lab_vq_painter"
 _HERE = Path(__file__).resolve().parent
-_JS = (_HERE / "vq_painter.js").read_text()
+_JS = (_HERE / "live_decoder_math.js").read_text() + "\n" + (_HERE / "vq_painter.js").read_text()
 _CSS = (_HERE / "vq_painter.css").read_text()
 _HTML = '<div class="vqp-root" data-testid="vq-painter"></div>'
 
@@ -68,6 +71,26 @@ DEFAULTS = VQPageDefaults()
 def test_codes(key: str, n: int, _model: VQVAE, _x: torch.Tensor) -> np.ndarray:
     """(n, 7, 7) code grids of the first n test images (cached per checkpoint and n)."""
     return code_grids(_model, _x[:n]).numpy()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _export(key: str, _model: VQVAE) -> tuple[str, str, dict[str, Any], bytes]:
+    exported = export_vq_decoder(_model)
+    return exported.digest, exported.filename, exported.spec, exported.weights
+
+
+def publish_vq_decoder(ckpt: VQCheckpoint, stamp: str) -> dict[str, Any] | None:
+    """Serve the decoder + codebook for the in-page decoder (static/generated/, content-
+    addressed, fetched once per model); None when it has a layer the browser cannot run (the
+    painter then shows the server's decodes only)."""
+    try:
+        digest, filename, spec, weights = _export(stamp, ckpt.model)
+    except ExportError:
+        return None
+    target = GENERATED_DIR / filename
+    if not target.exists() or target.stat().st_size != len(weights):
+        atomic_write(target, weights)
+    return {"hash": digest, "url": static_url(filename), "spec": spec, "nbytes": len(weights)}
 
 
 def _decode(model: VQVAE, grid: Sequence[int]) -> np.ndarray:
@@ -143,6 +166,7 @@ def code_painter(
         image = _decode(model, grid)
         st.session_state[IMAGE_KEY] = image.reshape(-1).tolist()
         edited = sum(a != b for a, b in zip(grid, start, strict=True))
+        decoder = publish_vq_decoder(ckpt, stamp)
         renderer = st.components.v2.component(COMPONENT_NAME, html=_HTML, css=_CSS, js=_JS)
         view, orig = st.columns([4, 1])
         with view:
@@ -153,7 +177,8 @@ def code_painter(
                     "grid": grid,
                     "start": start,
                     "edited": edited,
-                    "image": [round(float(v), 4) for v in image.reshape(-1)],
+                    "image": [float(v) for v in image.reshape(-1)],  # exact: the JS compares
+                    "decoder": decoder,
                 },
                 key=PAINTER_KEY,
                 on_grid_change=lambda: None,

@@ -1,13 +1,37 @@
-// The VQ-VAE code painter (Streamlit components v2): a 7x7 grid of code indices and the image
-// the server decoded from it.
+// The VQ-VAE code painter (Streamlit components v2): a 7x7 grid of code indices and its image.
 //
-// Click a cell (data-testid code-cell-R-C), then a code in the palette (code-choice-K): the
-// new grid goes back to Python at once (setStateValue "grid"), whose fragment decodes it with
-// PyTorch and sends the image back (canvas data-testid live-image). The DOM is built once per
-// start grid (token) and updated in place on each rerun, so the selected cell survives it.
+// ui/vq_codes.py prepends ui/live_decoder_math.js (LiveDecoderMath) to this module. Click a cell
+// (data-testid code-cell-R-C), then a code in the palette (code-choice-K): the grid is decoded
+// in the page at once (canvas data-testid live-image; the decoder and codebook are fetched once
+// per model from Streamlit's static serving), and the new grid goes back to Python
+// (setStateValue "grid"), whose fragment decodes it with PyTorch: that image (server-image)
+// and its largest gap to the browser's pixels follow. Until the in-page decoder has loaded, or
+// if it cannot, the main canvas shows the server's image. The DOM is built once per start grid
+// (token) and updated in place on each rerun, so the selected cell survives it.
 
 const STATES = new WeakMap(); // root element -> painter state
 const SCALE = 10; // 28 px -> 280 px on screen
+const SERVER_SCALE = 3; // the server's decode, small, beside its status line
+
+function decoderCache() {
+  if (!window.__vaeLabVQDecoders) window.__vaeLabVQDecoders = new Map();
+  return window.__vaeLabVQDecoders;
+}
+
+function loadDecoder(info) {
+  const cache = decoderCache();
+  if (!cache.has(info.hash)) {
+    const promise = fetch(info.url)
+      .then((r) => {
+        if (!r.ok) throw new Error(`HTTP ${r.status} fetching the decoder weights`);
+        return r.arrayBuffer();
+      })
+      .then((buf) => LiveDecoderMath.compile(info.spec, buf));
+    promise.catch(() => cache.delete(info.hash)); // a later render may retry
+    cache.set(info.hash, promise);
+  }
+  return cache.get(info.hash);
+}
 
 function el(tag, attrs = {}, parent = null) {
   const node = document.createElement(tag);
@@ -19,16 +43,23 @@ function el(tag, attrs = {}, parent = null) {
   return node;
 }
 
-function paint(s, img) {
+function draw(canvas, small, img) {
   const pixels = new ImageData(28, 28);
   for (let p = 0; p < 784; p++) {
     const v = Math.floor(Math.min(1, Math.max(0, img[p])) * 255 + 0.5);
     pixels.data.set([v, v, v, 255], 4 * p);
   }
-  s.small.getContext("2d").putImageData(pixels, 0, 0);
-  const ctx = s.canvas.getContext("2d");
+  small.getContext("2d").putImageData(pixels, 0, 0);
+  const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(s.small, 0, 0, s.canvas.width, s.canvas.height);
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  canvas.dataset.frames = String(+(canvas.dataset.frames || 0) + 1);
+  canvas.dataset.sum = img.reduce((a, b) => a + b, 0).toFixed(3);
+  return ctx;
+}
+
+function paint(s, img) {
+  const ctx = draw(s.canvas, s.small, img);
   // Faint lines over the 4x4-pixel patch of each of the 49 cells: which pixels a cell drives most.
   ctx.strokeStyle = "rgba(255, 120, 0, 0.35)";
   ctx.lineWidth = 1;
@@ -37,8 +68,24 @@ function paint(s, img) {
     ctx.beginPath(); ctx.moveTo(t, 0); ctx.lineTo(t, s.canvas.height); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(0, t); ctx.lineTo(s.canvas.width, t); ctx.stroke();
   }
-  s.canvas.dataset.frames = String(+(s.canvas.dataset.frames || 0) + 1);
-  s.canvas.dataset.sum = img.reduce((a, b) => a + b, 0).toFixed(3);
+}
+
+// The server's image of its grid, and (once the in-page decoder runs) the largest difference
+// between it and the browser's decode of the same grid.
+function showServer(s, data) {
+  draw(s.serverCanvas, s.small, data.image);
+  s.serverCanvas.dataset.grid = data.grid.join(",");
+  if (!s.decoder) {
+    s.status.textContent = `PyTorch decode on the server · ${data.edited} cell(s) changed`;
+    return;
+  }
+  const browser = s.decoder.decodeCodes(data.grid);
+  let gap = 0;
+  for (let p = 0; p < 784; p++) gap = Math.max(gap, Math.abs(browser[p] - data.image[p]));
+  s.serverCanvas.dataset.gap = String(gap);
+  s.status.textContent =
+    `Decoded in the browser · ${data.edited} cell(s) changed · PyTorch on the server (small, ` +
+    `left) differs by at most ${gap.toExponential(1)} per pixel`;
 }
 
 function select(s, r, c) {
@@ -61,7 +108,12 @@ function choose(s, k) {
   s.cells[`${r}-${c}`].textContent = String(k);
   s.cells[`${r}-${c}`].classList.add("vqp-edited");
   select(s, r, c);
-  s.status.textContent = "Decoding on the server…";
+  if (s.decoder) {
+    paint(s, s.decoder.decodeCodes(s.grid)); // at once, in the page
+    s.status.textContent = "Decoded in the browser; checking against PyTorch…";
+  } else {
+    s.status.textContent = "Decoding on the server…";
+  }
   s.setStateValue("grid", { token: s.token, grid: Array.from(s.grid), nonce: Math.random() });
 }
 
@@ -92,7 +144,11 @@ function build(root, data) {
   el("div", { class: "vqp-title", text: "Decoded image E[x | z_q]" }, right);
   s.canvas = el("canvas", { width: 28 * SCALE, height: 28 * SCALE, class: "vqp-image", "data-testid": "live-image" }, right);
   s.small = el("canvas", { width: 28, height: 28 }, null);
-  s.status = el("div", { class: "vqp-status", "data-testid": "painter-status" }, right);
+  const server = el("div", { class: "vqp-server" }, right);
+  s.serverCanvas = el("canvas", {
+    width: 28 * SERVER_SCALE, height: 28 * SERVER_SCALE, class: "vqp-image", "data-testid": "server-image",
+  }, server);
+  s.status = el("div", { class: "vqp-status", "data-testid": "painter-status" }, server);
   return s;
 }
 
@@ -116,7 +172,21 @@ export default function (component) {
     }
   if (s.selected) select(s, s.selected[0], s.selected[1]);
   root.dataset.serverGrid = data.grid.join(",");
-  paint(s, data.image);
-  s.status.textContent = `PyTorch decode of this grid on the server · ${data.edited} cell(s) changed`;
+  paint(s, s.decoder ? s.decoder.decodeCodes(s.grid) : data.image);
+  showServer(s, data);
+  s.lastData = data;
+  if (!s.decoder && data.decoder && !s.loading) {
+    s.loading = true;
+    loadDecoder(data.decoder).then(
+      (dec) => {
+        s.decoder = dec;
+        paint(s, dec.decodeCodes(s.grid));
+        showServer(s, s.lastData);
+      },
+      (err) => {
+        s.canvas.dataset.error = err.message; // the server's images stay
+      },
+    );
+  }
   return undefined;
 }

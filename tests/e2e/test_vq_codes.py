@@ -1,7 +1,8 @@
-"""Browser test of the VQ code painter: a click on a cell and then on a code re-decodes the image.
+"""Browser test of the VQ code painter: a click on a cell and then on a code re-decodes the image
+in the page, the grid reaches Python, and PyTorch's decode of it matches the page's.
 
 AppTest cannot reach into the components-v2 element, so this is the check that the browser's
-clicks reach Python and the new decode reaches the canvas.
+clicks reach Python and the in-page decoder agrees with the server.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ def test_painting_a_cell_in_the_browser_redraws_the_decoded_image(page, app_url)
         pytest.skip("no shipped VQ-VAE")
     open_page(page, app_url, f"VQ_codes?model={VQ_STEM}")
     canvas = page.locator('[data-testid="live-image"]')
-    canvas.wait_for()
-    page.wait_for_function("el => +el.dataset.frames >= 1", arg=canvas.element_handle())
+    server = page.locator('[data-testid="server-image"]')
+    server.wait_for()
+    page.wait_for_function("el => el.dataset.gap !== undefined", arg=server.element_handle())
     frames, before = int(canvas.get_attribute("data-frames")), canvas.get_attribute("data-sum")
+    server_frames = int(server.get_attribute("data-frames"))
     cell = page.locator('[data-testid="code-cell-3-3"]')
     old = int(cell.inner_text())
     new = (old + 1) % 64
@@ -30,8 +33,12 @@ def test_painting_a_cell_in_the_browser_redraws_the_decoded_image(page, app_url)
     page.wait_for_function(
         "([el, n]) => +el.dataset.frames > n", arg=[canvas.element_handle(), frames]
     )
-    assert canvas.get_attribute("data-sum") != before  # the server's decode of the new grid
+    assert canvas.get_attribute("data-sum") != before  # decoded in the page at once
+    page.wait_for_function(
+        "([el, n]) => +el.dataset.frames > n", arg=[server.element_handle(), server_frames]
+    )
     grid = page.locator('[data-testid="vq-painter"]').get_attribute("data-server-grid")
     assert int(grid.split(",")[3 * 7 + 3]) == new  # Python holds the painted grid
+    assert float(server.get_attribute("data-gap")) < 1e-4  # and PyTorch agrees with the page
     assert int(cell.inner_text()) == new
     assert not page.locator('[data-testid="stException"]').count()
