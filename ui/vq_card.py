@@ -61,6 +61,11 @@ def vq_facts(meta: dict[str, Any], config: VQConfig) -> list[tuple[str, str]]:
     ]
 
 
+def _cell(text: str) -> str:
+    """Escape a markdown table cell ('p(x|z_q)' would otherwise split the row)."""
+    return text.replace("|", "\\|")
+
+
 def _num(value: Any, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, int | float) else "n/a"
 
@@ -94,9 +99,7 @@ def render_vq_card(
         device_badge()
     left, right = st.columns([3, 2], gap="large")
     with left:
-        rows = "\n".join(
-            f"| {k} | {v.replace('|', chr(92) + '|')} |" for k, v in vq_facts(meta, config)
-        )
+        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in vq_facts(meta, config))
         st.markdown("| Property | Value |\n|---|---|\n" + rows)
     with right:
         st.markdown("**Test metrics** (nats per image)")
@@ -120,13 +123,20 @@ def render_vq_card(
     if history:
         st.markdown("**Training curves** (per epoch)")
         a, b = st.columns(2)
+        epochs = [h.get("epoch") for h in history]
         a.line_chart(
-            {"reconstruction log-likelihood": [h.get("recon") for h in history]},
+            {"epoch": epochs, "recon": [h.get("recon") for h in history]},
+            x="epoch",
+            y="recon",
             x_label="epoch",
+            y_label="train recon. (nats)",
             height=220,
         )
         b.line_chart(
-            {"code perplexity": [h.get("perplexity") for h in history]},
+            {"epoch": epochs, "perplexity": [h.get("perplexity") for h in history]},
+            x="epoch",
+            y="perplexity",
             x_label="epoch",
+            y_label="code perplexity",
             height=220,
         )
