@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 CHROMIUM = os.environ.get("VAE_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,3 +55,16 @@ def picker_label(title: str) -> re.Pattern[str]:
     or the title, " · " and its details (source, time, partial); anchored at both ends, since
     "MNIST VAE" is inside "Fashion-MNIST VAE"."""
     return re.compile(f"^{re.escape(title)}( · |$)")
+
+
+def linked_data_dir(real: Path, folder: Path) -> Path:
+    """``folder`` made a data folder that reads the datasets of ``real`` through links.
+
+    An app started on it (``VAE_LAB_DATA=folder``) sees the same MNIST and Fashion-MNIST, but
+    whatever it writes (an imported set) lands in ``folder``, never in the real, shared data.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for child in sorted(real.iterdir()):
+        if child.is_dir() and not child.name.startswith("."):
+            (folder / child.name).symlink_to(child.resolve(), target_is_directory=True)
+    return folder

@@ -9,6 +9,8 @@ computing and saves ``docs/screenshots/<slug>.png`` (256 colours, optimised).
 
 Needs Chromium (``/usr/bin/chromium`` or ``$VAE_LAB_CHROMIUM``) and the ``playwright`` package.
 Prints one line per page: the time it took and whether an exception or ``st.error`` was visible.
+The app reads the data through links in a temp folder, so the import shot (a small generated
+.zip) never writes into the real data folder.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench.app_process import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
+    linked_data_dir,
     picker_label,
     stop_process,
     streamlit_command,
@@ -71,6 +74,26 @@ POINT_XY = """(gd) => {
   return [box.left + xa._offset + xa.l2p(t.x[best]), box.top + ya._offset + ya.l2p(t.y[best])];
 }"""
 
+# Page pixels of a square box around the median point of a latent map, shrunk until it holds
+# at most 250 points, so the rings in the other map stay apart (as in
+# tests/e2e/test_compare_regions_import.py, which allows 1,500).
+BOX_XY = """(gd) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const pts = [];
+  for (const t of gd._fullData) {
+    if (t.type !== 'scattergl' || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++)
+      pts.push([xa._offset + xa.l2p(t.x[i]), ya._offset + ya.l2p(t.y[i])]);
+  }
+  const med = k => pts.map(p => p[k]).sort((a, b) => a - b)[pts.length >> 1];
+  const cx = med(0), cy = med(1);
+  const count = h => pts.filter(p => Math.abs(p[0] - cx) < h && Math.abs(p[1] - cy) < h).length;
+  let h = 0.12 * Math.min(xa._length, ya._length);
+  while (count(h) > 250) h *= 0.8;
+  return [box.left + cx - h, box.top + cy - h, box.left + cx + h, box.top + cy + h];
+}"""
+
 # Height the whole page needs: Streamlit scrolls inside stMain, so a full-page screenshot only
 # shows everything once the viewport is that tall.
 CONTENT_HEIGHT = """() => {
@@ -89,7 +112,7 @@ class Shot:
     models: tuple[str, ...] = ()  # checkpoint file stems, first available wins; () keeps it
     act: Callable[[Page], None] | None = None  # clicks after the page is idle
     ready: str = ""  # a selector the page must show before it counts as drawn
-    viewport: tuple[int, int] | None = None  # this size, not a full page (None: full page)
+    size: tuple[int, int] = (WIDTH, HEIGHT)  # the viewport (the page grows to its full height)
 
 
 def wait_idle(pg: Page, timeout_s: float = 300) -> None:
@@ -149,11 +172,55 @@ def act_vq(pg: Page) -> None:
         )
         wait_idle(pg)
     pg.locator('[data-testid="code-cell-3-3"]').first.click()  # leave one cell selected
-    pg.locator(".st-key-vq_painter_head").first.evaluate("e => e.scrollIntoView()")
 
 
 def act_train(pg: Page) -> None:
     pg.get_by_role("button", name="Start training").wait_for()
+
+
+def act_compare(pg: Page) -> None:
+    """Box-select the middle of map A: the same test images are ringed in map B."""
+    plot = pg.locator(".st-key-cmp_map_a .js-plotly-plot")
+    plot.wait_for(timeout=120_000)
+    pg.locator(".st-key-cmp_map_b .js-plotly-plot").wait_for(timeout=120_000)
+    plot.scroll_into_view_if_needed()
+    pg.wait_for_timeout(1500)
+    x0, y0, x1, y1 = plot.evaluate(BOX_XY)
+    pg.locator('.st-key-cmp_map_a .modebar-btn[data-title="Box Select"]').click()
+    pg.mouse.move(x0, y0)
+    pg.mouse.down()
+    pg.mouse.move(x1, y1, steps=10)
+    pg.mouse.up()
+    pg.get_by_text(re.compile(r"ringed in both \([\d,]+ selected\)")).wait_for(timeout=120_000)
+    wait_idle(pg)
+    pg.locator('[data-testid="stMain"]').evaluate("m => m.scrollTo(0, 0)")
+
+
+def act_regions(pg: Page) -> None:
+    pg.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
+    pg.get_by_text("Classifier regions", exact=True).click()
+    pg.get_by_text(re.compile("the model's confusions")).wait_for(timeout=300_000)
+    wait_idle(pg)
+
+
+def act_import(pg: Page) -> None:
+    """Import a small generated .zip (three classes of drawn shapes) into the app's data folder,
+    which ``main`` makes a temp folder: the real datasets are only read, through links."""
+    from bench.image_zip import class_folder_zip
+
+    pg.get_by_text("Your own images (.zip)").click()
+    panel = pg.locator('[data-testid="stExpander"]').filter(has_text="Your own images")
+    panel.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "shapes.zip", "mimeType": "application/zip", "buffer": class_folder_zip()}]
+    )
+    panel.get_by_text("shapes.zip").wait_for()
+    field = panel.get_by_label("Dataset name")
+    field.fill("shapes")
+    field.press("Enter")
+    wait_idle(pg)
+    panel.get_by_role("button", name="Import").click()
+    pg.get_by_text(re.compile(r"Imported 'shapes'")).wait_for(timeout=120_000)
+    wait_idle(pg)
 
 
 SHOTS = [
@@ -174,6 +241,10 @@ SHOTS = [
     Shot("cvae-faithfulness", "CVAE_faithfulness", ("mnist-cvae-2d", "mnist-cvae-16d"), None,
          ".st-key-faith_grid"),
     Shot("rate-distortion", "Rate_distortion", ("mnist-vae-16d",), None, ".st-key-rd_chart"),
+    Shot("compare", "Compare", ("mnist-vae-2d",), act_compare, ".st-key-cmp_map_b",
+         (1280, 800)),
+    Shot("latent-map-regions", "Latent_map", ("mnist-vae-2d",), act_regions, "", (1280, 800)),
+    Shot("import", "Train", (), act_import, "", (1280, 800)),
     Shot("vq-codes", "VQ_codes", ("mnist-vqvae-64",), act_vq, '[data-testid="live-image"]',
          (1280, 800)),
 ]  # fmt: skip
@@ -187,13 +258,11 @@ def model_titles() -> dict[str, str]:
     return {Path(e.path).stem: e.title for e in shipped}
 
 
-def start_app(log: io.TextIOBase) -> tuple[subprocess.Popen, str]:
+def start_app(log: io.TextIOBase, data: Path) -> tuple[subprocess.Popen, str]:
+    """The app on the data folder ``data``; the runs folder is the default one, named
+    relatively so the Train page's caption shows "runs" rather than an absolute path."""
     port = free_port()
-    # VAE_LAB_DATA passes through; the runs folder is the default one, named relatively so the
-    # Train page's caption shows "runs" rather than an absolute path.
-    env = {**os.environ, "VAE_LAB_RUNS": "runs"}
-    if env.get("VAE_LAB_DATA"):  # relative to where this script was started, not to the app
-        env["VAE_LAB_DATA"] = os.path.abspath(env["VAE_LAB_DATA"])
+    env = {**os.environ, "VAE_LAB_RUNS": "runs", "VAE_LAB_DATA": str(data)}
     proc = subprocess.Popen(
         streamlit_command(port),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -253,16 +322,17 @@ def problems(pg: Page) -> str:
     return "; ".join(found + texts) if found else "no errors"
 
 
-def show_everything(pg: Page) -> None:
-    """Make the viewport as tall as the page so a full-page screenshot holds all of it."""
+def show_everything(pg: Page, width: int, height: int) -> None:
+    """Make the viewport (``width`` wide, at least ``height`` tall) as tall as the page so a
+    full-page screenshot holds all of it."""
     for _ in range(3):
         for chart in pg.locator('[data-testid="stPlotlyChart"]').all():
             chart.scroll_into_view_if_needed()  # charts below the fold draw when first seen
         pg.locator('[data-testid="stMain"]').evaluate("m => m.scrollTo(0, 0)")
-        height = max(HEIGHT, pg.evaluate(CONTENT_HEIGHT))
-        if height == pg.viewport_size["height"]:
+        tall = max(height, pg.evaluate(CONTENT_HEIGHT))
+        if tall == pg.viewport_size["height"]:
             break
-        pg.set_viewport_size({"width": WIDTH, "height": height})
+        pg.set_viewport_size({"width": width, "height": tall})
         pg.wait_for_timeout(1500)
     pg.mouse.move(5, pg.viewport_size["height"] - 5)  # no hover state, tooltip or chart toolbar
     pg.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
@@ -282,6 +352,8 @@ def save_png(png: bytes, path: Path) -> int:
 
 
 def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
+    width, height = shot.size
+    pg.set_viewport_size({"width": width, "height": height})
     if shot.models:
         stem = next((m for m in shot.models if m in titles), None)
         if stem is None:
@@ -293,18 +365,11 @@ def shoot(pg: Page, shot: Shot, titles: dict[str, str], out: Path) -> str:
     if shot.ready:
         pg.locator(shot.ready).first.wait_for(timeout=300_000)
         wait_idle(pg)
-    if shot.viewport is not None:
-        pg.set_viewport_size({"width": shot.viewport[0], "height": shot.viewport[1]})
-        wait_idle(pg)
     if shot.act is not None:
         shot.act(pg)
-    if shot.viewport is None:
-        show_everything(pg)
-    else:
-        pg.mouse.move(5, shot.viewport[1] - 5)
-        wait_idle(pg)
+    show_everything(pg, width, height)
     found = problems(pg)
-    png = pg.screenshot(full_page=shot.viewport is None)
+    png = pg.screenshot(full_page=True)
     size = save_png(png, out / f"{shot.slug}.png")
     pg.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     w, h = Image.open(out / f"{shot.slug}.png").size
@@ -328,7 +393,13 @@ def main(argv: list[str] | None = None) -> int:
     titles = model_titles()
     failed = 0
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "streamlit.log", "w+") as log:
-        proc, url = start_app(log)
+        # The app reads the real datasets ($VAE_LAB_DATA, resolved from where this script was
+        # started, else the cache) through links in a temp folder, so the import shot writes
+        # its set there and never into the real data.
+        from vae_core.data.datasets import resolve_data_dir
+
+        data = linked_data_dir(resolve_data_dir(), Path(tmp) / "data")
+        proc, url = start_app(log, data)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

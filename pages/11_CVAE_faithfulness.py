@@ -16,6 +16,7 @@ import streamlit as st
 from ui import eval_cache as ec
 from ui.model_switch import offer_cvae
 from ui.session import current_model, model_eval_set
+from vae_core.data.sources import is_imported_name
 from vae_core.io.pictures import image_grid
 from vae_core.models.sampling import TEMPERATURE
 
@@ -42,6 +43,8 @@ try:
     clf, clf_meta = ec.classifier_for(ev.dataset, cfg.n_classes)
 except ValueError as exc:
     st.error(f"No classifier can judge this model: {exc}.")
+    if is_imported_name(ev.dataset):
+        st.caption("Or train it on the **Train** page: *Your own images*, *Train the classifier*.")
     st.stop()
 names = ev.class_names
 

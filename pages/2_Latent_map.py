@@ -41,7 +41,7 @@ from vae_core.evaluation.regions import map_extent, region_confusions
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.io.uploads import ImageInputError, load_user_image
 from vae_core.latent.ellipse import axis_lengths, ellipse_points
-from vae_core.latent.manifold import GRID_MODES, grid_bounds, plane_grid
+from vae_core.latent.manifold import GRID_MODES, grid_bounds, plane_grid, prior_plane_grid
 from vae_core.latent.maps import (
     DEFAULT_PARAMS,
     METHODS,
@@ -285,11 +285,10 @@ def manifold_section(emb: Embedding, focus: int | None) -> None:
             format_func=lambda k: names[k],
             key="lm_grid_class",
         )
-    if codes.dim == 2:  # the model's own prior: N(0, I), or a learned one's mean and spread
-        center, scale = model.prior.mean().numpy(), model.prior.scale().numpy()
+    if codes.dim == 2:  # the model's own prior, N(0, I) or a learned one
+        points = prior_plane_grid(model.prior, n, mode, edge, half)
     else:
-        center, scale = np.zeros(2), np.sqrt(plane.variance)
-    points = plane_grid(n, mode, center, scale, edge, half)
+        points = plane_grid(n, mode, np.zeros(2), np.sqrt(plane.variance), edge, half)
     grid_png, grid = manifold_grid(codes, model, points, anchor, label, n)
     x0, x1, y0, y1 = grid_bounds(points)
     where = "z" if codes.dim == 2 else "the PCA plane (PC 1, PC 2)"

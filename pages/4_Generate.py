@@ -13,6 +13,7 @@ from ui.figure_cache import shared_figure
 from ui.images import show_image
 from ui.model_switch import offer_cvae
 from ui.session import current_model
+from vae_core.config import PRIOR_LABELS
 from vae_core.data.sources import get_source
 from vae_core.io.pictures import image_grid, png_bytes
 from vae_core.latent.interpolation import class_morph
@@ -46,7 +47,12 @@ def temperature_slider(where, key: str, default: float, label: str = "Temperatur
         default,
         TEMPERATURE.step,
         key=key,
-        help="z ~ N(0, T² I). Drives only the figure below it.",
+        help=(
+            "z ~ N(0, T² I)"
+            if cfg.prior == "standard"
+            else f"z from the {PRIOR_LABELS[cfg.prior]}, each component's spread times T"
+        )
+        + ". Drives only the figure below it.",
     )
 
 
@@ -75,10 +81,11 @@ def class_label(k: int) -> str:
 
 
 st.title("Generate")
+scaled = "T scales z" if cfg.prior == "standard" else "T scales each component's spread"
 st.caption(
-    "Decode codes drawn from the prior p(z) = N(0, I). Temperature T scales z: below 1 gives "
-    "typical, cleaner samples; above 1 reaches the tails of the prior, where the decoder saw "
-    "little data. Each figure below has its own temperature control."
+    f"Decode codes drawn from the prior p(z), {PRIOR_LABELS[cfg.prior]}. Temperature {scaled}: "
+    "below 1 gives typical, cleaner samples; above 1 reaches the tails of the prior, where the "
+    "decoder saw little data. Each figure below has its own temperature control."
 )
 
 # ---------------------------------------------------------------- samples

@@ -17,7 +17,7 @@ import torch
 from ui import eval_cache as ec
 from ui.charts import COLLAPSED_KL, kl_per_dim_bars
 from ui.images import show_image
-from ui.prior_comparison import prior_comparison
+from ui.prior_comparison import prior_comparison, share_text
 from ui.session import current_model, model_eval_set
 from vae_core.config import PRIOR_LABELS
 from vae_core.data.subsets import capitalized
@@ -122,7 +122,8 @@ def aggregate_section() -> None:
     st.caption(
         "q(z) = (1/N) Σ_n q(z|x_n) is the distribution of codes the decoder was trained on; samples "
         f"from the prior (here {prior_name}) land wherever p(z) has mass. Red regions are "
-        f"**holes**: q(z) is below {HOLE_RATIO:g} of p(z), so the prior puts mass there but "
+        f"**holes**: inside the prior's bulk (p(z) at least 1% of its peak), q(z) is below "
+        f"{HOLE_RATIO:g} of p(z), so the prior puts mass there but "
         f"almost no {ev.images.noun_one} is encoded there; the decoder never learnt what to "
         "draw, and prior samples from them look poor."
     )
@@ -171,19 +172,20 @@ def aggregate_section() -> None:
     if maps.explained is None:  # the plane is the latent: its red mass is hole_mass
         c_text.metric(
             f"hole_mass (prior: {prior_name})",
-            f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
-            help="∫ p(z) over the holes, on a fine grid: the same number as "
-            "`python -m vae_core diagnostics`",
+            share_text(ec.prior_hole_mass(ckpt, ev, n)),
+            help="∫ p(z) over every point where q(z) < 0.1 p(z), on a fine grid: the same "
+            "number as `python -m vae_core diagnostics` (it also counts the prior's thin "
+            "outskirts, which the red cells leave out)",
         )
     else:
         c_text.metric(
             "Prior mass in the holes of this plane",
-            f"{maps.prior_mass_in_holes:.1%}",
+            share_text(maps.prior_mass_in_holes),
             help="∫ p(z) over the red cells of the projected densities",
         )
         c_text.metric(
             f"hole_mass in all {cfg.latent_dim} dims (prior: {prior_name})",
-            f"{ec.prior_hole_mass(ckpt, ev, n):.1%}",
+            share_text(ec.prior_hole_mass(ckpt, ev, n)),
             help="Monte Carlo over 20,000 prior draws: the same number as "
             "`python -m vae_core diagnostics`. High-dimensional latents are mostly 'hole' by this "
             "test: narrow posteriors leave gaps between them.",

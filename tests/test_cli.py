@@ -340,3 +340,18 @@ def test_shipped_checkpoint_on_real_data(tmp_path: Path) -> None:
     # A trained 2-D MNIST VAE scores around -150 nats; an untrained one is near -540.
     assert -200 < report["elbo"] < -100
     assert report["nll"] <= -report["elbo"] + 2.0
+
+
+def test_train_limit_trains_and_scores_stratified_subsets(tmp_path: Path, capsys) -> None:
+    from vae_core.cli import main
+
+    data = write_dataset(tmp_path / "data")
+    out = tmp_path / "quick.safetensors"
+    tiny = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "32"]
+    argv = ["train", "--data-dir", str(data), "--epochs", "1", "--iw-samples", "2", *tiny]
+    assert main([*argv, "--limit", "20", "--json", "--out", str(out)]) == 0
+    test = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    meta = load_checkpoint(out).meta
+    assert meta["train_size"] == 20 and "20 of 60,000 MNIST training images" in meta["dataset_note"]
+    assert test["n"] == 20 and test["scored_on"].startswith("20 of the 40 MNIST test images")
+    assert meta["test_metrics"]["n"] == 20

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vae_core.latent import maps
 from vae_core.latent.ellipse import axis_lengths, ellipse_points
 from vae_core.latent.map_cache import EmbeddingKey, cached_coords, load_coords, save_coords
 from vae_core.latent.maps import (
+    DEFAULT_PARAMS,
     EmbeddingError,
     compute_embedding,
     fit_pca,
@@ -115,16 +117,21 @@ def test_compute_embedding_methods_and_refusals() -> None:
     assert tsne.projection is None and tsne.params == {"perplexity": 10.0, "seed": 0}
 
 
-@pytest.mark.slow
-def test_umap_embedding_runs() -> None:
-    """Slow only because numba compiles UMAP on first use."""
-    rng = np.random.default_rng(4)
-    mu = np.concatenate([rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 20])
-    coords = compute_embedding(mu, "umap", {"n_neighbors": 10}).coords
-    assert coords.shape == (80, 2)
-    # two far-apart clusters stay apart
-    gap = np.linalg.norm(coords[:40].mean(0) - coords[40:].mean(0))
-    assert gap > coords[:40].std(0).max() * 2
+def test_umap_maps_route_the_resolved_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compute_embedding hands UMAP its defaults updated with the page's parameters. UMAP itself
+    runs (compiled once, from numba's disk cache in a fresh process) in test_numba_cache."""
+    seen: dict = {}
+
+    def fake_umap(mu: np.ndarray, **params) -> np.ndarray:
+        seen.update(params)
+        return mu[:, :2] * 2
+
+    monkeypatch.setattr(maps, "umap_coords", fake_umap)
+    mu = np.random.default_rng(4).normal(size=(30, 5))
+    emb = compute_embedding(mu, "umap", {"n_neighbors": 7})
+    assert seen == {**DEFAULT_PARAMS["umap"], "n_neighbors": 7} == emb.params
+    np.testing.assert_allclose(emb.coords, mu[:, :2] * 2, rtol=1e-6)
+    assert emb.method == "umap" and emb.projection is None
 
 
 def test_place_by_neighbours_uses_nearest_latent_codes() -> None:

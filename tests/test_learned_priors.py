@@ -320,3 +320,27 @@ def test_diagnostics_sets_the_shipped_learned_prior_beside_the_standard_one(
     for row, name in enumerate(("mnist-vae-2d", "mnist-vae-2d-vamp")):
         stored = load_checkpoint(shipped / f"{name}.safetensors").meta["test_metrics"]
         assert nll.iloc[row] == f"{stored['nll']:.2f} (K=100, 10,000 images)"
+
+
+def test_generate_names_the_learned_prior_it_samples(monkeypatch, tmp_path: Path) -> None:
+    from tests.test_page_eval import assert_clean, page
+
+    monkeypatch.setenv("VAE_LAB_RUNS", str(tmp_path))
+    at = page("4_Generate.py", SHIPPED_2D.parent / "mnist-vae-2d-vamp.safetensors")
+    assert_clean(at)
+    assert any(
+        "prior p(z), VampPrior. Temperature T scales each component" in c.value for c in at.caption
+    )
+    assert not any("N(0, I)" in c.value for c in at.caption)
+
+
+def test_the_home_card_names_the_prior() -> None:
+    from ui.model_card import card_facts, metric_values
+
+    for name, prior in (
+        ("mnist-vae-2d", "standard N(0, I)"),
+        ("mnist-vae-2d-vamp", "VampPrior, 50 pseudo-inputs (Tomczak & Welling 2018)"),
+    ):
+        ckpt = load_checkpoint(SHIPPED_2D.parent / f"{name}.safetensors")
+        assert dict(card_facts(ckpt.meta, ckpt.config))["Prior p(z)"] == prior
+    assert "KL (Monte Carlo)" in metric_values(ckpt.meta, ckpt.config)  # no closed form

@@ -85,3 +85,34 @@ def test_cvae_grid_needs_and_uses_the_class() -> None:
     a = manifold_images(model, proj, pts, y=1)
     b = manifold_images(model, proj, pts, y=7)
     assert a.shape == (9, 1, 28, 28) and not torch.allclose(a, b)
+
+
+def test_the_prior_grid_is_kingma_and_wellings_for_n01_and_equal_mass_slices_for_a_mixture() -> (
+    None
+):
+    from vae_core.latent.manifold import mixture_quantiles, prior_plane_grid
+    from vae_core.models.priors import MixtureOfGaussiansPrior, StandardNormalPrior
+
+    np.testing.assert_allclose(
+        prior_plane_grid(StandardNormalPrior(2), 7), plane_grid(7, "inverse-cdf"), atol=1e-9
+    )
+    probs = np.array([0.05, 0.3, 0.5, 0.95])
+    np.testing.assert_allclose(
+        mixture_quantiles(np.ones(1), np.array([1.0]), np.array([2.0]), probs),
+        1.0 + 2.0 * norm.ppf(probs),
+        atol=1e-9,
+    )
+    mog = MixtureOfGaussiansPrior(2, 3)
+    with torch.no_grad():
+        mog.means.copy_(torch.tensor([[-4.0, 0.0], [0.0, 3.0], [5.0, -2.0]]))
+        mog.logvars.copy_(torch.tensor([[0.0, -1.0], [-2.0, 0.0], [0.5, -0.5]]))
+        mog.logits.copy_(torch.tensor([0.0, 1.0, -0.5]))
+    n, edge = 9, 0.05
+    grid = prior_plane_grid(mog, n, "inverse-cdf", edge)
+    xs, ys = np.unique(grid[:, 0]), np.unique(grid[:, 1])
+    z = mog.sample(400_000, torch.Generator().manual_seed(0)).numpy()
+    expected = np.linspace(edge, 1 - edge, n)
+    # each column and row is an equally probable slice of the prior's own marginal
+    np.testing.assert_allclose((z[:, 0][:, None] <= xs).mean(0), expected, atol=0.003)
+    np.testing.assert_allclose((z[:, 1][:, None] <= ys).mean(0), expected, atol=0.003)
+    assert grid[0, 1] == ys.max() and grid[0, 0] == xs.min()  # row 0 on top, x to the right

@@ -79,6 +79,8 @@ def test_a_fresh_process_loads_umap_from_the_disk_cache_and_maps_the_same(tmp_pa
     rng = np.random.default_rng(0)  # the child's data, drawn the same way
     mu = np.concatenate([rng.normal(size=(60, 5)), rng.normal(size=(60, 5)) + 8]).astype(np.float32)
     here = umap_coords(mu, n_neighbors=10, force_approximate=True)
+    gap = np.linalg.norm(here[:60].mean(0) - here[60:].mean(0))
+    assert gap > here[:60].std(0).max() * 2  # a real map: two far-apart clusters stay apart
     import numba  # noqa: PLC0415 - after the lab's import of umap, as in the app
 
     folder = numba_cache_dir()

@@ -187,3 +187,42 @@ def test_ood_page_on_an_imported_set(with_shipped_sets: Path) -> None:
     caption = next(c.value for c in at.caption if c.value.startswith("In-distribution"))
     assert "the MNIST test images and of the Fashion-MNIST test images" in caption
     assert "shapes test images" in caption
+
+
+def test_an_imported_set_gets_its_own_classifier_and_the_pages_that_need_one_run(
+    env: Path, tmp_path: Path, capsys
+) -> None:
+    """train-classifier writes the judge into the set's own folder, the CVAE faithfulness page and
+    the classifier regions then run on the set, the Train page reports it, and replacing the set
+    removes the judge of the images it no longer holds."""
+    from vae_core.cli import main
+
+    cvae, vae = tiny_model(env / "runs", "cvae"), tiny_model(env / "runs", "vae")
+    judge = env / "data" / "shapes" / "shapes-classifier.safetensors"
+    faith = page("pages/11_CVAE_faithfulness.py", cvae)
+    assert any("no classifier for shapes" in e.value for e in faith.error)
+    assert main(["train-classifier", "--dataset", "shapes", "--epochs", "1", "--json"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["path"] == str(judge) and judge.is_file()
+    assert meta["dataset"] == "shapes" and meta["n_classes"] == len(CLASSES)
+    assert meta["test_size"] == len(load_split("shapes", "test"))
+    faith = page("pages/11_CVAE_faithfulness.py", cvae)
+    assert_clean(faith)
+    assert any("Judge: `shapes-classifier.safetensors`" in c.value for c in faith.caption)
+    regions = page("pages/2_Latent_map.py", vae)
+    regions.toggle(key="lm_regions").set_value(True).run()
+    assert_clean(regions)
+    assert any("lie in another class's region" in c.value for c in regions.caption)
+    train = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=120).run()
+    assert any("shapes has a classifier" in c.value for c in train.caption)
+    import_images(image_folder(tmp_path / "again", per_class=6), "shapes", force=True)
+    assert not judge.exists()  # a judge of the replaced images is gone with them
+
+
+def test_the_train_page_trains_an_imported_sets_classifier(env: Path) -> None:
+    judge = env / "data" / "shapes" / "shapes-classifier.safetensors"
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=180).run()
+    assert any("shapes has no classifier yet" in c.value for c in at.caption)
+    at.button(key="judge_train").click().run()
+    assert_clean(at)
+    assert any(s.value.startswith("Trained: ") for s in at.success) and judge.is_file()

@@ -276,6 +276,13 @@ def test_the_2d_grid_spans_a_learned_prior_not_n01(lab: Path) -> None:
     (caption,) = [c for i in at.get("image") for c in i.captions if "decoded images over z" in c]
     m = re.search(r"x (-?[\d.]+)…(-?[\d.]+) .*y (-?[\d.]+)…(-?[\d.]+)", caption)
     x0, x1, y_top, y_bottom = (float(v) for v in m.groups())
-    mean = prior.mean().numpy()
-    assert (x0 + x1) / 2 == pytest.approx(mean[0], abs=0.02)
-    assert (y_top + y_bottom) / 2 == pytest.approx(mean[1], abs=0.02)
+    from vae_core.latent.manifold import mixture_quantiles
+
+    log_w, mu, logvar = (t.detach().double().numpy() for t in prior.components())
+    ends = [  # the prior's own 5 % and 95 % quantiles in each latent dim, not N(0, I)'s
+        mixture_quantiles(np.exp(log_w), mu[:, d], np.exp(0.5 * logvar[:, d]), [0.05, 0.95])
+        for d in (0, 1)
+    ]
+    assert (x0, x1) == pytest.approx(tuple(ends[0]), abs=0.01)
+    assert (y_bottom, y_top) == pytest.approx(tuple(ends[1]), abs=0.01)
+    assert x0 > 0.5  # the mixture moved by (4, -2): far from N(0, I)'s grid

@@ -53,7 +53,8 @@ def test_kl_is_closed_form_where_possible_and_monte_carlo_otherwise() -> None:
     assert torch.allclose(
         mc, diag_gaussian_log_prob(z, mu, logvar) - StandardNormalPrior(3).log_prob(z)
     )
-    assert torch.isnan(mc_dims).all() and not torch.allclose(mc, kl)
+    # a prior that factorises: the per-dim one-sample shares sum to the Monte Carlo KL
+    assert torch.allclose(mc_dims.sum(1), mc, atol=1e-5) and not torch.allclose(mc, kl)
     # many samples: the Monte Carlo estimate converges to the closed form
     zs = mu + (0.5 * logvar).exp() * torch.randn(20000, 6, 3, generator=g)
     mc_mean = (diag_gaussian_log_prob(zs, mu, logvar) - StandardNormalPrior(3).log_prob(zs)).mean(0)

@@ -539,11 +539,13 @@ def eight_bit_vaes(dataset: str, latent_dim: int) -> list:
 
 
 def classifier_file(dataset: str) -> Path:
-    """The shipped classifier for ``dataset``; ValueError (for the page) when there is none."""
+    """The classifier for ``dataset`` (shipped, or trained for an imported set inside its
+    folder); ValueError (for the page) when there is none."""
     from ui.paths import SHIPPED_DIR
     from vae_core.evaluation.classifier import find_classifier
+    from vae_core.training.judge import judge_folder
 
-    return find_classifier(SHIPPED_DIR / "classifiers", dataset)
+    return find_classifier(judge_folder(dataset, SHIPPED_DIR / "classifiers"), dataset)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the classifier…")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from ui import data
 from vae_core.data.datasets import resolve_data_dir
-from vae_core.data.sources import get_source, known_names
+from vae_core.data.sources import get_source, imported_names, known_names
 from vae_core.io.imports import ImportLimits, ImportRefused, ImportResult, import_images
 
 _OUTCOME_KEY = "import_outcome"
@@ -47,6 +47,56 @@ def import_upload(payload: bytes, name: str, force: bool, limits: ImportLimits) 
     return result
 
 
+def judge_panel() -> None:
+    """Train the classifier an imported set needs for the CVAE faithfulness score and the
+    Latent map's classifier regions (``vae_core.training.judge``, as ``train-classifier``)."""
+    from ui.paths import SHIPPED_DIR  # noqa: PLC0415
+    from vae_core.data.datasets import DatasetUnavailable, load_split  # noqa: PLC0415
+    from vae_core.evaluation.classifier import load_classifier  # noqa: PLC0415
+    from vae_core.training.judge import JUDGE_EPOCHS, default_judge_path, train_judge  # noqa: PLC0415
+
+    names = imported_names()
+    if not names:
+        return
+    st.markdown("**A classifier for an imported set**")
+    name = st.selectbox("Set", names, key="judge_set")
+    path = default_judge_path(name, SHIPPED_DIR / "classifiers")
+    if path.is_file():
+        try:
+            _, meta = load_classifier(path)
+            st.caption(
+                f"{name} has a classifier: {meta.get('test_accuracy', 0):.1%} test accuracy on "
+                f"{meta.get('test_size', 0):,} images. The CVAE faithfulness page and the "
+                "classifier regions use it."
+            )
+        except ValueError as exc:
+            st.warning(f"Its classifier cannot be read ({exc}); train it again.")
+    else:
+        st.caption(
+            f"{name} has no classifier yet: the CVAE faithfulness page and the Latent map's "
+            f"classifier regions need one (a small CNN, {JUDGE_EPOCHS} epochs on its training "
+            "images)."
+        )
+    if not st.button("Train the classifier", key="judge_train"):
+        return
+    try:
+        train_set, test_set = load_split(name, "train"), load_split(name, "test")
+    except (DatasetUnavailable, ValueError) as exc:
+        st.error(f"Cannot read {name}: {exc}")
+        return
+    bar = st.progress(0.0, text="Training the classifier…")
+    meta = train_judge(
+        train_set,
+        test_set,
+        path,
+        on_epoch=lambda e, _: bar.progress(e / JUDGE_EPOCHS, f"epoch {e} of {JUDGE_EPOCHS}"),
+    )
+    bar.empty()
+    st.success(
+        f"Trained: {meta['test_accuracy']:.1%} test accuracy on {meta['test_size']:,} images."
+    )
+
+
 def import_panel() -> None:
     """Upload, name and import. Drawn below the training form: after an import the page reruns
     so the dataset box above lists the new set, and the outcome (counts per class, refused
@@ -67,7 +117,9 @@ def import_panel() -> None:
         upload = st.file_uploader("Images (.zip)", type=["zip"], key="import_zip")
         name = st.text_input("Dataset name", key="import_name", placeholder="e.g. my-shapes")
         force = st.checkbox("Replace a set of that name", key="import_force")
-        if not st.button("Import", disabled=upload is None or not name.strip()):
+        pressed = st.button("Import", disabled=upload is None or not name.strip())
+        judge_panel()
+        if not pressed:
             return
         try:
             result = import_upload(upload.getvalue(), name.strip(), force, limits)

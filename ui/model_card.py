@@ -18,10 +18,15 @@ import streamlit as st
 from ui import torch_warmup
 from ui.data import split_or_error
 from ui.model_list import ModelInfo
-from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, ModelConfig
+from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, PRIOR_LABELS, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
-from vae_core.training.run_metadata import objective_of, train_noise_of, training_extent
+from vae_core.training.run_metadata import (
+    PRIOR_NAMES,
+    objective_of,
+    train_noise_of,
+    training_extent,
+)
 
 NOT_EVALUATED = "n/a"  # short: st.metric truncates long values
 DEVICE_POLL_S = 0.5  # how often the pending device badge looks at the warm-up
@@ -65,7 +70,7 @@ def metric_values(meta: dict[str, Any], config: ModelConfig) -> dict[str, str]:
     return {
         "Test ELBO": _fmt(tm.get("elbo")),
         "Reconstruction": _fmt(tm.get("recon")),
-        "KL": _fmt(tm.get("kl")),
+        "KL" if config.prior == "standard" else "KL (Monte Carlo)": _fmt(tm.get("kl")),
         f"NLL (IWAE, K={k})" if k else "NLL (IWAE)": nll,
         "Active units": f"{au} / {config.latent_dim}" if isinstance(au, int) else NOT_EVALUATED,
     }
@@ -98,6 +103,15 @@ def objective_text(meta: dict[str, Any]) -> str:
     )
 
 
+def prior_text(config: ModelConfig) -> str:
+    """'standard N(0, I)' or the learned prior with its size and source."""
+    if not config.stochastic:
+        return "– (an autoencoder has none)"
+    if config.prior == "standard":
+        return PRIOR_LABELS["standard"]
+    return f"{PRIOR_NAMES[config.prior].format(n=config.prior_components)} (Tomczak & Welling 2018)"
+
+
 def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str]]:
     """(label, value) rows of the card's fact table."""
     dataset = str(meta.get("dataset", "?"))
@@ -113,6 +127,7 @@ def card_facts(meta: dict[str, Any], config: ModelConfig) -> list[tuple[str, str
         ("Dataset", title),
         ("Architecture", architecture_text(config)),
         ("Latent dimensions", str(config.latent_dim)),
+        ("Prior p(z)", prior_text(config)),
         ("Likelihood p(x|z)", likelihood_text(config)),
         ("β (KL weight)", f"{config.beta:g}" if config.stochastic else "– (no KL term)"),
         ("Binarization", str(meta.get("binarize", "unknown"))),

@@ -37,6 +37,11 @@ def shipped_2d_vaes(dataset: str) -> list[str]:
     return list(found.values())
 
 
+def share_text(value: float) -> str:
+    """A probability as a percentage that never shows a small non-zero share as "0.0%"."""
+    return "< 0.1%" if 0 < value < 0.0005 else f"{value:.1%}"
+
+
 def _nll_text(meta: dict) -> str:
     tm = meta.get("test_metrics") or {}
     if tm.get("nll") is None:
@@ -62,7 +67,7 @@ def prior_comparison(ckpt: Checkpoint, n: int) -> None:
             {
                 "model": str(other.meta.get("name") or other.path.stem),
                 "prior": PRIOR_LABELS[other.config.prior],
-                "hole_mass": f"{ec.prior_hole_mass(other, ev, n):.1%}",
+                "hole_mass": share_text(ec.prior_hole_mass(other, ev, n)),
                 "test NLL, −log p(x) binarized, nats per image (stored)": _nll_text(other.meta),
             }
         )

@@ -15,17 +15,26 @@ from pathlib import Path
 
 import pytest
 
-from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, streamlit_command
+from bench.app_process import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    linked_data_dir,
+    stop_process,
+    streamlit_command,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start the app once per test session; its trained models go to a temp folder."""
+def serve_app(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[str]:
+    """Run ``streamlit run app.py`` until the generator is closed; yields its URL.
+
+    Its trained models go to a temp folder; ``env`` adds or overrides environment variables.
+    """
     port = free_port()
-    env = {**os.environ, "VAE_LAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    env = {**os.environ, "VAE_LAB_RUNS": str(tmp_path_factory.mktemp("runs")), **env}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         streamlit_command(port),
@@ -47,9 +56,32 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if proc.poll() is not None:
         log.seek(0)
         pytest.fail(f"streamlit exited: {log.read()[-2000:]}")
-    yield url
-    stop_process(proc)
-    log.close()
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the app once per test session, on the data of ``$VAE_LAB_DATA``."""
+    yield from serve_app(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def writable_data_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A second app whose data folder is a fresh temp folder of links to the real datasets, so
+    an import made in the browser lands there and never in the shared data; yields (URL, that
+    folder)."""
+    from vae_core.data.datasets import resolve_data_dir
+
+    real = resolve_data_dir()
+    if not (real / "mnist").is_dir():
+        pytest.skip(f"no mnist/ in the data folder {real} (set VAE_LAB_DATA)")
+    data = linked_data_dir(real, tmp_path_factory.mktemp("data"))
+    for url in serve_app(tmp_path_factory, VAE_LAB_DATA=str(data)):
+        yield url, data
 
 
 @pytest.fixture(scope="session")

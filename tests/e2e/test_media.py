@@ -55,6 +55,10 @@ def _open(pg, app_url: str, path: str, title: str) -> None:
     pg.wait_for_timeout(1500)
     pg.wait_for_function(IDLE, timeout=120_000)
     pg.locator('[data-testid="stImage"] img').first.wait_for()
+    # The first images can show while the page's run still computes what follows them (the
+    # Denoise curve): wait for the whole run, or the steps below interrupt and restart it.
+    pg.wait_for_timeout(500)
+    pg.wait_for_function(IDLE, timeout=240_000)
 
 
 def test_stepping_generate_temperature_fetches_no_missing_image(page, app_url) -> None:

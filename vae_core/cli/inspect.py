@@ -1,4 +1,4 @@
-"""Looking at one checkpoint: ``sample`` (decode z ~ N(0, T^2 I) into a PNG grid) and ``info``
+"""Looking at one checkpoint: ``sample`` (decode codes from the prior into a PNG grid) and ``info``
 (check the file fully and print its metadata)."""
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ MAX_SAMPLES = 4096
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="decode z ~ N(0, T^2 I) into a PNG grid")
+    p = sub.add_parser(
+        "sample", help="decode codes from the model's prior (spread times T) into a PNG grid"
+    )
     p.add_argument("checkpoint")
     p.add_argument(
         "--n",

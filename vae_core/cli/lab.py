@@ -27,14 +27,10 @@ from vae_core.cli.common import (
 from vae_core.config import ModelConfig
 from vae_core.data.subsets import describe_images, subset_of
 from vae_core.evaluation.classifier import (
-    accuracy,
     check_fits,
-    classifier_path,
     faithfulness,
     find_classifier,
     load_classifier,
-    save_classifier,
-    train_classifier,
 )
 from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.evaluation.discrete import (
@@ -49,6 +45,12 @@ from vae_core.evaluation.units import FigureLabel, bits_per_dim
 from vae_core.io.atomic import atomic_write
 from vae_core.io.checkpoint_file import load_checkpoint
 from vae_core.training.beta_sweep import sweep_beta
+from vae_core.training.judge import (
+    JUDGE_EPOCHS,
+    default_judge_path,
+    judge_folder,
+    train_judge,
+)
 from vae_core.training.run_metadata import dataset_note
 from vae_core.training.trainer import TrainConfig
 
@@ -82,13 +84,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train-classifier", help="train the small CNN judge used by faithfulness")
     add_data_args(p, "mnist")
-    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--epochs", type=positive_int, default=JUDGE_EPOCHS)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument(
-        "--out", default=None, help="default: checkpoints/classifiers/DATASET-classifier"
+        "--out",
+        default=None,
+        help="default: checkpoints/classifiers/DATASET-classifier.safetensors, or inside an "
+        "imported set's own folder",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_train_classifier)
@@ -187,7 +192,11 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     if args.n_per_class > 2000:
         raise CliError(f"--n-per-class must be at most 2000, got {args.n_per_class}")
     dataset = ckpt.meta.get("dataset")
-    path = Path(args.classifier) if args.classifier else find_classifier(CLASSIFIER_DIR, dataset)
+    path = (
+        Path(args.classifier)
+        if args.classifier
+        else find_classifier(judge_folder(dataset or "", CLASSIFIER_DIR), dataset)
+    )
     clf, clf_meta = load_classifier(path)
     if (
         dataset
@@ -216,31 +225,30 @@ def run_faithfulness(args: argparse.Namespace) -> int:
 def run_train_classifier(args: argparse.Namespace) -> int:
     train_set = load_data(args.dataset, "train", args.data_dir)
     test_set = load_data(args.dataset, "test", args.data_dir)
-    x, y = train_set.tensors()
-    xt, yt = test_set.tensors()
 
     def on_epoch(epoch: int, loss: float) -> None:
         print(f"epoch {epoch}/{args.epochs}: train loss {loss:.4f}", file=sys.stderr)
 
-    model, recipe = train_classifier(
-        x, y, args.epochs, args.batch_size, args.lr, args.seed, on_epoch=on_epoch
+    out = (
+        Path(args.out)
+        if args.out
+        else default_judge_path(args.dataset, CLASSIFIER_DIR, args.data_dir)
     )
-    acc = accuracy(model, xt, yt)
-    out = Path(args.out) if args.out else classifier_path(CLASSIFIER_DIR, args.dataset)
-    meta = {
-        "dataset": args.dataset,
-        "dataset_note": dataset_note(train_set),
-        "test_accuracy": round(acc, 4),
-        "test_size": len(xt),
-        **recipe,
-        "command": command_line(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    save_classifier(model, out, meta)
+    meta = train_judge(
+        train_set,
+        test_set,
+        out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        command=command_line(),
+        on_epoch=on_epoch,
+    )
     return emit(
         {**meta, "path": str(out)},
         args.json,
-        [f"test accuracy {acc:.4f} on {len(xt):,} images; wrote {out}"],
+        [f"test accuracy {meta['test_accuracy']:.4f} on {meta['test_size']:,} images; wrote {out}"],
     )
 
 

@@ -36,6 +36,7 @@ from vae_core.config import (
 )
 from vae_core.data.binarize import BINARIZATIONS, default_binarization
 from vae_core.data.sources import get_source
+from vae_core.data.subsets import subset_images
 from vae_core.device import device_label, pick_device
 from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.distributed import Rank, init_from_env, leave_group
@@ -139,6 +140,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=IW_SAMPLES,
         help="importance samples for the final test NLL (0 skips it)",
+    )
+    o.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="train on N training images and score N test images (seeded subsets, stratified "
+        "by class): a quick run",
     )
     o.add_argument("--name", default=None, help="short title stored in the checkpoint")
     o.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
@@ -262,7 +270,7 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
     if out.is_dir():
         raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors")
     check_writable(out)
-    train_set = load_data(args.dataset, "train", args.data_dir)
+    train_set = subset_images(load_data(args.dataset, "train", args.data_dir), args.limit)
     test_set = load_data(args.dataset, "test", args.data_dir)
     name = args.name or default_name(model_config, config)
     label = device_label(device)
@@ -293,6 +301,7 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
             name=name,
             device_label=label,
             iw_samples=args.iw_samples,
+            test_images=args.limit,
             on_step=reporter.on_step,
             on_epoch=reporter.on_epoch,
             on_trained=start_scoring,
@@ -355,8 +364,8 @@ def _train_vq(args: argparse.Namespace) -> int:
     if out.suffix != ".safetensors":
         raise CliError(f"--out must end in .safetensors, got {out}")
     check_writable(out)
-    train_set = load_data(args.dataset, "train", args.data_dir)
-    test_set = load_data(args.dataset, "test", args.data_dir)
+    train_set = subset_images(load_data(args.dataset, "train", args.data_dir), args.limit)
+    test_set = subset_images(load_data(args.dataset, "test", args.data_dir), args.limit)
     name = args.name or f"VQ-VAE K={vq.codebook_size} · {args.dataset}"
 
     def on_epoch(info: EpochInfo) -> None:

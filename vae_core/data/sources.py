@@ -192,6 +192,16 @@ def imported_names(data_dir: str | os.PathLike[str] | None = None) -> tuple[str,
     return tuple(sorted(names))
 
 
+def imported_folder(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder of the imported set ``name`` (the data folder, then the cache), or None."""
+    if not is_imported_name(name):
+        return None
+    for root in _data_roots(data_dir):
+        if (root / name / MANIFEST_NAME).is_file():
+            return root / name
+    return None
+
+
 def known_names(data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
     """The shipped datasets, then the imported ones: what ``--dataset`` and the app offer."""
     return DATASET_NAMES + imported_names(data_dir)

@@ -13,6 +13,7 @@ No PyTorch here: the Home page reads a split before PyTorch is loaded.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -160,3 +161,12 @@ def describe_images(
 def subset_of(images: ImageSet, n: int | None, seed: int = SUBSET_SEED) -> np.ndarray:
     """``stratified_subset`` of a loaded split's labels (all of it when ``n`` is None)."""
     return stratified_subset(images.labels, len(images) if n is None else n, seed)
+
+
+def subset_images(images: ImageSet, n: int | None, seed: int = SUBSET_SEED) -> ImageSet:
+    """The split cut to ``subset_of(images, n)`` (itself when ``n`` is None or covers it all):
+    its note and counts then describe what a model trained or scored on it really saw."""
+    if n is None or n >= len(images):
+        return images
+    idx = subset_of(images, n, seed)
+    return replace(images, images=images.images[idx], labels=images.labels[idx])

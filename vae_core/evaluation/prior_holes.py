@@ -34,7 +34,7 @@ GRID_SIZE = 241
 GRID_HALF_WIDTH = 6.0  # in prior standard deviations: the grid holds all but ~1e-8 of p
 MC_SAMPLES = 20_000
 MAP_SIZE = 120  # grid points per axis of the Diagnostics plane
-MAP_BULK = 1e-3  # the plane's holes are drawn where p is at least this share of its peak
+MAP_BULK = 0.01  # the plane's holes are drawn inside the prior's bulk: p >= 1 % of its peak
 MAP_REACH = 4.0  # the plane spans the prior's centre ± 4 sd, widened to hold every posterior mean
 
 

@@ -17,7 +17,6 @@ import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from scipy.ndimage import uniform_filter
 
 MAX_BYTES = 32 * 2**20  # matches the app's upload limit (.streamlit/config.toml)
 MAX_PIXELS = 40_000_000  # declared width*height; checked before any pixel is decoded
@@ -58,6 +57,8 @@ def mnist_preprocess(grey: np.ndarray) -> np.ndarray:
     background = float(np.median(_border(g)))
     # Photos carry sensor/JPEG speckles: the ink level and the bounding box are read from a
     # 3x3-averaged copy so that single bright pixels neither set the contrast nor widen the box.
+    from scipy.ndimage import uniform_filter  # noqa: PLC0415 - 0.3 s import, needed per upload
+
     smooth = uniform_filter(g, size=3, mode="nearest") if min(g.shape) >= 64 else g
     peak = float(smooth.max())
     if peak - background < MIN_CONTRAST:

@@ -46,6 +46,10 @@ class StandardNormalPrior(nn.Module):
         """log p(z) summed over the last dim: (..., D) -> (...)."""
         return -0.5 * (LOG_2PI * z.shape[-1] + z.pow(2).sum(-1))
 
+    def log_prob_per_dim(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z_d; 0, 1) per dim, (..., D): these do sum to ``log_prob``."""
+        return -0.5 * (LOG_2PI + z.pow(2))
+
     def sample(
         self,
         n: int,
