@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from vae_core.data.datasets import DatasetUnavailable, load_split  # noqa: E402
 from vae_core.evaluation.scoring import posterior_means  # noqa: E402
 from vae_core.io.checkpoint_file import CheckpointError, load_checkpoint  # noqa: E402
+from vae_core.io.vq_checkpoint import is_vq_checkpoint  # noqa: E402
 from vae_core.latent.map_cache import (  # noqa: E402
     EmbeddingKey,
     file_sha256,
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prune", action="store_true", help="delete maps of unshipped models")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    paths = args.checkpoints or sorted(SHIPPED.glob("*.safetensors"))
+    paths = args.checkpoints or [  # a VQ-VAE has no continuous latent to map
+        p for p in sorted(SHIPPED.glob("*.safetensors")) if not is_vq_checkpoint(p)
+    ]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
         for m in methods:

@@ -24,8 +24,9 @@ declare -A CMD=(
   [fashion-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --epochs 10 $MLP"
   [fashion-cb-vae-16d]="--dataset fashion-mnist --kind vae --latent-dim 16 --likelihood continuous-bernoulli --epochs 10 $MLP"
   [fashion-cb-cvae-16d]="--dataset fashion-mnist --kind cvae --latent-dim 16 --likelihood continuous-bernoulli --epochs 10 $MLP"
+  [mnist-vqvae-64]="--dataset mnist --kind vqvae --codebook-size 64 --code-dim 16 --epochs 25"
 )
-ORDER=(mnist-vae-2d mnist-vae-2d-vamp mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-dvae-16d mnist-cvae-2d mnist-cvae-16d mnist-gauss-vae-16d fashion-cb-vae-16d fashion-cb-cvae-16d)
+ORDER=(mnist-vae-2d mnist-vae-2d-vamp mnist-conv-vae-16d fashion-vae-16d fashion-cvae-16d mnist-vae-16d mnist-dvae-16d mnist-cvae-2d mnist-cvae-16d mnist-gauss-vae-16d fashion-cb-vae-16d fashion-cb-cvae-16d mnist-vqvae-64)
 for name in "${@:-${ORDER[@]}}"; do
   echo "== $name: $PY -m vae_core train ${CMD[$name]} --out checkpoints/$name.safetensors" >&2
   # shellcheck disable=SC2086

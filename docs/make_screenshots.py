@@ -141,6 +141,20 @@ def act_generate(pg: Page) -> None:
     pg.get_by_text(re.compile(r"samples of class")).first.wait_for()
 
 
+def act_vq(pg: Page) -> None:
+    """Paint two cells of the code grid (click a cell, then a code) and wait for the decode."""
+    canvas = pg.locator('[data-testid="live-image"]').first
+    for cell, code in (("code-cell-2-3", 0), ("code-cell-3-3", 7)):
+        frames = int(canvas.get_attribute("data-frames") or 0)
+        pg.locator(f'[data-testid="{cell}"]').first.click()
+        pg.locator(f'[data-testid="code-choice-{code}"]').first.click()
+        pg.wait_for_function(
+            "([el, n]) => +el.dataset.frames > n", arg=[canvas.element_handle(), frames]
+        )
+        wait_idle(pg)
+    pg.locator('[data-testid="code-cell-3-3"]').first.click()  # leave one cell selected
+
+
 def act_train(pg: Page) -> None:
     pg.get_by_role("button", name="Start training").wait_for()
 
@@ -213,6 +227,8 @@ SHOTS = [
          (1280, 800)),
     Shot("latent-map-regions", "Latent_map", ("mnist-vae-2d",), act_regions, "", (1280, 800)),
     Shot("import", "Train", (), act_import, "", (1280, 800)),
+    Shot("vq-codes", "VQ_codes", ("mnist-vqvae-64",), act_vq, '[data-testid="live-image"]',
+         (1280, 800)),
 ]  # fmt: skip
 
 
@@ -220,7 +236,8 @@ def model_titles() -> dict[str, str]:
     """Checkpoint file stem -> the title the sidebar picker shows (before its " · source")."""
     from ui.model_list import list_models
 
-    return {Path(e.path).stem: e.title for e in list_models() if e.source == "shipped"}
+    shipped = (e for e in list_models(include_vq=True) if e.source == "shipped")
+    return {Path(e.path).stem: e.title for e in shipped}
 
 
 def start_app(log: io.TextIOBase, data: Path) -> tuple[subprocess.Popen, str]:

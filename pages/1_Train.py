@@ -21,7 +21,13 @@ from ui.model_list import list_models  # noqa: E402
 from ui.paths import user_models_dir  # noqa: E402
 from ui.picker import TRAIN_JOBS_KEY, select_model  # noqa: E402
 from ui.session import current_model  # noqa: E402
-from vae_core.config import LIKELIHOOD_TITLES, PRIOR_LABELS, ConfigError, ModelConfig  # noqa: E402
+from vae_core.config import (  # noqa: E402
+    LIKELIHOOD_TITLES,
+    PRIOR_LABELS,
+    ConfigError,
+    ModelConfig,
+    VQConfig,
+)
 from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
@@ -29,7 +35,13 @@ from vae_core.training.trainer import OBJECTIVES, TrainConfig  # noqa: E402
 
 JOBS_KEY = TRAIN_JOBS_KEY  # this session's jobs, newest last
 SELECTED_KEY = "train_selected_jobs"  # jobs whose finished model was already made the choice
-MODELS = {"VAE": ("vae", 1.0), "CVAE": ("cvae", 1.0), "AE": ("ae", 1.0), "β-VAE": ("vae", None)}
+MODELS = {
+    "VAE": ("vae", 1.0),
+    "CVAE": ("cvae", 1.0),
+    "AE": ("ae", 1.0),
+    "β-VAE": ("vae", None),
+    "VQ-VAE": ("vqvae", 1.0),  # a VQConfig, trained by the same pipeline (train_and_score)
+}
 LIKELIHOODS = LIKELIHOOD_TITLES
 NOISE_HELP = (
     "The denoising objective (Im et al. 2017): each batch is corrupted with fresh noise, the "
@@ -69,7 +81,7 @@ def _adopt_finished(job: jobs.TrainingJob | None) -> None:
 
 # Every setting's widget key; the values survive a visit to another page (ui.form_state).
 # Defaults come from the config dataclasses, except the few this page chooses for a first run.
-_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+_MODEL, _TRAIN, _VQ = ModelConfig(), TrainConfig(), VQConfig()
 DEFAULTS: dict[str, object] = {
     "train_dataset": _TRAIN.dataset,
     "train_model": "VAE",
@@ -94,6 +106,9 @@ DEFAULTS: dict[str, object] = {
     "train_noise": _TRAIN.train_noise,
     "train_objective": _TRAIN.objective,
     "train_iw_samples": _TRAIN.iw_train_samples,
+    "train_codebook_size": _VQ.codebook_size,
+    "train_code_dim": _VQ.code_dim,
+    "train_vq_channels": ",".join(str(c) for c in _VQ.conv_channels),
 }
 
 
@@ -114,28 +129,55 @@ def _form() -> jobs.JobSpec | None:
             **_keep("train_model"),
         )  # fmt: skip
         kind, beta = MODELS[model]
+        vq = kind == "vqvae"
         if beta is None:
             beta = st.number_input("β (KL weight)", 0.0, 1000.0, step=0.5, **_keep("train_beta"))
-        latent_dim = int(st.number_input("Latent dimensions", 1, 512, **_keep("train_latent_dim")))
-        prior = st.selectbox(
-            "Prior", tuple(PRIOR_LABELS), format_func=PRIOR_LABELS.get,
-            help="p(z): a learned prior (VAE only; Tomczak & Welling 2018) can follow the "
-            "aggregate posterior and leave fewer holes than N(0, I)",
-            **_keep("train_prior"),
-        )  # fmt: skip
-        components = int(
-            st.number_input(
-                "Prior components", 1, 1000,
-                help="mixture components, or the VampPrior's pseudo-inputs",
-                disabled=prior == "standard", **_keep("train_prior_components"),
+        if vq:
+            codebook_size = int(
+                st.number_input(
+                    "Codebook size K", 16, 512, help="number of codebook vectors (van den Oord "
+                    "et al. 2017); the uniform prior's KL is then 49 ln K nats per image",
+                    **_keep("train_codebook_size"),
+                )
+            )  # fmt: skip
+            code_dim = int(st.number_input("Code dimension D", 1, 256, **_keep("train_code_dim")))
+            latent_dim, prior, components = _MODEL.latent_dim, _MODEL.prior, 1
+        else:
+            latent_dim = int(
+                st.number_input("Latent dimensions", 1, 512, **_keep("train_latent_dim"))
             )
-        )  # fmt: skip
+            prior = st.selectbox(
+                "Prior", tuple(PRIOR_LABELS), format_func=PRIOR_LABELS.get,
+                help="p(z): a learned prior (VAE only; Tomczak & Welling 2018) can follow the "
+                "aggregate posterior and leave fewer holes than N(0, I)",
+                **_keep("train_prior"),
+            )  # fmt: skip
+            components = int(
+                st.number_input(
+                    "Prior components", 1, 1000,
+                    help="mixture components, or the VampPrior's pseudo-inputs",
+                    disabled=prior == "standard", **_keep("train_prior_components"),
+                )
+            )  # fmt: skip
     with c2:
-        arch = st.radio(
-            "Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper,
-            **_keep("train_arch"),
-        )  # fmt: skip
-        if arch == "mlp":
+        if vq:
+            st.caption(
+                "VQ-VAE: conv encoder to a 7×7 grid of D-vectors, each snapped to the nearest "
+                "codebook vector (EMA updates, dead-code restarts), conv decoder."
+            )
+            vq_channels = st.text_input(
+                "Conv channels (two layers, stride 2)", **_keep("train_vq_channels")
+            )
+            arch = "conv"
+        else:
+            arch = st.radio(
+                "Architecture", ("mlp", "conv"), horizontal=True, format_func=str.upper,
+                **_keep("train_arch"),
+            )  # fmt: skip
+        if vq:
+            hidden_text = ",".join(str(h) for h in _MODEL.hidden)
+            channels_text = str(DEFAULTS["train_channels"])
+        elif arch == "mlp":
             hidden_text = st.text_input("Hidden layer sizes", **_keep("train_hidden"))
             channels_text = str(DEFAULTS["train_channels"])
         else:
@@ -149,7 +191,9 @@ def _form() -> jobs.JobSpec | None:
         )  # fmt: skip
         std, learn_var = _MODEL.gaussian_std, False
         if likelihood == "gaussian":
-            learn_var = st.checkbox("Learn the variance per pixel", **_keep("train_learn_var"))
+            learn_var = not vq and st.checkbox(  # a VQ-VAE's Gaussian has a fixed σ
+                "Learn the variance per pixel", **_keep("train_learn_var")
+            )
             if not learn_var:
                 std = st.number_input("Fixed σ", 0.01, 10.0, step=0.01, **_keep("train_std"))
     with c3:
@@ -198,20 +242,35 @@ def _form() -> jobs.JobSpec | None:
     if not start:
         return None
     try:
-        config = ModelConfig(
-            kind=kind,
-            arch=arch,
-            latent_dim=latent_dim,
-            hidden=parse_sizes(hidden_text, "Hidden layer sizes"),
-            conv_channels=parse_sizes(channels_text, "Conv channels"),
-            likelihood=likelihood,
-            gaussian_std=float(std),
-            learn_variance=learn_var,
-            beta=float(beta),
-            n_classes=len(dataset_classes(dataset)),
-            prior=prior,
-            prior_components=components,
-        )
+        config: ModelConfig | VQConfig
+        if vq and (objective != "elbo" or noise.strip() not in ("", "none")):
+            raise ValueError(
+                "a VQ-VAE trains on its own objective (reconstruction + codebook and "
+                "commitment losses): set the objective to ELBO and the training noise to none"
+            )
+        if vq:
+            config = VQConfig(
+                codebook_size=codebook_size,
+                code_dim=code_dim,
+                conv_channels=parse_sizes(vq_channels, "Conv channels"),
+                likelihood=likelihood,
+                gaussian_std=float(std),
+            )
+        else:
+            config = ModelConfig(
+                kind=kind,
+                arch=arch,
+                latent_dim=latent_dim,
+                hidden=parse_sizes(hidden_text, "Hidden layer sizes"),
+                conv_channels=parse_sizes(channels_text, "Conv channels"),
+                likelihood=likelihood,
+                gaussian_std=float(std),
+                learn_variance=learn_var,
+                beta=float(beta),
+                n_classes=len(dataset_classes(dataset)),
+                prior=prior,
+                prior_components=components,
+            )
         train_config = TrainConfig(
             dataset=dataset,
             epochs=epochs,
@@ -228,7 +287,11 @@ def _form() -> jobs.JobSpec | None:
     except (ConfigError, ValueError) as exc:
         st.error(f"Cannot start: {exc}")
         return None
-    title = name.strip() or default_name(config, train_config)
+    if isinstance(config, VQConfig):
+        default = f"VQ-VAE K={config.codebook_size} · {dataset}"  # the CLI's default name
+    else:
+        default = default_name(config, train_config)
+    title = name.strip() or default
     return jobs.JobSpec(title, config, train_config)
 
 
@@ -280,6 +343,16 @@ def _outcome(snap: jobs.JobSnapshot) -> None:
     if snap.state == "done":
         tm = snap.test_metrics or {}
         nll = f", IWAE NLL {tm['nll']:.2f}" if tm.get("nll") is not None else ""
+        if "recon_log_likelihood" in tm:  # a VQ-VAE: no Gaussian posterior, no IWAE
+            st.success(
+                f"{snap.message} Reconstruction log-likelihood {tm['recon_log_likelihood']:.2f} "
+                f"nats, {tm.get('codes_used')} of {tm.get('codebook_size')} codes used "
+                f"(perplexity {tm.get('perplexity', float('nan')):.1f}) on "
+                f"{tm.get('images', 0):,} test images. It is now the chosen model; see its "
+                "codes on the VQ codes page."
+            )
+            _draw(snap)
+            return
         st.success(
             f"{snap.message} Test ELBO {tm.get('elbo', float('nan')):.2f}{nll} nats on "
             f"{tm.get('n', 0):,} test images. It is now the chosen model in the sidebar; "
@@ -301,8 +374,8 @@ def _outcome(snap: jobs.JobSnapshot) -> None:
 
 job = _session_job()
 _adopt_finished(job)
-if list_models():
-    current_model(training_status=False)  # this page polls the job itself
+if list_models(include_vq=True):
+    current_model(training_status=False, allow_vq=True)  # this page polls the job itself
 else:
     st.sidebar.info("No models yet: the one you train here will appear in this picker.")
 

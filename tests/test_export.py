@@ -147,10 +147,10 @@ def test_unsupported_layers_raise(bad_layer: nn.Module) -> None:
         export_decoder(model)
 
 
-def test_wide_conv_and_grouped_conv_transpose_raise() -> None:
+def test_strided_conv_and_grouped_conv_transpose_raise() -> None:
     model = LatentVariableModel(ModelConfig(arch="conv", likelihood="categorical", **SMALL))
-    model.decoder[-1] = nn.Conv2d(4, 256, 3, padding=1)
-    with pytest.raises(ExportError, match="1x1"):
+    model.decoder[-1] = nn.Conv2d(4, 256, 3, stride=2, padding=1)  # k x k runs, strided not
+    with pytest.raises(ExportError, match="stride 1"):
         export_decoder(model)
     model = LatentVariableModel(ModelConfig(arch="conv", conv_channels=(4, 6), hidden=(8,)))
     idx = next(i for i, m in enumerate(model.decoder) if isinstance(m, nn.ConvTranspose2d))

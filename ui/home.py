@@ -129,7 +129,7 @@ def render_home() -> None:
         "the other pages use the same choice."
     )
     _uploader()
-    if not list_models():
+    if not list_models(include_vq=True):
         st.info("No models yet: train one on the Train page or upload a checkpoint above.")
     entry = chosen_entry()  # the sidebar picker (stops the page when there are no models)
     render_model_card(*_chosen_model(entry))

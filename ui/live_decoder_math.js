@@ -8,7 +8,7 @@
 
 const LiveDecoderMath = (() => {
   const N_LEVELS = 256;
-  const KNOWN = new Set(["linear", "relu", "unflatten", "conv_transpose2d", "conv1x1"]);
+  const KNOWN = new Set(["linear", "relu", "unflatten", "conv_transpose2d", "conv1x1", "conv2d"]);
   const size = (shape) => shape.reduce((a, b) => a * b, 1);
 
   // Linear as a scatter over the non-zero inputs: after a ReLU about half of them are zero, so
@@ -176,6 +176,44 @@ const LiveDecoderMath = (() => {
     }
   }
 
+  // Conv2d, stride 1, zero padding (the VQ-VAE decoder's 3x3 layer): for each output channel,
+  // every (input channel, tap) weight is added over the valid output window, summed in doubles.
+  function compileConv2d(layer, w) {
+    const [cin, h, wd] = layer.in_shape;
+    const [cout, oh, ow] = layer.out_shape;
+    const [kh, kw] = layer.kernel;
+    const [ph, pw] = layer.padding;
+    const W = w.subarray(layer.weight, layer.weight + cout * cin * kh * kw); // (co, ci, ky, kx)
+    const bias = layer.bias === null ? null : w.subarray(layer.bias, layer.bias + cout);
+    return { cin, h, wd, cout, oh, ow, kh, kw, ph, pw, W, bias, acc: new Float64Array(oh * ow) };
+  }
+
+  function conv2d(c, x, out) {
+    const { cin, h, wd, cout, oh, ow, kh, kw, ph, pw, W, bias, acc } = c;
+    for (let co = 0; co < cout; co++) {
+      acc.fill(bias === null ? 0 : bias[co]);
+      for (let ci = 0; ci < cin; ci++) {
+        for (let ky = 0; ky < kh; ky++) {
+          const oy0 = Math.max(0, ph - ky);
+          const oy1 = Math.min(oh, h + ph - ky);
+          for (let kx = 0; kx < kw; kx++) {
+            const v = W[((co * cin + ci) * kh + ky) * kw + kx];
+            if (v === 0) continue;
+            const ox0 = Math.max(0, pw - kx);
+            const ox1 = Math.min(ow, wd + pw - kx);
+            for (let oy = oy0; oy < oy1; oy++) {
+              const row = (ci * h + oy + ky - ph) * wd + kx - pw;
+              const o = oy * ow;
+              for (let ox = ox0; ox < ox1; ox++) acc[o + ox] += v * x[row + ox];
+            }
+          }
+        }
+      }
+      const base = co * oh * ow;
+      for (let p = 0; p < oh * ow; p++) out[base + p] = acc[p];
+    }
+  }
+
   /** Build a decoder from a spec and its weights (ArrayBuffer or Float32Array). */
   function compile(spec, weights) {
     const w = weights instanceof Float32Array ? weights : new Float32Array(weights);
@@ -189,6 +227,7 @@ const LiveDecoderMath = (() => {
       linear: compileLinear,
       conv_transpose2d: compileConvTranspose,
       conv1x1: compileConv1x1,
+      conv2d: compileConv2d,
     };
     const steps = spec.layers.map((layer, i) => {
       if (!KNOWN.has(layer.type)) throw new Error(`unsupported layer type ${layer.type}`);
@@ -223,6 +262,9 @@ const LiveDecoderMath = (() => {
           case "conv_transpose2d":
             convTranspose(compiled, x, out);
             break;
+          case "conv2d":
+            conv2d(compiled, x, out);
+            break;
           case "conv1x1":
             if (fused) {
               conv1x1(compiled, x, toImage);
@@ -238,7 +280,25 @@ const LiveDecoderMath = (() => {
       head(spec, x, image);
       return image;
     }
-    return { decode, spec, inDim, imageSize: [spec.image_shape[1], spec.image_shape[2]] };
+    /** A VQ-VAE's spec: codes (one codebook index per cell) -> the image, through the grid of
+     *  code vectors (channel-major, as PyTorch's (D, 7, 7)). */
+    const book = spec.codebook || null;
+    const grid = book ? new Float32Array(book.dim * book.cells) : null;
+    function decodeCodes(codes) {
+      if (!book) throw new Error("this decoder has no codebook");
+      for (let cell = 0; cell < book.cells; cell++) {
+        const at = book.offset + codes[cell] * book.dim;
+        for (let d = 0; d < book.dim; d++) grid[d * book.cells + cell] = w[at + d];
+      }
+      return decode(grid, null);
+    }
+    return {
+      decode,
+      decodeCodes,
+      spec,
+      inDim,
+      imageSize: [spec.image_shape[1], spec.image_shape[2]],
+    };
   }
 
   return { compile };

@@ -207,6 +207,12 @@ def render_model_card(info: ModelInfo, device: str | None) -> None:
     after a cold start stays light that way (the browser's plotly bundle is 4.7 MB, and the
     PyTorch import holds one of the server's cores meanwhile); later visits get it all at once.
     """
+    if info.is_vq:
+        from ui.vq_card import render_vq_card
+
+        render_vq_card(info, lambda: _device_badge(device), _dataset_badge(info.meta))
+        _download(info.path)
+        return
     meta, config = info.meta, info.config
     st.subheader(str(meta.get("name") or info.path.stem))
     label, color = _dataset_badge(meta)

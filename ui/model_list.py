@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ui.paths import SHIPPED_DIR, uploads_dir, user_models_dir
-from vae_core.config import ModelConfig
-from vae_core.io.header import CheckpointError, read_metadata
+from vae_core.config import ModelConfig, VQConfig
+from vae_core.io.header import VQ_KEY, CheckpointError, read_any_metadata
 from vae_core.training.run_metadata import training_extent
 
 DEFAULT_SHIPPED = "mnist-vae-2d.safetensors"  # what a first visit opens on
@@ -40,6 +40,7 @@ class ModelEntry:
     created: str = ""  # local time the model was saved, e.g. "21 Nov 14:03" ("" if unknown)
     partial: str | None = None  # e.g. "partial (4.2 of 20 epochs)" (None: trained to the end)
     file_id: str = ""  # "#1a2b3c", only where the label alone would not be unique
+    vq: bool = False  # a VQ-VAE (discrete codes, no Gaussian posterior)
 
     @property
     def label(self) -> str:
@@ -64,7 +65,12 @@ class ModelInfo:
 
     path: Path
     meta: dict[str, Any]
-    config: ModelConfig
+    config: ModelConfig | VQConfig
+
+    @property
+    def is_vq(self) -> bool:
+        """A VQ-VAE: its card and pages differ (no continuous z, no Gaussian posterior)."""
+        return isinstance(self.config, VQConfig)
 
 
 def _version(path: str) -> tuple[int, int]:
@@ -74,7 +80,9 @@ def _version(path: str) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=MAX_DESCRIBED)
 def _info(path: str, mtime_ns: int, size: int) -> ModelInfo:
-    meta = read_metadata(path)
+    meta = read_any_metadata(path)
+    if VQ_KEY in meta:
+        return ModelInfo(Path(path), meta, VQConfig.from_dict(meta[VQ_KEY]))
     return ModelInfo(Path(path), meta, ModelConfig.from_dict(meta["model"]))
 
 
@@ -99,15 +107,17 @@ def _entry(path: str, mtime_ns: int, size: int, source: str) -> ModelEntry | Non
     The header is read through ``_info``, so the card of a listed model reads it no second time.
     """
     try:
-        meta = _info(path, mtime_ns, size).meta
+        info = _info(path, mtime_ns, size)
     except CheckpointError:
         return None  # a half-written or foreign file is not offered
+    meta = info.meta
     return ModelEntry(
         path,
         str(meta.get("name") or Path(path).stem),
         source,
         created=created_text(meta),
         partial=training_extent(meta).short(),
+        vq=info.is_vq,
     )
 
 
@@ -139,13 +149,19 @@ def _shipped_order(entry: ModelEntry) -> tuple[bool, str]:
     return (Path(entry.path).name != DEFAULT_SHIPPED, Path(entry.path).name)
 
 
-def list_models() -> list[ModelEntry]:
-    """Shipped checkpoints first (the default model on top), then trained models, then uploads."""
-    return _distinct(
+def list_models(include_vq: bool = False) -> list[ModelEntry]:
+    """Shipped checkpoints first (the default model on top), then trained models, then uploads.
+
+    VQ-VAEs only with ``include_vq`` (the picker, the Home page): every other list (a second
+    model to compare, a prior to set beside, ...) wants a model with a Gaussian posterior, and
+    a VQ-VAE's config has no latent size, prior or posterior to read.
+    """
+    entries = _distinct(
         sorted(_entries(SHIPPED_DIR, "shipped"), key=_shipped_order)
         + _entries(user_models_dir(), "trained")
         + _entries(uploads_dir(), "uploaded")
     )
+    return entries if include_vq else [e for e in entries if not e.vq]
 
 
 def model_info(path: str) -> ModelInfo:

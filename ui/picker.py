@@ -19,7 +19,7 @@ import streamlit as st
 from ui import links
 from ui.model_list import ModelEntry, list_models
 from ui.run_timing import install as install_run_timing
-from vae_core.config import ModelConfig
+from vae_core.config import ModelConfig, VQConfig
 from vae_core.training.run_metadata import training_extent
 
 MODEL_KEY = "vae_lab_model_path"
@@ -73,7 +73,7 @@ def model_picker(entries: list[ModelEntry] | None = None) -> ModelEntry | None:
     Options are checkpoint paths, not list positions, so a model that appears mid-session
     (trained or uploaded) never shifts the choice onto another model.
     """
-    entries = list_models() if entries is None else entries
+    entries = list_models(include_vq=True) if entries is None else entries
     if not entries:
         st.sidebar.error("No models found: the checkpoints/ folder is empty.")
         return None
@@ -145,10 +145,18 @@ def select_model(path: str) -> None:
     links.note("model", None)
 
 
-def sidebar_model_caption(config: ModelConfig, meta: dict[str, Any], device: str | None) -> None:
-    """One line under the picker: model, dataset, latent size, (once known) the device, and for
-    a model whose training did not run to its end, how much it got (the picker may cut it)."""
-    parts = [config.display_name, str(meta.get("dataset", "?")), f"{config.latent_dim}-D latent"]
+def sidebar_model_caption(
+    config: ModelConfig | VQConfig, meta: dict[str, Any], device: str | None
+) -> None:
+    """One line under the picker: model, dataset, latent size (a VQ-VAE's: its codebook), (once
+    known) the device, and for a model whose training did not run to its end, how much it got
+    (the picker may cut it)."""
+    size = (
+        f"7×7 codes, K = {config.codebook_size}"
+        if isinstance(config, VQConfig)
+        else f"{config.latent_dim}-D latent"
+    )
+    parts = [config.display_name, str(meta.get("dataset", "?")), size]
     st.sidebar.caption(" · ".join(parts + ([device] if device else [])))
     extent = training_extent(meta)
     if not extent.complete:

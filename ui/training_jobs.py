@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from vae_core.config import ModelConfig
+from vae_core.config import ModelConfig, VQConfig
 from vae_core.device import device_label
 from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.training.run_metadata import TrainingExtent, training_extent
@@ -52,7 +52,7 @@ class JobSpec:
     """What to train; everything here was validated by the page before the job is started."""
 
     name: str
-    model_config: ModelConfig
+    model_config: ModelConfig | VQConfig  # a VQConfig: a VQ-VAE, through the same pipeline
     train_config: TrainConfig
     test_images: int | None = None  # None: 1,000 on a CPU, the whole test split on a GPU
     iw_samples: int = IW_SAMPLES
@@ -346,7 +346,9 @@ class TrainingJob:
         self._set(
             state="evaluating",
             eval_total=n,
-            message=f"Scoring {n:,} test images (IWAE, K={self.spec.iw_samples})…",
+            message=f"Scoring {n:,} test images (reconstruction and code use)…"
+            if isinstance(self.spec.model_config, VQConfig)
+            else f"Scoring {n:,} test images (IWAE, K={self.spec.iw_samples})…",
         )
 
     def _on_scored(self, done: int, total: int) -> None:

@@ -50,7 +50,6 @@ from vae_core.training.trainer import (
     TrainingDiverged,
     steps_per_epoch,
 )
-from vae_core.training.vq import train_and_score_vq
 
 # The defaults of every option come from the config dataclasses: one place for each default.
 _MODEL, _TRAIN, _VQ = ModelConfig(), TrainConfig(), VQConfig()
@@ -369,7 +368,14 @@ def _train_vq(args: argparse.Namespace) -> int:
     test_set = subset_images(load_data(args.dataset, "test", args.data_dir), args.limit)
     name = args.name or f"VQ-VAE K={vq.codebook_size} · {args.dataset}"
 
-    def on_epoch(rec: dict[str, float]) -> None:
+    def on_epoch(info: EpochInfo) -> None:
+        rec = {
+            "epoch": info.epoch,
+            "loss": info.train["loss"],
+            "recon": info.train["recon"],
+            "perplexity": info.train["perplexity"],
+            "seconds": info.elapsed,
+        }
         if args.json:
             print(json.dumps({"event": "epoch", **rec}), flush=True)
         else:
@@ -379,7 +385,7 @@ def _train_vq(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    _, history, metrics = train_and_score_vq(
+    run = train_and_score(  # the one pipeline: a VQConfig goes to vae_core.training.vq
         vq,
         config,
         train_set=train_set,
@@ -389,7 +395,8 @@ def _train_vq(args: argparse.Namespace) -> int:
         device_label=device_label(device),
         on_epoch=on_epoch,
     )
-    seconds = history[-1]["seconds"] if history else 0.0
+    history, metrics = run.result.history, run.test_metrics or {}
+    seconds = run.result.seconds
     summary = {"event": "test", "checkpoint": str(out), "training_seconds": round(seconds, 2)}
     if args.json:
         print(json.dumps({**summary, **metrics}), flush=True)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vae_core.models.model import LatentVariableModel
+from vae_core.models.vqvae import GRID, VQVAE
 
 SPEC_FORMAT = "vae-lab-decoder"
 SPEC_VERSION = 1
@@ -105,6 +106,33 @@ def _conv1x1(layer: nn.Conv2d, shape: list[int], blob: _Blob) -> dict[str, Any]:
     }
 
 
+def _conv2d(layer: nn.Conv2d, shape: list[int], blob: _Blob) -> dict[str, Any]:
+    """A k x k Conv2d with stride 1 and zero padding (the VQ-VAE decoder's first layer)."""
+    kh, kw = _pair(layer.kernel_size)
+    ph, pw = _pair(layer.padding) if not isinstance(layer.padding, str) else (-1, -1)
+    simple = (
+        _pair(layer.stride) == [1, 1]
+        and _pair(layer.dilation) == [1, 1]
+        and layer.groups == 1
+        and layer.padding_mode == "zeros"
+        and ph >= 0
+    )
+    if not simple:
+        raise ExportError("only Conv2d with stride 1, no dilation or groups, zero padding")
+    if len(shape) != 3 or shape[0] != layer.in_channels:
+        raise ExportError(f"Conv2d expects {layer.in_channels} channels, got {shape}")
+    out = [layer.out_channels, shape[1] + 2 * ph - kh + 1, shape[2] + 2 * pw - kw + 1]
+    return {
+        "type": "conv2d",
+        "in_shape": shape,
+        "out_shape": out,
+        "kernel": [kh, kw],
+        "padding": [ph, pw],
+        "weight": blob.add(layer.weight),  # (out, in, kh, kw), row-major
+        "bias": None if layer.bias is None else blob.add(layer.bias),
+    }
+
+
 def _layer_spec(layer: nn.Module, shape: list[int], blob: _Blob) -> dict[str, Any]:
     """One layer's spec; ``shape`` is its input shape without the batch dimension."""
     if isinstance(layer, nn.Linear):
@@ -127,7 +155,9 @@ def _layer_spec(layer: nn.Module, shape: list[int], blob: _Blob) -> dict[str, An
     if isinstance(layer, nn.ConvTranspose2d):
         return _conv_transpose(layer, shape, blob)
     if isinstance(layer, nn.Conv2d):
-        return _conv1x1(layer, shape, blob)
+        if _pair(layer.kernel_size) == [1, 1] and _pair(layer.padding) == [0, 0]:
+            return _conv1x1(layer, shape, blob)
+        return _conv2d(layer, shape, blob)
     raise ExportError(f"the in-browser decoder cannot run a {type(layer).__name__} layer")
 
 
@@ -163,6 +193,41 @@ def export_decoder(model: LatentVariableModel) -> DecoderExport:
         "version": SPEC_VERSION,
         "latent_dim": config.latent_dim,
         "n_classes": n_classes,
+        "layers": layers,
+        "head": {"type": head, "in_shape": shape},
+        "image_shape": [1, shape[1], shape[2]],
+        "n_floats": blob.size,
+    }
+    weights = b"".join(blob.parts)
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode() + weights).hexdigest()
+    return DecoderExport(spec=spec, weights=weights, digest=digest)
+
+
+@torch.no_grad()
+def export_vq_decoder(model: VQVAE) -> DecoderExport:
+    """A VQ-VAE's decoder and codebook: the spec's input is the (D, 7, 7) grid of code vectors
+    (``latent_dim`` = 49 D, channel-major), which the browser builds from a grid of code
+    indices by looking them up in ``codebook`` (offset, K, D) in the same blob."""
+    head = model.likelihood.name
+    if head not in HEADS:
+        raise ExportError(f"no in-browser head for the {head!r} likelihood")
+    d, k = model.config.code_dim, model.config.codebook_size
+    blob = _Blob()
+    codebook = blob.add(model.quantizer.codebook)
+    shape = [d, GRID, GRID]
+    layers = []
+    for layer in _flat_layers(model.decoder):
+        spec = _layer_spec(layer, shape, blob)
+        layers.append(spec)
+        shape = spec["out_shape"]
+    if len(shape) != 3 or shape[0] != model.likelihood.out_channels:
+        raise ExportError(f"decoder output {shape} does not match the {head} head")
+    spec = {
+        "format": SPEC_FORMAT,
+        "version": SPEC_VERSION,
+        "latent_dim": d * GRID * GRID,
+        "n_classes": 0,
+        "codebook": {"offset": codebook, "size": k, "dim": d, "cells": GRID * GRID},
         "layers": layers,
         "head": {"type": head, "in_shape": shape},
         "image_shape": [1, shape[1], shape[2]],

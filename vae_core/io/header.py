@@ -13,12 +13,13 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from vae_core.config import ConfigError, ModelConfig
+from vae_core.config import ConfigError, ModelConfig, VQConfig
 from vae_core.io.metadata_checks import MetadataError, check_metadata
 
 FORMAT_NAME = "vae-latent-lab"
 FORMAT_VERSION = 1
 METADATA_KEY = "vae_lab"
+VQ_KEY = "vq_model"  # a VQ-VAE's config; a Gaussian model's is under "model"
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_REASON_CHARS = 300
@@ -150,7 +151,37 @@ def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
     return parse_metadata(parse_header(data, name), name)
 
 
+def read_any_metadata(source: str | Path | bytes) -> dict[str, Any]:
+    """Like ``read_metadata``, but a VQ-VAE's metadata (config under ``vq_model``) is accepted
+    and validated too: the picker and the Home card list both kinds, while ``read_metadata``
+    (and so ``load_checkpoint``) keeps refusing a VQ-VAE where a Gaussian posterior is needed."""
+    data, name = read_source(source)
+    check_container(data, name)
+    header = parse_header(data, name)
+    meta = _common_metadata(header, name)
+    if VQ_KEY not in meta:
+        return _with_model_config(meta, name)
+    try:
+        meta[VQ_KEY] = VQConfig.from_dict(meta.get(VQ_KEY)).to_dict()
+    except ConfigError as exc:
+        raise CheckpointError(f"{name}: invalid VQ-VAE config: {exc}", "metadata") from exc
+    return meta
+
+
 def parse_metadata(header: dict[str, Any], name: str) -> dict[str, Any]:
+    return _with_model_config(_common_metadata(header, name), name)
+
+
+def _with_model_config(meta: dict[str, Any], name: str) -> dict[str, Any]:
+    try:
+        meta["model"] = ModelConfig.from_dict(meta.get("model")).to_dict()
+    except ConfigError as exc:
+        raise CheckpointError(f"{name}: invalid model config: {exc}", "metadata") from exc
+    return meta
+
+
+def _common_metadata(header: dict[str, Any], name: str) -> dict[str, Any]:
+    """The parsed, format-checked metadata of either model kind (config not yet validated)."""
     raw = _metadata_string(header, name)
     try:
         meta = json.loads(raw)
@@ -169,10 +200,6 @@ def parse_metadata(header: dict[str, Any], name: str) -> dict[str, Any]:
         check_metadata(meta)
     except MetadataError as exc:
         raise CheckpointError(f"{name}: invalid metadata: {exc}", "metadata") from exc
-    try:
-        meta["model"] = ModelConfig.from_dict(meta.get("model")).to_dict()
-    except ConfigError as exc:
-        raise CheckpointError(f"{name}: invalid model config: {exc}", "metadata") from exc
     return meta
 
 

@@ -26,6 +26,7 @@ from vae_core.io.header import (
     FORMAT_NAME,
     FORMAT_VERSION,
     METADATA_KEY,
+    VQ_KEY,
     CheckpointError,
     _metadata_string,
     check_container,
@@ -33,8 +34,6 @@ from vae_core.io.header import (
     read_source,
 )
 from vae_core.models.vqvae import VQVAE
-
-VQ_KEY = "vq_model"
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vae_core.config import ModelConfig
+from vae_core.config import ModelConfig, VQConfig
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.evaluation.scoring import IW_SAMPLES, score_split
 from vae_core.io.checkpoint_file import save_checkpoint
@@ -46,7 +46,7 @@ class TrainedRun:
 
 
 def train_and_score(
-    model_config: ModelConfig,
+    model_config: ModelConfig | VQConfig,
     train_config: TrainConfig,
     *,
     train_set: ImageSet,
@@ -70,7 +70,26 @@ def train_and_score(
     last good one); the final write adds the test metrics. ``test_images`` scores the seeded
     stratified subset of that many test images (None: all of them); ``on_trained(n)`` is
     called with that count before scoring starts. Raises ``TrainingDiverged`` on a NaN loss.
+
+    A ``VQConfig`` trains a VQ-VAE through ``vae_core.training.vq`` (its own step, its own
+    scoring: no IWAE, so ``iw_samples`` and ``score_progress`` do not apply) with the same
+    seeding, data, callbacks, per-epoch checkpoints and stop, so a front end needs one call.
     """
+    if isinstance(model_config, VQConfig):
+        return _train_and_score_vq(
+            model_config,
+            train_config,
+            train_set=train_set,
+            test_set=test_set,
+            checkpoint=checkpoint,
+            name=name,
+            device_label=device_label,
+            test_images=test_images,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            stop=stop,
+            on_trained=on_trained,
+        )
     model = LatentVariableModel(model_config, torch.Generator().manual_seed(train_config.seed))
 
     def metadata(result: TrainResult, test_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,3 +137,25 @@ def train_and_score(
     )
     save_checkpoint(model, checkpoint, metadata(result, metrics))
     return TrainedRun(model, result, checkpoint, metrics)
+
+
+def _train_and_score_vq(
+    config: VQConfig, train_config: TrainConfig, *, on_epoch: Callable[[EpochInfo], None] | None,
+    **kwargs: Any,
+) -> TrainedRun:  # fmt: skip
+    from vae_core.training.vq import train_and_score_vq
+
+    infos: list[EpochInfo] = []
+
+    def epoch_done(info: EpochInfo) -> None:
+        infos.append(info)
+        if on_epoch is not None:
+            on_epoch(info)
+
+    model, history, metrics = train_and_score_vq(
+        config, train_config, on_epoch_info=epoch_done, **kwargs
+    )
+    seconds = history[-1]["seconds"] if history else 0.0
+    stopped = metrics is None
+    result = TrainResult(model, infos, stopped=stopped, seconds=seconds)  # type: ignore[arg-type]
+    return TrainedRun(model, result, kwargs["checkpoint"], metrics)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ dead-code restarts after each batch, no KL to anneal); the data handling and the
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from vae_core.evaluation.data_kind import data_kind, uses_binary_test_data
 from vae_core.evaluation.scoring import scored_images
 from vae_core.io.vq_checkpoint import save_vq_checkpoint
 from vae_core.models.vqvae import N_CELLS, VQVAE, perplexity, uniform_prior_kl
-from vae_core.training.trainer import TrainConfig
+from vae_core.training.trainer import EpochInfo, StepInfo, TrainConfig
 
 
 def train_vq(
@@ -32,20 +33,34 @@ def train_vq(
     config: TrainConfig,
     generator: torch.Generator,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    *,
+    on_step: Callable[[StepInfo], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, float]]:
     """Adam on the VQ objective; batch order, dynamic binarization and dead-code restarts all
-    draw from ``generator``. Returns one {epoch, loss, recon, perplexity, seconds} per epoch."""
+    draw from ``generator``. Returns one {epoch, loss, recon, perplexity, seconds, steps,
+    steps_per_epoch} per epoch. ``on_step`` gets a ``StepInfo`` every ``config.log_every``
+    batches (ELBO under the uniform prior, its constant KL); a set ``stop`` ends the run after
+    the current batch, its last epoch then recorded with the batches it got."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=config.lr, betas=config.adam_betas)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
+    per_epoch = math.ceil(len(x) / config.batch_size)
+    total = per_epoch * config.epochs
+    kl = uniform_prior_kl(model.config.codebook_size)
+    step = 0
     model.train()
     for epoch in range(1, config.epochs + 1):
+        if stop is not None and stop.is_set():
+            break
         order = torch.randperm(len(x), generator=generator)
         loss_sum = recon_sum = 0.0
         counts = torch.zeros(model.config.codebook_size, dtype=torch.long)
-        n = 0
+        n = steps = 0
         for i in range(0, len(x), config.batch_size):
+            if stop is not None and stop.is_set():
+                break
             xb = binarize(x[order[i : i + config.batch_size]], config.binarize, generator=generator)
             t = model(xb, update=True, generator=generator)
             opt.zero_grad(set_to_none=True)
@@ -58,6 +73,14 @@ def train_vq(
             recon_sum += t.recon.detach().item() * len(xb)
             counts += torch.bincount(t.codes.flatten(), minlength=len(counts))
             n += len(xb)
+            step += 1
+            steps += 1
+            if on_step is not None and (step % config.log_every == 0 or step == total):
+                r = t.recon.detach().item()
+                elapsed = time.perf_counter() - start
+                on_step(StepInfo(epoch, step, total, loss, r - kl, r, kl, elapsed))
+        if n == 0:
+            break
         codes = torch.repeat_interleave(torch.arange(len(counts)), counts)
         rec = {
             "epoch": epoch,
@@ -65,6 +88,8 @@ def train_vq(
             "recon": recon_sum / n,
             "perplexity": perplexity(codes, len(counts)),
             "seconds": time.perf_counter() - start,
+            "steps": steps,
+            "steps_per_epoch": per_epoch,
         }
         history.append(rec)
         if on_epoch is not None:
@@ -123,27 +148,72 @@ def train_and_score_vq(
     device_label: str,
     test_images: int | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> tuple[VQVAE, list[dict[str, float]], dict[str, Any]]:
-    """Train a fresh VQ-VAE seeded with ``train_config.seed``, score it, write its checkpoint."""
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_epoch_info: Callable[[EpochInfo], None] | None = None,
+    stop: threading.Event | None = None,
+    on_trained: Callable[[int], None] | None = None,
+) -> tuple[VQVAE, list[dict[str, float]], dict[str, Any] | None]:
+    """Train a fresh VQ-VAE seeded with ``train_config.seed``, score it, write its checkpoint.
+
+    A checkpoint is written after every epoch too (before ``on_epoch`` / ``on_epoch_info``), so
+    a stop or a crash keeps the last epoch; a stopped run is not scored (metrics None).
+    ``on_epoch_info`` reports each epoch as the Gaussian trainer does (``EpochInfo``: train
+    ELBO under the uniform prior, reconstruction and the constant KL), for the Train page.
+    """
     generator = torch.Generator().manual_seed(train_config.seed)
     model = VQVAE(vq_config, generator)
     x, _ = train_set.tensors()
-    history = train_vq(model, x, train_config, generator, on_epoch)
+    history: list[dict[str, float]] = []
+    kl = uniform_prior_kl(vq_config.codebook_size)
+
+    def epoch_done(rec: dict[str, float]) -> None:
+        history.append(rec)
+        save_vq_checkpoint(model, checkpoint, metadata(None))
+        if on_epoch is not None:
+            on_epoch(rec)
+        if on_epoch_info is not None:
+            train = {
+                "elbo": rec["recon"] - kl,
+                "recon": rec["recon"],
+                "kl": kl,
+                "loss": rec["loss"],
+                "perplexity": rec["perplexity"],
+            }
+            steps, per_epoch = int(rec["steps"]), int(rec["steps_per_epoch"])
+            info = EpochInfo(
+                int(rec["epoch"]), train_config.epochs, train, {}, [], rec["seconds"], steps,
+                per_epoch,
+            )  # fmt: skip
+            on_epoch_info(info)
+
+    def metadata(metrics: dict[str, Any] | None) -> dict[str, Any]:
+        meta = {
+            "name": name,
+            "dataset": train_config.dataset,
+            "data_source": train_set.source,
+            "train_size": len(train_set),
+            "binarize": train_config.binarize,
+            "epoch": len(history),
+            "epochs": train_config.epochs,
+            "batch_size": train_config.batch_size,
+            "lr": train_config.lr,
+            "seed": train_config.seed,
+            "device": device_label,
+            "training_seconds": history[-1]["seconds"] if history else 0.0,
+            "history": history,
+            "stopped_early": bool(stop is not None and stop.is_set()),
+        }
+        if metrics is not None:
+            meta["test_metrics"] = metrics
+        return meta
+
+    train_vq(model, x, train_config, generator, epoch_done, on_step=on_step, stop=stop)
+    if stop is not None and stop.is_set():
+        if history:  # the last epoch's checkpoint, now marked as stopped early
+            save_vq_checkpoint(model, checkpoint, metadata(None))
+        return model, history, None
+    if on_trained is not None:
+        on_trained(len(test_set) if test_images is None else min(test_images, len(test_set)))
     metrics = score_vq(model, test_set, train_config.binarize, test_images)
-    meta = {
-        "name": name,
-        "dataset": train_config.dataset,
-        "data_source": train_set.source,
-        "train_size": len(train_set),
-        "binarize": train_config.binarize,
-        "epochs": train_config.epochs,
-        "batch_size": train_config.batch_size,
-        "lr": train_config.lr,
-        "seed": train_config.seed,
-        "device": device_label,
-        "training_seconds": history[-1]["seconds"] if history else 0.0,
-        "history": history,
-        "test_metrics": metrics,
-    }
-    save_vq_checkpoint(model, checkpoint, meta)
+    save_vq_checkpoint(model, checkpoint, metadata(metrics))
     return model, history, metrics
