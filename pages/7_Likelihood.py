@@ -19,7 +19,13 @@ from ui.session import current_model, model_eval_set
 from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.subsets import capitalized
 from vae_core.evaluation.comparable import bayes_report, marginal_nll, uniform_label_prior
-from vae_core.evaluation.units import FigureLabel, comparable_data, figure_label, iwae_estimator
+from vae_core.evaluation.units import (
+    FigureLabel,
+    bits_per_dim,
+    comparable_data,
+    figure_label,
+    iwae_estimator,
+)
 
 K_CHOICES = (1, 10, 100, 1000, 5000)
 MARGINAL_K_CHOICES = (1, 10, 100, 1000)
@@ -138,9 +144,9 @@ for k, v in results.items():
         "K": k,
         nll_col: float(v.mean()),
         "± s.e. (over images)": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0,
-        "bits/dim": ec.bits_per_dim(float(v.mean())),
+        "bits/dim": bits_per_dim(float(v.mean())),
         "gap −ELBO − NLL (nats)": neg_elbo - float(v.mean()),
-        "gap (bits/dim)": ec.bits_per_dim(neg_elbo - float(v.mean())),
+        "gap (bits/dim)": bits_per_dim(neg_elbo - float(v.mean())),
     }
     if discrete:
         row[DENSITY_COL] = float(ec.iwae_nll(ckpt, ev, n, k).mean())
@@ -309,7 +315,7 @@ if not marginal_todo:
     cond_label = label(iwae_estimator(mk), conditional=True)
     e1, e2, e3, e4 = st.columns(4)
     e1.metric(f"Marginal NLL −log p(x), K = {mk:,}", f"{marginal:.2f} nats", help=marg_label.text)
-    e2.metric("Marginal bits per dim", f"{ec.bits_per_dim(marginal):.4f}", help=marg_label.text)
+    e2.metric("Marginal bits per dim", f"{bits_per_dim(marginal):.4f}", help=marg_label.text)
     e3.metric(
         f"Conditional NLL −log p(x|y), K = {mk:,}",
         f"{conditional:.2f} nats",

@@ -9,13 +9,13 @@ import torch
 
 from tests.conftest import make_model
 from vae_core.evaluation.iwae import (
-    bits_per_dim,
     fast_path_available,
     iwae_nll_fast,
     likelihood_report,
     per_class_mean,
 )
 from vae_core.evaluation.scoring import iwae_nll
+from vae_core.evaluation.units import bits_per_dim
 
 
 @pytest.mark.parametrize("kind", ["vae", "cvae"])

@@ -27,7 +27,6 @@ from vae_core.config import DENSITY_LIKELIHOODS
 from vae_core.data.datasets import ImageSet, seen_in_training
 from vae_core.data.subsets import describe_images, stratified_subset
 from vae_core.evaluation.data_kind import uses_binary_test_data
-from vae_core.evaluation.iwae import bits_per_dim  # noqa: F401 - re-exported for the pages
 from vae_core.evaluation.ood import (
     OodSet,
     OtherSets,

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vae_core.evaluation.units import bits_per_dim
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import LOG_2PI, iwae_log_likelihood
 from vae_core.models.priors import kl_divergence
@@ -31,11 +32,6 @@ from vae_core.models.priors import kl_divergence
 Progress = Callable[[int, int], None]
 MAX_K = 100_000
 ROWS_PER_CHUNK = 4096  # decoder rows alive at once: 4096 x 784 floats = 12.8 MB, fits in L3
-
-
-def bits_per_dim(nats_per_image: float | torch.Tensor, d: int = 784) -> float | torch.Tensor:
-    """Convert nats per image to bits per dimension: nats / (d ln 2)."""
-    return nats_per_image / (d * math.log(2))
 
 
 def fast_path_available(model: LatentVariableModel) -> bool:

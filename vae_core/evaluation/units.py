@@ -75,6 +75,7 @@ def figure_label(
     return FigureLabel(data, conditional, estimator, likelihood=data != "grey")
 
 
-def bits_per_dim(nats_per_image: float, d: int = 784) -> float:
-    """nats per image / (D ln 2): bits per pixel, the unit in which 8-bit models compare."""
+def bits_per_dim(nats_per_image: Any, d: int = 784) -> Any:
+    """nats per image / (D ln 2): bits per pixel, the unit in which 8-bit models compare (a
+    float, or elementwise for an array or tensor)."""
     return nats_per_image / (d * math.log(2))
