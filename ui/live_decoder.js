@@ -1,6 +1,7 @@
 // Latent sliders: decodes z in the browser on every slider / pad move (Streamlit components v2).
 //
-// ui/live_decoder.py prepends ui/live_decoder_math.js (LiveDecoderMath) to this module. Weights
+// ui/live_decoder.py prepends ui/live_decoder_math.js (LiveDecoderMath) and
+// ui/decoder_loader.js (loadDecoder, el) to this module. Weights
 // are fetched once per decoder hash from Streamlit's static serving and kept in a window-level
 // Map, so reruns and remounts never download them again. Dragging redraws at most once per
 // animation frame; on release the code goes back to Python at once (setStateValue "z"), which
@@ -11,38 +12,6 @@ const STATES = new WeakMap(); // root element -> live state
 const SEND_GAP_MS = 40; // at most one report per 40 ms: held arrow keys fire a change each
 const SCALE = 10; // 28 px -> 280 px on screen
 const SERVER_SCALE = 4; // the server's decode, beside its status line: 112 px
-
-function decoderCache() {
-  if (!window.__vaeLabDecoders) window.__vaeLabDecoders = new Map();
-  if (!window.__vaeLabStats) window.__vaeLabStats = { fetches: 0 };
-  return window.__vaeLabDecoders;
-}
-
-function loadDecoder(data) {
-  const cache = decoderCache();
-  if (!cache.has(data.hash)) {
-    window.__vaeLabStats.fetches += 1;
-    const promise = fetch(data.url)
-      .then((r) => {
-        if (!r.ok) throw new Error(`HTTP ${r.status} fetching the decoder weights`);
-        return r.arrayBuffer();
-      })
-      .then((buf) => LiveDecoderMath.compile(data.spec, buf));
-    promise.catch(() => cache.delete(data.hash)); // a later render may retry
-    cache.set(data.hash, promise);
-  }
-  return cache.get(data.hash);
-}
-
-function el(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
 
 const fmt = (v) => (v >= 0 ? "+" : "") + v.toFixed(2);
 const fmt4 = (v) => (v >= 0 ? "+" : "") + v.toFixed(4);

@@ -31,7 +31,10 @@ from vae_core.io.decoder_export import ExportError, export_decoder
 COMPONENT_NAME = "vae_lab_live_decoder"
 GENERATED_DIR = ROOT / "static" / "generated"
 _HERE = Path(__file__).resolve().parent
-_JS = (_HERE / "live_decoder_math.js").read_text() + "\n" + (_HERE / "live_decoder.js").read_text()
+_JS = "\n".join(
+    (_HERE / name).read_text()
+    for name in ("live_decoder_math.js", "decoder_loader.js", "live_decoder.js")
+)
 _CSS = (_HERE / "live_decoder.css").read_text()
 _HTML = '<div class="vll-root" data-testid="live-decoder"></div>'
 

@@ -41,7 +41,10 @@ from vae_core.models.vqvae import GRID, N_CELLS, VQVAE, perplexity
 
 COMPONENT_NAME = "vae_lab_vq_painter"
 _HERE = Path(__file__).resolve().parent
-_JS = (_HERE / "live_decoder_math.js").read_text() + "\n" + (_HERE / "vq_painter.js").read_text()
+_JS = "\n".join(
+    (_HERE / name).read_text()
+    for name in ("live_decoder_math.js", "decoder_loader.js", "vq_painter.js")
+)
 _CSS = (_HERE / "vq_painter.css").read_text()
 _HTML = '<div class="vqp-root" data-testid="vq-painter"></div>'
 

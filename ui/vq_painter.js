@@ -1,6 +1,7 @@
 // The VQ-VAE code painter (Streamlit components v2): a 7x7 grid of code indices and its image.
 //
-// ui/vq_codes.py prepends ui/live_decoder_math.js (LiveDecoderMath) to this module. Click a cell
+// ui/vq_codes.py prepends ui/live_decoder_math.js (LiveDecoderMath) and ui/decoder_loader.js
+// (loadDecoder, el) to this module. Click a cell
 // (data-testid code-cell-R-C), then a code in the palette (code-choice-K): the grid is decoded
 // in the page at once (canvas data-testid live-image; the decoder and codebook are fetched once
 // per model from Streamlit's static serving), and the new grid goes back to Python
@@ -12,36 +13,6 @@
 const STATES = new WeakMap(); // root element -> painter state
 const SCALE = 10; // 28 px -> 280 px on screen
 const SERVER_SCALE = 3; // the server's decode, small, beside its status line
-
-function decoderCache() {
-  if (!window.__vaeLabVQDecoders) window.__vaeLabVQDecoders = new Map();
-  return window.__vaeLabVQDecoders;
-}
-
-function loadDecoder(info) {
-  const cache = decoderCache();
-  if (!cache.has(info.hash)) {
-    const promise = fetch(info.url)
-      .then((r) => {
-        if (!r.ok) throw new Error(`HTTP ${r.status} fetching the decoder weights`);
-        return r.arrayBuffer();
-      })
-      .then((buf) => LiveDecoderMath.compile(info.spec, buf));
-    promise.catch(() => cache.delete(info.hash)); // a later render may retry
-    cache.set(info.hash, promise);
-  }
-  return cache.get(info.hash);
-}
-
-function el(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
 
 function draw(canvas, small, img) {
   const pixels = new ImageData(28, 28);
