@@ -42,6 +42,8 @@ def test_readme_command_runs(command: str, tmp_path: Path) -> None:
     # training images, and as many test images scored)
     if args[3] in ("train", "ppca", "evaluate", "diagnostics") and "--limit" not in args:
         args += ["--limit", "2000"]
+    if args[3] == "ppca" and "--k" not in args:  # the 8-bit estimate with K = 10, not 100
+        args += ["--k", "10"]
     args = [  # whatever a command writes (its --out) goes to tmp, never into the repository
         str(tmp_path / Path(a).name) if i and args[i - 1] == "--out" else a
         for i, a in enumerate(args)
