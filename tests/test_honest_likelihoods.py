@@ -4,6 +4,8 @@ CVAE as a Bayes classifier (small synthetic data and tiny models)."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -208,3 +210,28 @@ def test_variance_floor_fraction_counts_clamped_pixels() -> None:
         last.weight.view(2, 784, -1)[1, :392] = 0.0
     assert variance_floor_fraction(model, x) == pytest.approx(0.5)
     assert variance_floor_fraction(make_model(), x) is None  # no variance to clamp
+
+
+@pytest.mark.skipif(
+    not (
+        os.environ.get("VAE_LAB_DATA")
+        and Path(os.environ["VAE_LAB_DATA"], "fashion-mnist").is_dir()
+    ),
+    reason="needs Fashion-MNIST in VAE_LAB_DATA",
+)
+def test_the_likelihood_page_never_calls_a_grey_cross_entropy_an_nll(monkeypatch, tmp_path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("VAE_LAB_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(root / "pages" / "7_Likelihood.py"), default_timeout=300)
+    at.session_state["vae_lab_model_path"] = str(
+        root / "checkpoints" / "fashion-vae-16d.safetensors"
+    )
+    at.run()
+    assert not at.exception and not at.error
+    labels = [m.label for m in at.metric]
+    assert "ELBO-to-cross-entropy gap" in labels and "Cross-entropy, K = 100" in labels
+    assert not any("NLL" in label for label in labels), labels
+    columns = [c for d in at.dataframe for c in d.value.columns]
+    assert "gap −ELBO − cross-entropy (nats)" in columns and not any("NLL" in c for c in columns)

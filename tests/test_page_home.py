@@ -158,6 +158,10 @@ def test_card_text_helpers() -> None:
     assert facts["Trained for"] == "3 of 9 epochs (stopped early)"
     ae = metric_values({"test_metrics": {"elbo": -90.0, "nll": None}}, ModelConfig(kind="ae"))
     assert ae["NLL (IWAE)"] == "n/a (AE)" and ae["Active units"] == NOT_EVALUATED
+    grey = {"binarize": "none", "test_metrics": {"nll": 242.38, "iw_samples": 100}}
+    assert metric_values(grey, ModelConfig())["Cross-entropy (IWAE, K=100)"] == "242.38"
+    binarized = {**grey, "binarize": "dynamic"}  # the same decoder on binarized pixels: an NLL
+    assert metric_values(binarized, ModelConfig())["NLL (IWAE, K=100)"] == "242.38"
 
 
 def test_store_upload_refuses_garbage_and_keeps_a_good_file(runs: Path) -> None:

@@ -21,6 +21,7 @@ from ui.model_list import ModelInfo
 from vae_core.config import N_PIXELS, NO_TRAIN_NOISE, PRIOR_LABELS, ModelConfig
 from vae_core.data.datasets import seen_in_training
 from vae_core.data.sources import get_source
+from vae_core.evaluation.units import comparable_data
 from vae_core.training.run_metadata import (
     PRIOR_NAMES,
     objective_of,
@@ -67,11 +68,14 @@ def metric_values(meta: dict[str, Any], config: ModelConfig) -> dict[str, str]:
     if tm and tm.get("nll") is None and not config.stochastic:
         nll = "n/a (AE)"  # an AE defines no density, so it has no likelihood
     au = tm.get("active_units")
+    # a Bernoulli decoder on grey pixels scores a cross-entropy, not the likelihood of any data
+    grey = config.stochastic and comparable_data(config, meta) == "grey"
+    nll_name = "Cross-entropy" if grey else "NLL"
     return {
         "Test ELBO": _fmt(tm.get("elbo")),
         "Reconstruction": _fmt(tm.get("recon")),
         "KL" if config.prior == "standard" else "KL (Monte Carlo)": _fmt(tm.get("kl")),
-        f"NLL (IWAE, K={k})" if k else "NLL (IWAE)": nll,
+        f"{nll_name} (IWAE, K={k})" if k else f"{nll_name} (IWAE)": nll,
         "Active units": f"{au} / {config.latent_dim}" if isinstance(au, int) else NOT_EVALUATED,
     }
 
