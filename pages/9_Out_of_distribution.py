@@ -23,6 +23,7 @@ from ui.picker import select_model
 from ui.session import current_model, model_eval_set
 from vae_core.data.datasets import DatasetUnavailable, ImageSet
 from vae_core.evaluation import ood
+from vae_core.evaluation.units import comparable_data
 from vae_core.io.header import CheckpointError
 from vae_core.io.pictures import image_grid, png_bytes
 
@@ -86,6 +87,13 @@ st.caption(
 )
 ev = model_eval_set(ckpt)
 cfg = ckpt.config
+# a Bernoulli decoder on grey pixels scores a cross-entropy, which is no likelihood of any data
+SCORE = "cross-entropy" if cfg.stochastic and comparable_data(cfg, ckpt.meta) == "grey" else "NLL"
+if SCORE != "NLL":
+    st.caption(
+        "This model's Bernoulli decoder scores grey pixels: its score is a cross-entropy, not "
+        "−log p(x) of any data, so it is called that below (it fails the same way)."
+    )
 if not cfg.stochastic:
     st.info(f"A {cfg.display_name} defines no density p(x) to score. Pick a VAE in the sidebar.")
     st.stop()
@@ -146,7 +154,7 @@ if todo and (run or cost <= AUTO_RUN_BUDGET):
         ec.ood_nll(ckpt, ev, s, n, k, seed, progress=step)
     bar.empty()
 if any(not ec.ood_cached(ckpt, ev, s.name, n, k, seed) for s in available):
-    st.info("Press **Score** to compute the NLL of every set.")
+    st.info(f"Press **Score** to compute the {SCORE} of every set.")
     st.stop()
 
 scores = {s.name: torch.tensor(ec.ood_nll(ckpt, ev, s, n, k, seed)) for s in available}
@@ -199,15 +207,23 @@ def histograms(values: dict[str, torch.Tensor], xlabel: str, auc_key: str) -> go
     return fig
 
 
-st.subheader(f"NLL per set (K = {k})")
+st.subheader(f"{SCORE[0].upper()}{SCORE[1:]} per set (K = {k})")
 # st.table, not st.dataframe: the data grid draws every missing value as "None" whatever the
 # Styler says, while the table shows the Styler's text, here what the blank cell means.
 shown = table.rename(
-    columns={"AUROC, NLL": "AUROC (NLL)", "AUROC, complexity-corrected": "AUROC (corrected)"}
+    columns={
+        "mean NLL (nats)": f"mean {SCORE} (nats)",
+        "AUROC, NLL": f"AUROC ({SCORE})",
+        "AUROC, complexity-corrected": "AUROC (corrected)",
+    }
 )
 st.table(
     shown.style.format(
-        {"mean NLL (nats)": "{:.1f}", "AUROC (NLL)": "{:.3f}", "AUROC (corrected)": "{:.3f}"},
+        {
+            f"mean {SCORE} (nats)": "{:.1f}",
+            f"AUROC ({SCORE})": "{:.3f}",
+            "AUROC (corrected)": "{:.3f}",
+        },
         na_rep=REFERENCE,
     ).hide(axis="index")
 )
@@ -218,7 +234,7 @@ st.caption(
     "set's scores (colour) "
     f"over the in-distribution {ev.images.noun}' (blue), each panel on its own scale."
 )
-st.plotly_chart(histograms(scores, "NLL (nats)", "AUROC, NLL"), key="ood_nll_hist")
+st.plotly_chart(histograms(scores, f"{SCORE} (nats)", "AUROC, NLL"), key="ood_nll_hist")
 st.markdown(
     "**The known failure** (Nalisnick et al. 2019, *Do deep generative models know what they "
     "don't know?*): likelihood is dominated by how *simple* an image is, not by whether it "
@@ -237,7 +253,7 @@ if fooled:
 
 st.subheader("Remedy: complexity-corrected score (Serrà et al. 2020)")
 st.caption(
-    "S(x) = NLL(x) − L(x), with L(x) the length of x under a generic lossless compressor "
+    f"S(x) = {SCORE}(x) − L(x), with L(x) the length of x under a generic lossless compressor "
     "(here its PNG file, zlib level 9, in nats): it subtracts how complex the image is on its own, leaving how much *worse* "
     "the model codes it than a general-purpose coder would. Higher S = more out of distribution."
 )

@@ -235,3 +235,14 @@ def test_the_likelihood_page_never_calls_a_grey_cross_entropy_an_nll(monkeypatch
     assert not any("NLL" in label for label in labels), labels
     columns = [c for d in at.dataframe for c in d.value.columns]
     assert "gap −ELBO − cross-entropy (nats)" in columns and not any("NLL" in c for c in columns)
+    ood = AppTest.from_file(str(root / "pages" / "9_Out_of_distribution.py"), default_timeout=300)
+    ood.session_state["vae_lab_model_path"] = at.session_state["vae_lab_model_path"]
+    ood.run()
+    assert not ood.exception and not ood.error
+    header = list(ood.table[0].value.columns)
+    assert header == [
+        "set",
+        "mean cross-entropy (nats)",
+        "AUROC (cross-entropy)",
+        "AUROC (corrected)",
+    ]
