@@ -168,16 +168,19 @@ def _flat_layers(module: nn.Module) -> list[nn.Module]:
     return [module]
 
 
-@torch.no_grad()
-def export_decoder(model: LatentVariableModel) -> DecoderExport:
-    """Walk ``model.decoder`` and its likelihood head into a spec + float32 weights."""
-    config = model.config
+def _checked_head(model: nn.Module) -> str:
     head = model.likelihood.name
     if head not in HEADS:
         raise ExportError(f"no in-browser head for the {head!r} likelihood")
-    n_classes = config.n_classes if config.conditional else 0
-    shape = [config.latent_dim + n_classes]
-    blob = _Blob()
+    return head
+
+
+def _sealed(
+    model: nn.Module, head: str, shape: list[int], blob: _Blob, fields: dict
+) -> DecoderExport:
+    """Walk ``model.decoder`` from input ``shape`` into ``blob``, check that it ends in the
+    likelihood head's channels, and seal the spec (``fields`` first) with its content digest:
+    the one tail of both exports."""
     layers = []
     for layer in _flat_layers(model.decoder):
         spec = _layer_spec(layer, shape, blob)
@@ -191,8 +194,7 @@ def export_decoder(model: LatentVariableModel) -> DecoderExport:
     spec = {
         "format": SPEC_FORMAT,
         "version": SPEC_VERSION,
-        "latent_dim": config.latent_dim,
-        "n_classes": n_classes,
+        **fields,
         "layers": layers,
         "head": {"type": head, "in_shape": shape},
         "image_shape": [1, shape[1], shape[2]],
@@ -204,35 +206,27 @@ def export_decoder(model: LatentVariableModel) -> DecoderExport:
 
 
 @torch.no_grad()
+def export_decoder(model: LatentVariableModel) -> DecoderExport:
+    """Walk ``model.decoder`` and its likelihood head into a spec + float32 weights."""
+    config = model.config
+    head = _checked_head(model)
+    n_classes = config.n_classes if config.conditional else 0
+    fields = {"latent_dim": config.latent_dim, "n_classes": n_classes}
+    return _sealed(model, head, [config.latent_dim + n_classes], _Blob(), fields)
+
+
+@torch.no_grad()
 def export_vq_decoder(model: VQVAE) -> DecoderExport:
     """A VQ-VAE's decoder and codebook: the spec's input is the (D, 7, 7) grid of code vectors
     (``latent_dim`` = 49 D, channel-major), which the browser builds from a grid of code
     indices by looking them up in ``codebook`` (offset, K, D) in the same blob."""
-    head = model.likelihood.name
-    if head not in HEADS:
-        raise ExportError(f"no in-browser head for the {head!r} likelihood")
+    head = _checked_head(model)
     d, k = model.config.code_dim, model.config.codebook_size
     blob = _Blob()
     codebook = blob.add(model.quantizer.codebook)
-    shape = [d, GRID, GRID]
-    layers = []
-    for layer in _flat_layers(model.decoder):
-        spec = _layer_spec(layer, shape, blob)
-        layers.append(spec)
-        shape = spec["out_shape"]
-    if len(shape) != 3 or shape[0] != model.likelihood.out_channels:
-        raise ExportError(f"decoder output {shape} does not match the {head} head")
-    spec = {
-        "format": SPEC_FORMAT,
-        "version": SPEC_VERSION,
+    fields = {
         "latent_dim": d * GRID * GRID,
         "n_classes": 0,
         "codebook": {"offset": codebook, "size": k, "dim": d, "cells": GRID * GRID},
-        "layers": layers,
-        "head": {"type": head, "in_shape": shape},
-        "image_shape": [1, shape[1], shape[2]],
-        "n_floats": blob.size,
     }
-    weights = b"".join(blob.parts)
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode() + weights).hexdigest()
-    return DecoderExport(spec=spec, weights=weights, digest=digest)
+    return _sealed(model, head, [d, GRID, GRID], blob, fields)
