@@ -85,6 +85,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def facts_table(facts: list[tuple[str, str]]) -> None:
+    """A card's (label, value) rows as one markdown table."""
+    rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in facts)
+    st.markdown("| Property | Value |\n|---|---|\n" + rows)
+
+
+def metric_grid(values: dict[str, str]) -> None:
+    """A card's test metrics, two st.metric columns."""
+    cols = st.columns(2)
+    for i, (name, value) in enumerate(values.items()):
+        cols[i % 2].metric(name, value)
+
+
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, int | float):
         return "unknown"
@@ -228,17 +241,14 @@ def render_model_card(info: ModelInfo, device: str | None) -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in card_facts(meta, config))
-        st.markdown("| Property | Value |\n|---|---|\n" + rows)
+        facts_table(card_facts(meta, config))
         if meta.get("dataset_note"):
             st.caption(str(meta["dataset_note"]))
     with right:
         st.markdown("**Test metrics** (nats per image)")
         tm = meta.get("test_metrics") or {}
         if tm:
-            cols = st.columns(2)
-            for i, (name, value) in enumerate(metric_values(meta, config).items()):
-                cols[i % 2].metric(name, value)
+            metric_grid(metric_values(meta, config))
             if isinstance(tm.get("scored_on"), str):  # which images, in the words of vae_core
                 st.caption(f"Measured on {tm['scored_on'][:400]}. {tm.get('test_note', '')}")
             elif isinstance(tm.get("n"), int):

@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui.model_card import facts_table, metric_grid
 from ui.model_list import ModelInfo
 from vae_core.config import VQConfig
 from vae_core.training.run_metadata import training_extent
@@ -61,11 +62,6 @@ def vq_facts(meta: dict[str, Any], config: VQConfig) -> list[tuple[str, str]]:
     ]
 
 
-def _cell(text: str) -> str:
-    """Escape a markdown table cell ('p(x|z_q)' would otherwise split the row)."""
-    return text.replace("|", "\\|")
-
-
 def _num(value: Any, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, int | float) else "n/a"
 
@@ -99,15 +95,12 @@ def render_vq_card(
         device_badge()
     left, right = st.columns([3, 2], gap="large")
     with left:
-        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in vq_facts(meta, config))
-        st.markdown("| Property | Value |\n|---|---|\n" + rows)
+        facts_table(vq_facts(meta, config))
     with right:
         st.markdown("**Test metrics** (nats per image)")
         tm = meta.get("test_metrics") or {}
         if tm:
-            cols = st.columns(2)
-            for i, (name, value) in enumerate(vq_metric_values(meta, config).items()):
-                cols[i % 2].metric(name, value)
+            metric_grid(vq_metric_values(meta, config))
             images = tm.get("images")
             on = f" on {images:,} test images" if isinstance(images, int) else ""
             st.caption(
