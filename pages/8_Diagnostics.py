@@ -206,7 +206,7 @@ def aggregate_section() -> None:
         )
     else:
         c_text.caption(f"Blue: contours of q(z). Red lines: contours of the prior, {prior_name}.")
-    prior_comparison(ckpt, n)
+    prior_comparison(ckpt, ev, n)
 
 
 if cfg.stochastic:

@@ -15,8 +15,8 @@ import streamlit as st
 from ui import eval_cache as ec
 from ui.model_list import list_models, model_info
 from ui.models import load_model
-from ui.session import model_eval_set
 from vae_core.config import PRIOR_LABELS
+from vae_core.evaluation.data_kind import uses_binary_test_data
 from vae_core.io.checkpoint_file import Checkpoint
 from vae_core.io.header import CheckpointError
 
@@ -51,18 +51,23 @@ def _nll_text(meta: dict) -> str:
     return f"{tm['nll']:.2f} (K={tm.get('iw_samples', '?')}, {tm.get('n', 0):,} images)"
 
 
-def prior_comparison(ckpt: Checkpoint, n: int) -> None:
+def prior_comparison(ckpt: Checkpoint, ev: ec.EvalSet, n: int) -> None:
     """A table of the shipped 2-D VAEs that differ in their prior, when there are two or more
-    and the chosen model is one of them or trained on the same data."""
+    and the chosen model is one of them or trained on the same data. Every row is measured on
+    the page's own images ``ev`` (the models that see them alike: binarized or not)."""
     dataset = str(ckpt.meta.get("dataset", ""))
-    paths = shipped_2d_vaes(dataset)
-    if len(paths) < 2 or ckpt.config.latent_dim != 2 or ckpt.config.conditional:
+    if ckpt.config.latent_dim != 2 or ckpt.config.conditional:
         return
-    rows, described = [], ""
-    for path in paths:
+    same_view = [
+        path
+        for path in shipped_2d_vaes(dataset)
+        if uses_binary_test_data(str(model_info(path).meta.get("binarize", "none"))) == ev.binarized
+    ]
+    if len(same_view) < 2:
+        return
+    rows, described = [], ev.describe(n)
+    for path in same_view:
         other = load_model(path)
-        ev = model_eval_set(other)
-        described = ev.describe(n)
         rows.append(
             {
                 "model": str(other.meta.get("name") or other.path.stem),
