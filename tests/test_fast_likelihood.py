@@ -1,14 +1,23 @@
-"""The fast IWAE estimator must equal the generic one sample for sample (same noise)."""
+"""The fast IWAE estimator must equal the generic one sample for sample (same noise), and its
+bfloat16 decoder path must stay within hundredths of a nat of its float32 path."""
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tests.conftest import make_model
 from vae_core.evaluation.iwae import (
+    BF16_MIN_PASSES,
+    _bf16_kernel,
+    _neg_log_px_bf16,
+    _pixel_group,
+    decoder_arithmetic,
     fast_path_available,
     iwae_nll_fast,
     likelihood_report,
@@ -86,3 +95,76 @@ def test_likelihood_report_gap_is_consistent(tiny_images) -> None:
     assert r["gap_nats"] > 0  # K = 50 samples beat one sample on an untrained model
     present = [v for v in r["per_class_nll"] if v is not None]
     assert len(present) == len(set(y.tolist()))
+
+
+# --- the bfloat16 decoder path ----------------------------------------------------------------
+
+BF16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+REAL = os.environ.get("VAE_LAB_DATA")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_product_of_groups_is_softplus_on_extreme_logits() -> None:
+    """sum softplus(l) - x l through the grouped products equals float64 softplus, for logits
+    from -100 to 100 and pixel counts whose largest divisor up to 64 is 64, 31 or 1."""
+    gen = torch.Generator().manual_seed(0)
+    for pixels in (1024, 961, 67):
+        group = _pixel_group(pixels)
+        assert pixels % group == 0 and (group == 1 or group > 8)
+        inp = torch.randn(3 * 5, 4, generator=gen)
+        w = torch.randn(pixels, 4, generator=gen) * 30  # logits far beyond +-20
+        x = (torch.rand(3, pixels, generator=gen) > 0.5).float()
+        got = _neg_log_px_bf16(
+            inp, [], [], w.t().bfloat16(), torch.zeros(pixels).bfloat16(), x, group
+        )
+        logits = (inp.bfloat16() @ w.t().bfloat16()).double().view(3, 5, pixels)
+        want = (F.softplus(logits) - x.double()[:, None] * logits).sum(-1)
+        assert torch.allclose(got.double(), want, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.skipif(not BF16, reason="this CPU has no native bfloat16")
+def test_compiled_kernel_equals_eager() -> None:
+    gen = torch.Generator().manual_seed(1)
+    args = (
+        torch.randn(6 * 7, 3, generator=gen),
+        [torch.randn(32, 3, generator=gen)],
+        [torch.randn(32, generator=gen)],
+        torch.randn(32, 784, generator=gen).bfloat16(),
+        torch.randn(784, generator=gen).bfloat16(),
+        (torch.rand(6, 784, generator=gen) > 0.7).float(),
+        _pixel_group(784),
+    )
+    with torch.inference_mode():
+        assert torch.allclose(_bf16_kernel()(*args), _neg_log_px_bf16(*args), rtol=1e-5)
+
+
+def test_auto_arithmetic_takes_bf16_only_for_large_jobs() -> None:
+    model = make_model()
+    assert decoder_arithmetic(model, 10, 10) == "float32"
+    big = decoder_arithmetic(model, BF16_MIN_PASSES, 1)
+    assert big == ("bfloat16" if BF16 else "float32")
+    assert decoder_arithmetic(model, BF16_MIN_PASSES, 1, "float32") == "float32"
+    assert decoder_arithmetic(make_model(likelihood="gaussian"), 10**6, 10) == "generic"
+
+
+@pytest.mark.skipif(not (BF16 and REAL), reason="needs native bfloat16 and VAE_LAB_DATA")
+@pytest.mark.parametrize("name", ["mnist-vae-2d", "mnist-vae-16d"])
+def test_bf16_path_is_within_hundredths_of_float32_on_shipped_models(name: str) -> None:
+    """Shipped models on 300 stratified binarized MNIST test images, K = 1000, same noise.
+
+    Measured on all 10,000 images: mean change under 0.003 nats, the largest per image under
+    0.1 (2-D) and 0.02 (16-D), while the estimator's own seed-to-seed change per image has a
+    median of 0.13 nats (2-D).
+    """
+    from vae_core.data.datasets import load_split
+    from vae_core.evaluation.scoring import scored_images
+    from vae_core.io.checkpoint_file import load_checkpoint
+
+    model = load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors").model
+    x, y = scored_images(load_split("mnist", "test", REAL, download=False), True, 300)
+    f32 = iwae_nll_fast(model, x, y, k=1000, arithmetic="float32")
+    bf16 = iwae_nll_fast(model, x, y, k=1000, arithmetic="bfloat16")
+    diff = bf16 - f32
+    assert not torch.equal(bf16, f32)  # the bf16 path ran
+    assert abs(float(diff.mean())) < 0.01
+    assert float(diff.abs().max()) < 0.1
