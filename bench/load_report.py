@@ -114,7 +114,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"CPU used in the {m.get('window_s')} s window: server {m.get('server_cpu_s')} s, "
         f"browsers + driver {m.get('browser_cpu_s')} s, other processes on the machine "
         f"{m.get('other_processes_cpu_s')} s (of {m['nproc']} x window available)",
-        f"Browser: {result['browser']}",
+        f"Servers: {result.get('servers', 'one server')}; browser: {result['browser']}",
         f"Sessions: {result['sessions']} for {result['seconds']:g} s "
         f"(warm-up {result['warmup_s']:.1f} s before the window, not counted)",
         f"Actions per session: {result['actions_per_session']} "

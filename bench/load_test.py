@@ -1,7 +1,12 @@
-"""Many users at once: N headless Chromium sessions against one ``streamlit run`` for S seconds.
+"""Many users at once: N headless Chromium sessions against one ``streamlit run`` for S seconds,
+or against ``--replicas R`` of them behind HAProxy (``deploy/class_server.py``).
 
     PYTHONPATH=. VAE_LAB_DATA=../shared/datasets python bench/load_test.py \\
         [--sessions 10] [--seconds 60] [--json] [--tabs] [--browser-nice 10] [--no-warmup]
+        [--replicas 2]
+
+With ``--replicas`` the server figures are the replicas' and the balancer's together: CPU of
+all of them, memory as the sum of the replicas' RSS, runs from one shared timing log.
 
 Starts the app on a free 127.0.0.1 port with ``VAE_LAB_TIMING_LOG`` set (``ui/run_timing.py``
 then logs every script and fragment run on the server), warms it up with one browser session
@@ -46,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from bench.app_process import CHROMIUM, CHROMIUM_ARGS, free_port, stop_process, streamlit_command  # noqa: E402
 from bench.load_actions import SessionLog, user_session, warm_up  # noqa: E402
 from bench.load_report import format_report, memory_stats, summarize_runs, verdict  # noqa: E402
+from deploy.class_server import class_server  # noqa: E402
 
 TRAILING_S = 3.0  # runs started inside the window may finish just after it
 GRACE_S = 30.0  # after the window, an unfinished action gets this long, then it is cut off
@@ -53,9 +59,9 @@ GRACE_S = 30.0  # after the window, an unfinished action gets this long, then it
 CONTEXT = {"viewport": {"width": 1280, "height": 900}, "reduced_motion": "reduce"}
 
 
-def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Popen:
-    """``streamlit run app.py`` on 127.0.0.1 (VAE_LAB_DATA etc. pass through); waits for health."""
-    env = {
+def server_env(timing_log: Path) -> dict[str, str]:
+    """The measured servers' environment (VAE_LAB_DATA etc. pass through)."""
+    return {
         # The Latent map compiles UMAP (numba, ~1 CPU-minute, +200 MB) in the background for a
         # model without a precomputed map: a one-off per process that is not steady state.
         "VAE_LAB_UMAP_WARMUP": "0",
@@ -63,6 +69,11 @@ def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Po
         "VAE_LAB_TIMING_LOG": str(timing_log),
         "VAE_LAB_RUNS": os.environ.get("VAE_LAB_RUNS", str(timing_log.parent / "runs")),
     }
+
+
+def start_server(port: int, timing_log: Path, server_log: Path) -> subprocess.Popen:
+    """``streamlit run app.py`` on 127.0.0.1; waits for health."""
+    env = server_env(timing_log)
     proc = subprocess.Popen(
         streamlit_command(port),
         cwd=ROOT, env=env, stdout=server_log.open("w"), stderr=subprocess.STDOUT,
@@ -92,10 +103,13 @@ def rss_mb(pid: int) -> float:
         return kb / 1024
 
 
-async def sample_memory(pid: int, out: list[tuple[float, float]], stop: asyncio.Event) -> None:
+async def sample_memory(
+    pids: list[int], out: list[tuple[float, float]], stop: asyncio.Event
+) -> None:
+    """The servers' summed RSS once a second."""
     while not stop.is_set():
         try:
-            out.append((time.time(), rss_mb(pid)))
+            out.append((time.time(), sum(rss_mb(pid) for pid in pids)))
         except (OSError, AttributeError):
             return
         with contextlib.suppress(TimeoutError):
@@ -148,8 +162,13 @@ def machine_busy_seconds() -> float:
     return (sum(v[:8]) - idle) / CLK_TCK
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, Any]:
-    server = tree_pids(server_pid)
+def server_tree(server_pids: list[int]) -> list[int]:
+    """The server processes and their descendants."""
+    return [p for root in server_pids for p in tree_pids(root)]
+
+
+def cpu_snapshot(server_pids: list[int]) -> dict[str, Any]:
+    server = server_tree(server_pids)
     browser = [p for p in tree_pids(os.getpid()) if p not in server]
     return {
         "server": cpu_by_pid(server),
@@ -177,13 +196,13 @@ def cpu_use(before: dict[str, Any], after: dict[str, Any], seconds: float) -> di
     }
 
 
-def renice_browser(server_pid: int, nice: int) -> int:
+def renice_browser(server_pids: list[int], nice: int) -> int:
     """Set every thread of our child processes except the server's to at least ``nice``.
 
     ``os.nice`` before launch is not enough: Chromium (as root) raises its browser and GPU
     threads to -8 and re-prioritises renderers itself. Returns how many threads were changed.
     """
-    server = set(tree_pids(server_pid))
+    server = set(server_tree(server_pids))
     changed = 0
     for pid in tree_pids(os.getpid()):
         if pid in server or pid == os.getpid():
@@ -199,9 +218,9 @@ def renice_browser(server_pid: int, nice: int) -> int:
     return changed
 
 
-async def keep_browser_niced(server_pid: int, nice: int, stop: asyncio.Event) -> None:
+async def keep_browser_niced(server_pids: list[int], nice: int, stop: asyncio.Event) -> None:
     while nice and not stop.is_set():
-        renice_browser(server_pid, nice)
+        renice_browser(server_pids, nice)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
 
@@ -232,7 +251,7 @@ def machine(load_before: tuple[float, ...]) -> dict[str, Any]:
 
 async def drive(
     url: str,
-    pid: int,
+    pids: list[int],
     sessions: int,
     seconds: float,
     warm: bool,
@@ -249,8 +268,8 @@ async def drive(
 
     samples: list[tuple[float, float]] = []
     stop = asyncio.Event()
-    sampler = asyncio.create_task(sample_memory(pid, samples, stop))
-    renicer = asyncio.create_task(keep_browser_niced(pid, nice, stop))
+    sampler = asyncio.create_task(sample_memory(pids, samples, stop))
+    renicer = asyncio.create_task(keep_browser_niced(pids, nice, stop))
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         t_warm = time.monotonic()
@@ -263,7 +282,7 @@ async def drive(
         warmup_s = time.monotonic() - t_warm
         contexts = [shared or await browser.new_context(**CONTEXT) for _ in range(sessions)]
         logs = [SessionLog(f"s{i}") for i in range(sessions)]
-        cpu_before = cpu_snapshot(pid)
+        cpu_before = cpu_snapshot(pids)
         window_start = time.time()
         deadline = time.monotonic() + seconds
         tasks = [
@@ -277,7 +296,7 @@ async def drive(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         window_end = time.time()
-        cpu = cpu_use(cpu_before, cpu_snapshot(pid), window_end - window_start)
+        cpu = cpu_use(cpu_before, cpu_snapshot(pids), window_end - window_start)
         for c in set(contexts):
             await c.close()
         await browser.close()
@@ -316,6 +335,12 @@ def main() -> int:
         help="sessions as tabs of one browser context (each tab is still its own Streamlit "
         "session; they share the HTTP and code caches, so the browser needs less CPU)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="R app replicas behind HAProxy (deploy/class_server.py) instead of one server",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
@@ -325,15 +350,23 @@ def main() -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="vae-load-") as tmp:
         timing_log, server_log = Path(tmp) / "runs.jsonl", Path(tmp) / "server.log"
-        port = free_port()
-        proc = start_server(port, timing_log, server_log)
-        try:
-            out = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", proc.pid, args.sessions, args.seconds,
-                      not args.no_warmup, args.ramp, args.tabs, args.browser_nice, args.grace)
-            )  # fmt: skip
-        finally:
-            stop_process(proc)
+        drive_args = (args.sessions, args.seconds, not args.no_warmup, args.ramp, args.tabs)
+        drive_args += (args.browser_nice, args.grace)
+        if args.replicas:
+            with class_server(
+                args.replicas, env=server_env(timing_log), log_dir=Path(tmp) / "class"
+            ) as served:
+                pids = [*served.replica_pids, served.balancer_pid]
+                out = asyncio.run(drive(served.url, pids, *drive_args))
+            logs_text = [p.read_text(errors="replace") for p in served.log_dir.glob("*.log")]
+            server_log.write_text("\n".join(logs_text))
+        else:
+            port = free_port()
+            proc = start_server(port, timing_log, server_log)
+            try:
+                out = asyncio.run(drive(f"http://127.0.0.1:{port}", [proc.pid], *drive_args))
+            finally:
+                stop_process(proc)
         start, end = out["window"]
         runs = read_runs(timing_log, start, end + TRAILING_S)
         log_text = server_log.read_text(errors="replace")
@@ -348,6 +381,7 @@ def main() -> int:
     result = {
         "sessions": args.sessions,
         "seconds": args.seconds,
+        "servers": f"{args.replicas} replicas behind HAProxy" if args.replicas else "one server",
         "browser": f"one Chromium process ({CHROMIUM}), {args.sessions} "
         + ("tabs of one context" if args.tabs else "isolated contexts")
         + f", nice {args.browser_nice}",
