@@ -114,9 +114,8 @@ def test_product_of_groups_is_softplus_on_extreme_logits() -> None:
         inp = torch.randn(3 * 5, 4, generator=gen)
         w = torch.randn(pixels, 4, generator=gen) * 30  # logits far beyond +-20
         x = (torch.rand(3, pixels, generator=gen) > 0.5).float()
-        got = _neg_log_px_bf16(
-            inp, [], [], w.t().bfloat16(), torch.zeros(pixels).bfloat16(), x, group
-        )
+        no_ref = torch.zeros(3, 4), torch.zeros(3, pixels)  # logits = inp W^T exactly
+        got = _neg_log_px_bf16(inp, [], [], w.t().bfloat16(), *no_ref, x, group)
         logits = (inp.bfloat16() @ w.t().bfloat16()).double().view(3, 5, pixels)
         want = (F.softplus(logits) - x.double()[:, None] * logits).sum(-1)
         assert torch.allclose(got.double(), want, rtol=1e-5, atol=1e-3)
@@ -130,7 +129,8 @@ def test_compiled_kernel_equals_eager() -> None:
         [torch.randn(32, 3, generator=gen)],
         [torch.randn(32, generator=gen)],
         torch.randn(32, 784, generator=gen).bfloat16(),
-        torch.randn(784, generator=gen).bfloat16(),
+        torch.randn(6, 32, generator=gen).relu(),  # h_ref
+        torch.randn(6, 784, generator=gen),  # l_ref
         (torch.rand(6, 784, generator=gen) > 0.7).float(),
         _pixel_group(784),
     )
@@ -149,12 +149,12 @@ def test_auto_arithmetic_takes_bf16_only_for_large_jobs() -> None:
 
 @pytest.mark.skipif(not (BF16 and REAL), reason="needs native bfloat16 and VAE_LAB_DATA")
 @pytest.mark.parametrize("name", ["mnist-vae-2d", "mnist-vae-16d"])
-def test_bf16_path_is_within_hundredths_of_float32_on_shipped_models(name: str) -> None:
+def test_bf16_path_is_within_0_05_nats_per_image_of_float32_on_shipped_models(name: str) -> None:
     """Shipped models on 300 stratified binarized MNIST test images, K = 1000, same noise.
 
-    Measured on all 10,000 images: mean change under 0.003 nats, the largest per image under
-    0.1 (2-D) and 0.02 (16-D), while the estimator's own seed-to-seed change per image has a
-    median of 0.13 nats (2-D).
+    Measured on 1,000 images: mean change about 1e-4 nats, the largest per image 0.010 (2-D)
+    and 0.003 (16-D); the estimator's own seed-to-seed change per image has a median of 0.13
+    nats (2-D). The issue's bound is 0.05 nats per image.
     """
     from vae_core.data.datasets import load_split
     from vae_core.evaluation.scoring import scored_images
@@ -166,5 +166,5 @@ def test_bf16_path_is_within_hundredths_of_float32_on_shipped_models(name: str) 
     bf16 = iwae_nll_fast(model, x, y, k=1000, arithmetic="bfloat16")
     diff = bf16 - f32
     assert not torch.equal(bf16, f32)  # the bf16 path ran
-    assert abs(float(diff.mean())) < 0.01
-    assert float(diff.abs().max()) < 0.1
+    assert abs(float(diff.mean())) < 0.005
+    assert float(diff.abs().max()) < 0.05
