@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_core.latent.numba_cache import numba_cache_dir
+from vae_core.latent.numba_cache import numba_cache_dir, numba_cache_filled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +67,20 @@ def test_cache_dir_is_the_labs_unless_numba_cache_dir_is_set(
     assert numba_cache_dir() == tmp_path / "vae-latent-lab" / "numba"
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     assert numba_cache_dir() == tmp_path / "mine"
+
+
+def test_the_cache_counts_as_filled_once_umap_kernels_are_saved_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the Latent map's status box uses to say whether the first UMAP will compile."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not numba_cache_filled()
+    (tmp_path / "pynndescent_0a1b").mkdir()
+    (tmp_path / "pynndescent_0a1b" / "utils.make_heap-1.py311.nbi").write_bytes(b"x")
+    assert not numba_cache_filled()  # pynndescent's alone: umap's kernels still compile
+    (tmp_path / "umap_2c3d").mkdir()
+    (tmp_path / "umap_2c3d" / "layouts.clip-1.py311.nbi").write_bytes(b"x")
+    assert numba_cache_filled()
 
 
 @pytest.mark.slow
