@@ -42,6 +42,7 @@ from vae_core.latent.maps import (
     start_umap_warmup,
     umap_warm,
 )
+from vae_core.latent.numba_cache import numba_cache_filled
 
 SHIPPED_EMBEDDINGS = SHIPPED_DIR / "embeddings"
 WARMUP_ENV_VAR = "VAE_LAB_UMAP_WARMUP"  # "0" turns the background numba warm-up off (tests)
@@ -138,8 +139,8 @@ def latent_map(codes: LatentCodes, method: str, params: dict[str, Any] | None = 
         return _nonlinear_map(key.digest, key, codes)
     label = METHODS[method]
     with st.status(f"Computing {label} of {codes.n:,} points…", expanded=True) as status:
-        if method == "umap" and not umap_warm():
-            st.write("The first UMAP in a fresh app process compiles numba code: about a minute.")
+        if method == "umap" and not umap_warm() and not numba_cache_filled():
+            st.write("The first UMAP on this machine compiles numba code: about a minute.")
         else:
             st.write(f"{label} on this machine takes a few seconds to a minute.")
         st.write("The result is saved, so this model's map opens instantly next time.")

@@ -3,9 +3,10 @@
 umap-learn and pynndescent are written in numba. pynndescent declares ``cache=True`` on most
 of its kernels, umap-learn on only one, so without a disk cache every fresh process spends about a
 minute compiling UMAP's graph and layout kernels and pynndescent's parallel NN-descent kernels before
-its first map. (The few kernels that take the distance function as an argument cannot be
-cached, see ``_static_args_cache``: they still compile in each process, during the app's
-background warm-up.) Numba can keep compiled
+its first map. (The few NN-descent kernels that take the distance function as an argument cannot
+be cached, see ``_static_args_cache``: about 15 s of compiling in each process that uses them,
+which is why the lab gives UMAP the exact neighbour graph, ``maps.exact_neighbours``, and
+NN-descent runs only above ``maps.EXACT_NEIGHBOURS_MAX`` points.) Numba can keep compiled
 machine code on disk (its ``cache=True`` option, stored under ``NUMBA_CACHE_DIR``); this module
 
 * points ``NUMBA_CACHE_DIR`` at the lab's user cache folder *before* umap / pynndescent are
@@ -14,6 +15,8 @@ machine code on disk (its ``cache=True`` option, stored under ``NUMBA_CACHE_DIR`
 * turns numba's own disk cache on for umap-learn's module-level kernels that do not ask for it,
   before any of them is compiled, so the first process fills the cache and later ones load it.
 
+The cache is filled once per machine: by the app's background warm-up the first time the Latent
+map opens (PCA is shown meanwhile), or up front with ``python -m vae_core.latent.numba_cache``.
 Cached code is numba's own compiled output, loaded instead of rebuilt: a seeded map is the same
 with or without it (``tests/test_numba_cache.py``).
 """
@@ -42,6 +45,12 @@ def numba_cache_dir() -> Path:
     """Where compiled numba code is kept: ``$NUMBA_CACHE_DIR`` if set, else the lab's cache."""
     chosen = os.environ.get(CACHE_ENV_VAR, "")
     return Path(chosen) if chosen else default_cache_dir() / "numba"
+
+
+def numba_cache_filled() -> bool:
+    """Whether an earlier process saved UMAP's compiled kernels here (the first map is then
+    seconds, not a minute of compiling)."""
+    return any(numba_cache_dir().glob("umap_*/*.nbi"))
 
 
 def configure_numba_cache() -> Path:
@@ -124,3 +133,17 @@ def import_umap() -> ModuleType:
             _enable_disk_cache(modules)
             _UMAP = umap
         return _UMAP
+
+
+def main() -> int:
+    """``python -m vae_core.latent.numba_cache``: fill the cache now (after install, say)
+    instead of in the app's background warm-up when the Latent map first opens."""
+    from vae_core.latent.maps import warm_up_umap  # noqa: PLC0415 - maps imports this module
+
+    seconds = warm_up_umap()
+    print(f"UMAP's numba code is in {numba_cache_dir()} ({seconds:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
