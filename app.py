@@ -3,7 +3,7 @@
 This file has two roles. Before anything runs, ``streamlit run`` reads it for an ``st.App`` and,
 finding ``app`` below, imports it as a module and serves that app: Streamlit as usual, plus the
 Latent sliders' decode route (``ui/decode_route.py``). Nothing heavy is imported on that branch,
-so the server is up at once; the Home page's modules are imported in a background thread.
+so the server is up at once; the Home page's modules load in a background thread.
 
 Then Streamlit runs it (``__name__`` is ``"__main__"``) on every rerun of every page, as the
 router: ``st.navigation`` lists the pages. It is used instead of the ``pages/`` folder
@@ -24,15 +24,17 @@ if __name__ == "__main__":
     pages = [st.Page(f"{PAGES_DIR.name}/{path.name}") for path in page_files()]
     st.navigation([home, *pages]).run()
 else:
-    import importlib
     import threading
 
     from ui.decode_route import ROUTES
 
+    def _preload() -> None:
+        from ui.home import warm_caches
+
+        warm_caches()
+
     # The browser spends a second or more loading Streamlit's frontend before it asks for the
-    # first run; the Home page's modules (numpy, the model list, the card: about 0.5 s of
-    # imports) load meanwhile, so that first run does not wait for them.
-    threading.Thread(
-        target=importlib.import_module, args=("ui.home",), name="vae-lab-preload", daemon=True
-    ).start()
+    # first run; meanwhile the Home page's modules load (numpy, the model list, the card: about
+    # 0.5 s) and its session-free work is done (``ui.home.warm_caches``).
+    threading.Thread(target=_preload, name="vae-lab-preload", daemon=True).start()
     app = st.App(__file__, routes=ROUTES)

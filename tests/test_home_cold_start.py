@@ -69,3 +69,26 @@ def test_first_run_needs_no_pytorch_and_the_rerun_completes_the_card() -> None:
     )  # badge markdown: :color-badge[…]
     assert device.startswith(("CPU", "CUDA", "MPS")), device
     assert any(device in c for c in third["sidebar"]), third["sidebar"]
+
+
+def test_server_start_warm_up_fills_the_home_caches_without_pytorch() -> None:
+    """``ui.home.warm_caches`` (run by app.py when the server starts) does the first run's
+    session-free work, and like that run it imports no PyTorch."""
+    code = (
+        "import sys, json\n"
+        "from ui import home, page_index\n"
+        "from ui.model_list import _entry\n"
+        "home.warm_caches()\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'emojis': 'streamlit.emojis' in "
+        "sys.modules, 'summaries': page_index._summary.cache_info().currsize, "
+        "'pages': len(page_index.page_files()), 'entries': _entry.cache_info().currsize}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not seen["torch"]
+    assert seen["emojis"]
+    assert seen["summaries"] == seen["pages"] > 0
+    assert seen["entries"] > 0  # the shipped checkpoints' headers were read

@@ -114,6 +114,23 @@ def _chosen_model(entry: ModelEntry) -> tuple[ModelInfo, str | None]:
     return info, device
 
 
+def warm_caches() -> None:
+    """Do, at server start (``app.py``), the work of the Home page's first run that does not need
+    a session: the first browser then waits only for its own page (measured in-process: the
+    first run 0.54 s, a warm one 0.01 s).
+
+    The page icon emoji makes Streamlit import ``streamlit.emojis`` and compile its 170 ms emoji
+    regex; each page file is parsed for its summary (about 100 ms for all); the model list
+    reads every checkpoint's header. All three keep their results in process-wide caches.
+    """
+    from streamlit.string_util import is_emoji  # noqa: PLC0415 - Streamlit's own check
+
+    is_emoji("🧪")
+    for path in page_files():
+        page_summary(path)
+    list_models(include_vq=True)
+
+
 def render_home() -> None:
     """The whole Home page (``st.set_page_config`` first, as Streamlit requires)."""
     st.set_page_config(page_title="VAE Latent Lab", page_icon="🧪", layout="wide")
