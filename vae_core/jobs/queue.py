@@ -1,0 +1,150 @@
+"""The task queue: huey, with a SQLite file in the jobs folder by default (nothing to install
+or start) and Redis when ``VAE_LAB_QUEUE`` is a ``redis://`` URL (workers on several machines).
+
+A queued message carries only the job id; the job's spec and progress live in the job store
+(``vae_core.jobs.store``), so the queue can be swapped without touching the page. The app
+calls ``ensure_local_worker`` before it submits: it starts ``python -m vae_core worker`` once
+per machine (not per session) when no worker beats there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from vae_core.jobs import settings
+from vae_core.jobs.store import JobStore
+
+TASK_NAME = "vae_lab.train"
+POLL_MAX_DELAY_S = 0.5  # the consumer's longest pause between two looks at an idle SQLite queue
+SPAWN_GRACE_S = 120.0  # a worker started this recently counts as running while it imports
+LOCAL_WORKER_IDLE_EXIT_S = 600.0  # an app-started worker ends after this long without a job
+
+
+@functools.lru_cache(maxsize=8)
+def _huey(url: str | None, folder: str) -> Any:
+    from huey import RedisHuey, SqliteHuey
+
+    if url is None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey("vae-lab", filename=str(Path(folder) / "queue.sqlite3"), results=False)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        huey = RedisHuey("vae-lab", url=url, results=False)  # needs the redis package
+    else:
+        raise ValueError(f"VAE_LAB_QUEUE must be a redis:// URL (or unset), not {url!r}")
+
+    @huey.task(name=TASK_NAME)
+    def train(job_id: str, jobs_folder: str) -> None:
+        from vae_core.jobs.runner import run_job
+
+        run_job(JobStore(Path(jobs_folder)), job_id)
+
+    huey.vae_lab_train = train
+    return huey
+
+
+def get_huey() -> Any:
+    """The huey instance for the current settings (one per setting, built once)."""
+    return _huey(settings.queue_url(), str(settings.jobs_dir()))
+
+
+def submit(job_id: str, store: JobStore) -> None:
+    get_huey().vae_lab_train(job_id, str(store.root))
+
+
+def run_worker(idle_exit_s: float | None = None) -> None:
+    """Run a huey consumer with one worker thread per training slot of this machine, until
+    SIGINT/SIGTERM (or ``idle_exit_s`` without a running job)."""
+    huey = get_huey()
+    store = JobStore()
+    pid, host = os.getpid(), settings.host()
+    consumer = huey.create_consumer(
+        workers=settings.trainings_per_machine(), periodic=False, max_delay=POLL_MAX_DELAY_S,
+        check_worker_health=True,
+    )  # fmt: skip
+    stopped = threading.Event()
+
+    def beat() -> None:
+        idle_since = time.monotonic()
+        while not stopped.wait(settings.WORKER_BEAT_S):
+            store.beat_worker(host, pid)
+            mine = [r for r in store.records() if (r.get("worker") or {}).get("pid") == pid
+                    and r["state"] not in ("done", "stopped", "error")]  # fmt: skip
+            if mine:
+                idle_since = time.monotonic()
+            elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                consumer.stop()
+                return
+
+    store.beat_worker(host, pid)
+    threading.Thread(target=beat, name="vae-lab-worker-beat", daemon=True).start()
+    try:
+        consumer.run()
+    finally:
+        stopped.set()
+        store.alive_file(host, pid).unlink(missing_ok=True)
+
+
+def ensure_local_worker(store: JobStore | None = None) -> int | None:
+    """Start a worker on this machine unless one beats here (or was started moments ago);
+    returns the pid of the one it started. ``VAE_LAB_LOCAL_WORKER=0`` turns this off."""
+    if not settings.local_worker_wanted():
+        return None
+    store = store or JobStore()
+    store.root.mkdir(parents=True, exist_ok=True)
+    host = settings.host()
+    marker = store.root / f"spawned-{host}.pid"
+    with FileLock(str(store.root / f"spawn-{host}.lock"), timeout=30):
+        if store.live_workers(host):
+            return None
+        try:
+            pid, started = marker.read_text().split()
+            if time.time() - float(started) < SPAWN_GRACE_S and _alive(int(pid)):
+                return None
+        except (OSError, ValueError):
+            pass
+        log = open(store.root / f"worker-{host}.log", "ab")  # noqa: SIM115 - the child keeps it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vae_core", "worker",
+             "--idle-exit", str(LOCAL_WORKER_IDLE_EXIT_S)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the app's terminal must not kill a training
+            cwd=str(settings.ROOT), env={**os.environ, "VAE_LAB_JOBS": str(store.root)},
+        )  # fmt: skip
+        log.close()
+        _CHILDREN.append(proc)
+        marker.write_text(f"{proc.pid} {time.time()}")
+        return proc.pid
+
+
+_CHILDREN: list[subprocess.Popen] = []  # reaped by _alive, so a dead child is no zombie
+
+
+def _alive(pid: int) -> bool:
+    from vae_core.jobs.store import pid_alive
+
+    for proc in _CHILDREN:
+        proc.poll()
+    return pid_alive(pid)
+
+
+def stop_local_workers(timeout: float = 30.0) -> None:
+    """End the workers this process started (tests; the app leaves its worker running)."""
+    for proc in _CHILDREN:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in _CHILDREN:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _CHILDREN.clear()
