@@ -301,9 +301,7 @@ def _draw(snap: jobs.JobSnapshot) -> None:
 
     st.markdown(f"**{snap.name}** · {snap.device or jobs.training_device_label(pick_device())}")
     if snap.state == "waiting":
-        others = jobs.busy_with(snap.id)
-        who = f" ({', '.join(others)})" if others else ""
-        st.info(f"Waiting for the other training to finish{who}: one training runs at a time.")
+        st.info(jobs.waiting_text(snap))
     elif snap.state == "loading":
         st.info(snap.message)
     elif snap.state == "training" and not snap.total_steps:

@@ -27,6 +27,7 @@ from vae_core.config import ModelConfig, VQConfig
 from vae_core.device import device_label
 from vae_core.evaluation.scoring import IW_SAMPLES
 from vae_core.jobs.runner import cpu_threads, spec_to_dict
+from vae_core.jobs.settings import trainings_per_machine
 from vae_core.jobs.store import ACTIVE_STATES, JobStore
 from vae_core.training.run_metadata import TrainingExtent, training_extent
 from vae_core.training.trainer import TrainConfig
@@ -105,6 +106,19 @@ def progress_text(snap: JobSnapshot) -> str:
     if snap.history:  # while it runs, every recorded epoch is a whole one
         text += f" · epoch {snap.history[-1]['epoch']} of {snap.epochs} done"
     return text
+
+
+def waiting_text(snap: JobSnapshot) -> str:
+    """What a waiting job waits for: its place in the queue and the trainings now running."""
+    others = busy_with(snap.id)
+    who = f" ({', '.join(others)})" if others else ""
+    place = f"number {snap.queue_position} in the queue" if snap.queue_position else "queued"
+    per_machine = trainings_per_machine()
+    limit = "one training runs" if per_machine == 1 else f"{per_machine} trainings run"
+    return (
+        f"Waiting, {place}, for a training slot{who}: {limit} at a time on each machine "
+        "(VAE_LAB_TRAININGS_PER_MACHINE)."
+    )
 
 
 def slugify(text: str) -> str:
