@@ -186,6 +186,27 @@ def test_a_killed_worker_leaves_the_job_failed_and_its_last_epoch_checkpoint(
     assert 2 <= ckpt.meta["epoch"] < 10_000
 
 
+def test_a_worker_shut_down_with_sigterm_stops_its_job_and_saves(tmp_path: Path) -> None:
+    job = start_job(_spec(epochs=10_000), tmp_path)
+    _wait(job, lambda s: len(s.history) >= 1)
+    pid = job.store.read(job.id)["worker"]["pid"]
+    os.kill(pid, signal.SIGTERM)
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.state == "stopped", (snap.state, snap.error)
+    assert f"the worker (pid {pid}" in snap.message and "SIGTERM" in snap.message
+    assert 1 <= load_checkpoint(snap.checkpoint).meta["epoch"] < 10_000
+
+
+def test_a_waiting_job_whose_message_was_lost_is_queued_again_and_runs(tmp_path: Path) -> None:
+    """No worker and no queue message (a worker killed between taking and claiming it): the
+    page's next poll starts a worker and queues the job again."""
+    job = create_job(_spec(epochs=1), tmp_path)  # stored, never queued
+    job.store.set(job.id, created=time.time() - 60)
+    _wait(job, lambda s: not s.active)
+    assert job.snapshot().state == "done", job.snapshot().error
+
+
 def test_trainings_per_machine_bounds_all_worker_processes(tmp_path: Path) -> None:
     """A second worker process on the machine is idle, yet the second job waits for the slot."""
     first = start_job(_spec(epochs=10_000), tmp_path)

@@ -161,9 +161,12 @@ class TrainingJob:
             raise LookupError(f"job {self.id} is no longer stored")
         values = {f.name: record.get(f.name) for f in fields(JobSnapshot)}
         values["checkpoint"] = record["checkpoint_path"] if record.get("saved") else None
-        values["queue_position"] = (
-            self.store.queue_position(self.id) if record["state"] == "waiting" else None
-        )
+        values["queue_position"] = None
+        if record["state"] == "waiting":
+            from vae_core.jobs import queue
+
+            queue.keep_waiting(self.store, record)
+            values["queue_position"] = self.store.queue_position(self.id)
         return JobSnapshot(**values)
 
     def join(self, timeout: float | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,8 @@ TASK_NAME = "vae_lab.train"
 POLL_MAX_DELAY_S = 0.5  # the consumer's longest pause between two looks at an idle SQLite queue
 SPAWN_GRACE_S = 120.0  # a worker started this recently counts as running while it imports
 LOCAL_WORKER_IDLE_EXIT_S = 600.0  # an app-started worker ends after this long without a job
+REQUEUE_AFTER_S = 15.0  # a waiting job in no worker's hands and not in the queue, for this long
+SHUTDOWN_TIMEOUT_S = 30.0  # a stopping worker waits this long for its jobs to save and end
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,34 +63,77 @@ def submit(job_id: str, store: JobStore) -> None:
     get_huey().vae_lab_train(job_id, str(store.root))
 
 
+def pending_ids() -> set[str]:
+    """The job ids whose messages wait in the queue (no worker has taken them yet)."""
+    return {task.args[0] for task in get_huey().pending() if task.args}
+
+
+def keep_waiting(store: JobStore, record: dict[str, Any]) -> None:
+    """A waiting job must reach a worker: start this machine's worker when none beats here
+    (it may have ended idle, or been killed), and queue the job again when no worker holds it
+    and its message is gone (a worker killed between taking it and claiming it). A job queued
+    twice runs once: only one worker can claim it."""
+    ensure_local_worker(store)
+    if record["state"] != "waiting" or record.get("worker") is not None:
+        return
+    queued = record.get("queued_at") or record["created"]
+    if time.time() - queued < REQUEUE_AFTER_S or record["id"] in pending_ids():
+        return
+    store.set(record["id"], queued_at=time.time())
+    submit(record["id"], store)
+
+
 def run_worker(idle_exit_s: float | None = None) -> None:
     """Run a huey consumer with one worker thread per training slot of this machine, until
-    SIGINT/SIGTERM (or ``idle_exit_s`` without a running job)."""
+    SIGINT/SIGTERM (or ``idle_exit_s`` without a running job).
+
+    On a signal the jobs it runs are asked to stop first, so each saves its partial epoch and
+    ends "stopped" with the reason, instead of being cut off and found dead later.
+    """
+    from huey.consumer import ConsumerStopped
+
+    from vae_core.jobs import runner
+
     huey = get_huey()
     store = JobStore()
     pid, host = os.getpid(), settings.host()
     consumer = huey.create_consumer(
         workers=settings.trainings_per_machine(), periodic=False, max_delay=POLL_MAX_DELAY_S,
-        check_worker_health=True,
+        check_worker_health=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )  # fmt: skip
     stopped = threading.Event()
+    received: list[int] = []
 
     def beat() -> None:
         idle_since = time.monotonic()
         while not stopped.wait(settings.WORKER_BEAT_S):
             store.beat_worker(host, pid)
-            mine = [r for r in store.records() if (r.get("worker") or {}).get("pid") == pid
-                    and r["state"] not in ("done", "stopped", "error")]  # fmt: skip
-            if mine:
+            if runner.running_here():
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                 consumer.stop()
                 return
 
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+        consumer.stop_flag.set()
+
     store.beat_worker(host, pid)
     threading.Thread(target=beat, name="vae-lab-worker-beat", daemon=True).start()
+    consumer.start()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # in place of huey's own handlers
+        signal.signal(signum, on_signal)
     try:
-        consumer.run()
+        checked = time.monotonic()
+        while True:
+            try:
+                checked = consumer.loop(checked)
+            except ConsumerStopped:
+                break
+        if received:
+            name = signal.Signals(received[0]).name
+            runner.stop_all(f"Stopped: the worker (pid {pid} on {host}) was shut down ({name})")
+        consumer.stop(graceful=True)  # the stopped jobs end within a second or so
     finally:
         stopped.set()
         store.alive_file(host, pid).unlink(missing_ok=True)

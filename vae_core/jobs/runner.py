@@ -26,6 +26,24 @@ FLUSH_EVERY_S = 0.25  # the record is rewritten at most this often while steps c
 STOP_CHECK_EVERY_S = 0.05  # stop and heartbeat files are looked at at most this often
 
 
+_RUNNING: set[JobRun] = set()  # the jobs this process runs now (a worker stops them on exit)
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_all(reason: str) -> int:
+    """Ask every job this process runs to stop (a worker shutting down); returns how many."""
+    with _RUNNING_LOCK:
+        runs = list(_RUNNING)
+    for run in runs:
+        run.reason = run.reason or reason
+    return len(runs)
+
+
+def running_here() -> int:
+    with _RUNNING_LOCK:
+        return len(_RUNNING)
+
+
 class _Abort(Exception):
     """Raised inside scoring when the job must stop (the trainer stops on its own)."""
 
@@ -173,6 +191,15 @@ class JobRun:
 
     def run(self) -> None:
         """Wait for a slot, train, score, record the outcome. Never raises."""
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+        try:
+            self._run()
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+
+    def _run(self) -> None:
         import torch
 
         slot = self.wait_for_slot()
