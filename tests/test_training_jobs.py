@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -274,3 +276,58 @@ def test_progress_text_of_a_run_cut_inside_an_epoch() -> None:
     assert training_jobs.progress_text(running) == (
         "Step 1,265 of 6,000, about 30 s left · epoch 4 of 20 done"
     )
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    """A throwaway Debian ``redis-server`` on a free port (skipped where it is not installed)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt install redis-server)")
+    redis = pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_a_worker_started_by_hand_takes_the_job_from_redis(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The networked setting: the app starts no worker of its own, a worker elsewhere (here a
+    process started by hand, as on a GPU machine) takes the job through Redis."""
+    monkeypatch.setenv("VAE_LAB_QUEUE", redis_url)
+    monkeypatch.setenv("VAE_LAB_LOCAL_WORKER", "0")
+    job = start_job(_spec(epochs=1), tmp_path)
+    time.sleep(0.5)
+    assert job.snapshot().state == "waiting" and job.snapshot().queue_position == 1
+    remote = subprocess.Popen(
+        [sys.executable, "-m", "vae_core", "worker"], cwd=Path(__file__).resolve().parents[1]
+    )
+    try:
+        _wait(job, lambda s: not s.active)
+        snap = job.snapshot()
+        assert snap.state == "done", snap.error
+        assert job.store.read(job.id)["worker"]["pid"] == remote.pid
+        assert load_checkpoint(snap.checkpoint).meta["test_metrics"]["n"] == 40
+        assert not (job.store.root / "queue.sqlite3").exists()  # the queue was Redis
+    finally:
+        remote.terminate()
+        remote.wait(30)
