@@ -331,3 +331,15 @@ def test_a_worker_started_by_hand_takes_the_job_from_redis(
     finally:
         remote.terminate()
         remote.wait(30)
+
+
+def test_cpu_threads_are_shared_among_the_trainings_of_a_machine(monkeypatch) -> None:
+    from vae_core.jobs.runner import cpu_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 17)
+    assert cpu_threads() == 16  # one core left to the app
+    monkeypatch.setenv("VAE_LAB_TRAININGS_PER_MACHINE", "4")
+    assert cpu_threads() == 4
+    monkeypatch.setenv("VAE_LAB_TRAININGS_PER_MACHINE", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        cpu_threads()

@@ -194,3 +194,22 @@ def stop_local_workers(timeout: float = 30.0) -> None:
             proc.kill()
             proc.wait()
     _CHILDREN.clear()
+
+
+def stop_spawned_workers(store: JobStore, timeout: float = 30.0) -> None:
+    """SIGTERM the workers that apps started for ``store`` (their pid files), and wait for
+    them: for a test that ran the app in another process."""
+    from vae_core.jobs.store import pid_alive
+
+    pids = []
+    for marker in store.root.glob("spawned-*.pid"):
+        try:
+            pid = int(marker.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            pids.append(pid)
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -49,11 +49,12 @@ class _Abort(Exception):
 
 
 def cpu_threads() -> int:
-    """Leave one core to the app while training: Streamlit and the other sessions must stay
-    responsive, and oversubscribed OpenMP threads spin (measured on the 2-core dev machine under
-    load: 40 ms per MLP step on 1 thread, 700 ms on 2).
+    """Leave one core to the app while training, and share the rest among the trainings this
+    machine may run at once: Streamlit and the other sessions must stay responsive, and
+    oversubscribed OpenMP threads spin (measured on the 2-core dev machine under load: 40 ms
+    per MLP step on 1 thread, 700 ms on 2).
     """
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, ((os.cpu_count() or 1) - 1) // settings.trainings_per_machine())
 
 
 def default_test_images(device_type: str) -> int | None:
