@@ -343,3 +343,19 @@ def test_cpu_threads_are_shared_among_the_trainings_of_a_machine(monkeypatch) ->
     monkeypatch.setenv("VAE_LAB_TRAININGS_PER_MACHINE", "0")
     with pytest.raises(ValueError, match="at least 1"):
         cpu_threads()
+
+
+def test_a_job_whose_worker_on_another_machine_went_silent_is_failed(tmp_path: Path) -> None:
+    """No pid to look at on another host: an alive file older than WORKER_STALE_S says it."""
+    from vae_core.jobs import settings
+
+    job = create_job(_spec(epochs=3), tmp_path)
+    job.store.set(job.id, worker={"pid": 4242, "host": "gpu-7"}, state="training", saved=True)
+    job.store.beat_worker("gpu-7", 4242)
+    assert job.snapshot().state == "training"  # it beats: still running there
+    old = time.time() - settings.WORKER_STALE_S - 5
+    os.utime(job.store.alive_file("gpu-7", 4242), (old, old))
+    snap = job.snapshot()
+    assert snap.state == "error"
+    assert "pid 4242 on gpu-7" in snap.error and "not been heard from" in snap.error
+    assert "last good checkpoint is kept" in snap.error
