@@ -390,9 +390,13 @@ st.caption(
 spec = _form()
 import_panel()
 if spec is not None:
-    job = jobs.start_job(spec, user_models_dir())
-    st.session_state.setdefault(JOBS_KEY, []).append(job.id)
-    st.rerun()  # redraw with Start disabled and the live view polling
+    try:
+        job = jobs.start_job(spec, user_models_dir())
+    except (ValueError, RuntimeError, OSError) as exc:  # the queue settings, the jobs folder
+        st.error(f"Cannot queue the training: {exc}")
+    else:
+        st.session_state.setdefault(JOBS_KEY, []).append(job.id)
+        st.rerun()  # redraw with Start disabled and the live view polling
 
 if job is not None:
     st.divider()

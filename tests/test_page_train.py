@@ -79,6 +79,16 @@ def test_bad_sizes_give_an_error_and_start_nothing(runs: Path) -> None:
     assert not list(runs.glob("*.safetensors"))
 
 
+def test_a_bad_queue_setting_gives_an_error_and_queues_nothing(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VAE_LAB_QUEUE", "amqp://nowhere")
+    at = _page()
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Cannot queue the training" in e.value and "redis://" in e.value for e in at.error)
+    assert "train_job_ids" not in at.session_state
+    assert not training_jobs.JobStore().ids()  # nothing stored that would wait for ever
+
+
 def test_tiny_run_finishes_and_becomes_the_chosen_model(runs: Path) -> None:
     at = _page()
     _by_label(at.text_input, "Hidden layer sizes").set_value("16")

@@ -197,9 +197,14 @@ def start_job(spec: JobSpec, folder: Path) -> TrainingJob:
     """Store and queue a job, starting this machine's worker if none is running."""
     from vae_core.jobs import queue
 
+    queue.get_huey()  # a bad queue setting fails here, before a job is stored
     job = create_job(spec, folder)
-    queue.ensure_local_worker(job.store)
-    queue.submit(job.id, job.store)
+    try:
+        queue.ensure_local_worker(job.store)
+        queue.submit(job.id, job.store)
+    except Exception as exc:
+        job.store.set(job.id, state="error", error=f"not queued: {exc}", message="Not queued.")
+        raise
     return job
 
 

@@ -40,7 +40,14 @@ def _huey(url: str | None, folder: str) -> Any:
         Path(folder).mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey("vae-lab", filename=str(Path(folder) / "queue.sqlite3"), results=False)
     elif url.startswith(("redis://", "rediss://", "unix://")):
-        huey = RedisHuey("vae-lab", url=url, results=False)  # needs the redis package
+        try:
+            import redis  # noqa: F401 - huey's Redis storage needs the client
+        except ImportError as exc:
+            raise RuntimeError(
+                "VAE_LAB_QUEUE names a Redis queue but the redis package is not installed "
+                "(pip install redis)"
+            ) from exc
+        huey = RedisHuey("vae-lab", url=url, results=False)
     else:
         raise ValueError(f"VAE_LAB_QUEUE must be a redis:// URL (or unset), not {url!r}")
 
