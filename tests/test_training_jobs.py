@@ -177,6 +177,7 @@ def test_a_killed_worker_leaves_the_job_failed_and_its_last_epoch_checkpoint(
 ) -> None:
     job = start_job(_spec(epochs=10_000), tmp_path)
     _wait(job, lambda s: len(s.history) >= 2)
+    queued = start_job(_spec(epochs=1), tmp_path)  # waits in the queue behind it
     pid = job.store.read(job.id)["worker"]["pid"]
     os.kill(pid, signal.SIGKILL)
     job.join(60)  # the next reader finds the worker gone: nothing hangs
@@ -186,6 +187,10 @@ def test_a_killed_worker_leaves_the_job_failed_and_its_last_epoch_checkpoint(
     assert "last good checkpoint is kept" in snap.error
     ckpt = load_checkpoint(snap.checkpoint)  # whole: checkpoints are written atomically
     assert 2 <= ckpt.meta["epoch"] < 10_000
+    # nothing lost: the queued job's poll starts a new worker, which takes it from the queue
+    _wait(queued, lambda s: not s.active)
+    assert queued.snapshot().state == "done", queued.snapshot().error
+    assert queued.store.read(queued.id)["worker"]["pid"] != pid
 
 
 def test_a_worker_shut_down_with_sigterm_stops_its_job_and_saves(tmp_path: Path) -> None:
