@@ -52,10 +52,10 @@ def _huey(url: str | None, folder: str) -> Any:
         raise ValueError(f"VAE_LAB_QUEUE must be a redis:// URL (or unset), not {url!r}")
 
     @huey.task(name=TASK_NAME)
-    def train(job_id: str, jobs_folder: str) -> None:
+    def train(job_id: str) -> None:
         from vae_core.jobs.runner import run_job
 
-        run_job(JobStore(Path(jobs_folder)), job_id)
+        run_job(JobStore(), job_id)  # this worker's jobs folder (VAE_LAB_JOBS)
 
     huey.vae_lab_train = train
     return huey
@@ -67,7 +67,10 @@ def get_huey() -> Any:
 
 
 def submit(job_id: str, store: JobStore) -> None:
-    get_huey().vae_lab_train(job_id, str(store.root))
+    """Queue a job stored in ``store`` (the configured jobs folder, which the workers read)."""
+    if store.root.resolve() != settings.jobs_dir().resolve():
+        raise ValueError(f"the workers read jobs from {settings.jobs_dir()}, not {store.root}")
+    get_huey().vae_lab_train(job_id)
 
 
 def pending_ids() -> set[str]:
