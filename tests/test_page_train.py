@@ -89,6 +89,14 @@ def test_a_bad_queue_setting_gives_an_error_and_queues_nothing(runs: Path, monke
     assert not training_jobs.JobStore().ids()  # nothing stored that would wait for ever
 
 
+def test_without_a_local_worker_the_page_says_where_it_trains(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VAE_LAB_LOCAL_WORKER", "0")
+    at = _page()
+    captions = [c.value for c in at.caption]
+    assert any("Trains in the background on a worker machine" in c for c in captions), captions
+    assert not any("core left to the other pages" in c for c in captions)
+
+
 def test_tiny_run_finishes_and_becomes_the_chosen_model(runs: Path) -> None:
     at = _page()
     _by_label(at.text_input, "Hidden layer sizes").set_value("16")
