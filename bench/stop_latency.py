@@ -2,11 +2,12 @@
 
     PYTHONPATH=. VAE_LAB_DATA=../shared/datasets python bench/stop_latency.py [--repeats 5] [--json]
 
-Target (issue 5): the checkpoint is saved within 1 s. This drives the same job manager the Train
-page uses (``ui.training_jobs``: a worker thread, the trainer slot, atomic checkpoint writes) on
-real MNIST with the shipped MLP shape (784-256-16), presses Stop at a random moment mid-epoch
-(``request_stop``, what the button calls) and times until the job reports "stopped" and the
-file it names loads and validates. Each repeat is a fresh job.
+Target (issue 5): the checkpoint is saved within 1 s. This drives the same job client the Train
+page uses (``ui.training_jobs``: the job is queued, a ``python -m vae_core worker`` process
+trains it, the stop request and the progress go through the job store) on real MNIST with the
+shipped MLP shape (784-256-16), presses Stop at a random moment mid-epoch (``request_stop``,
+what the button calls) and times until the job's record says "stopped" and the file it names
+loads and validates. Each repeat is a fresh job; the jobs folder is a temporary one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from ui.training_jobs import JobSpec, start_job  # noqa: E402
 from vae_core.config import ModelConfig  # noqa: E402
 from vae_core.io.checkpoint_file import load_checkpoint  # noqa: E402
+from vae_core.jobs.queue import stop_local_workers  # noqa: E402
 from vae_core.training.trainer import TrainConfig  # noqa: E402
 
 
@@ -68,7 +70,11 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [one_stop(Path(tmp), rng) for _ in range(args.repeats)]
+        os.environ["VAE_LAB_JOBS"] = str(Path(tmp) / "jobs")
+        try:
+            runs = [one_stop(Path(tmp), rng) for _ in range(args.repeats)]
+        finally:
+            stop_local_workers()
     worst = max(r["stop_to_loaded_s"] for r in runs)
     report = {
         "runs": runs,

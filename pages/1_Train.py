@@ -30,6 +30,7 @@ from vae_core.config import (  # noqa: E402
 )
 from vae_core.data.binarize import default_binarization  # noqa: E402
 from vae_core.device import pick_device  # noqa: E402
+from vae_core.jobs.settings import local_worker_wanted  # noqa: E402
 from vae_core.training.run_metadata import default_name  # noqa: E402
 from vae_core.training.trainer import OBJECTIVES, TrainConfig  # noqa: E402
 
@@ -301,9 +302,7 @@ def _draw(snap: jobs.JobSnapshot) -> None:
 
     st.markdown(f"**{snap.name}** · {snap.device or jobs.training_device_label(pick_device())}")
     if snap.state == "waiting":
-        others = jobs.busy_with(snap.id)
-        who = f" ({', '.join(others)})" if others else ""
-        st.info(f"Waiting for the other training to finish{who}: one training runs at a time.")
+        st.info(jobs.waiting_text(snap))
     elif snap.state == "loading":
         st.info(snap.message)
     elif snap.state == "training" and not snap.total_steps:
@@ -382,9 +381,14 @@ else:
 st.title("Train a model")
 _device = pick_device()
 _spare = _device.type == "cpu" and jobs.cpu_threads() < (os.cpu_count() or 1)
+_where = (
+    f"on {jobs.training_device_label(_device)}"
+    f"{', with a core left to the other pages' if _spare else ''}"
+    if local_worker_wanted()
+    else "on a worker machine that takes the jobs from the queue (this app starts no worker)"
+)
 st.caption(
-    f"Trains in the background on {jobs.training_device_label(_device)}"
-    f"{', with a core left to the other pages' if _spare else ''}; per-epoch "
+    f"Trains in the background {_where}; per-epoch "
     f"checkpoints go to {user_models_dir()}. You may look at other pages meanwhile (progress "
     "shows in the sidebar); closing the tab stops the training after "
     f"~{jobs.HEARTBEAT_TIMEOUT_S:.0f} s (the last checkpoint is kept)."
@@ -392,9 +396,13 @@ st.caption(
 spec = _form()
 import_panel()
 if spec is not None:
-    job = jobs.start_job(spec, user_models_dir())
-    st.session_state.setdefault(JOBS_KEY, []).append(job.id)
-    st.rerun()  # redraw with Start disabled and the live view polling
+    try:
+        job = jobs.start_job(spec, user_models_dir())
+    except (ValueError, RuntimeError, OSError) as exc:  # the queue settings, the jobs folder
+        st.error(f"Cannot queue the training: {exc}")
+    else:
+        st.session_state.setdefault(JOBS_KEY, []).append(job.id)
+        st.rerun()  # redraw with Start disabled and the live view polling
 
 if job is not None:
     st.divider()

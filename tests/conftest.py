@@ -12,6 +12,21 @@ from vae_core.config import ModelConfig
 from vae_core.models.model import LatentVariableModel
 
 
+@pytest.fixture(autouse=True)
+def isolated_job_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own job store and queue (never the repo's ``runs/.jobs``), and the
+    workers a test's trainings started end with it."""
+    import sys
+
+    monkeypatch.setenv("VAE_LAB_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.delenv("VAE_LAB_QUEUE", raising=False)
+    monkeypatch.delenv("VAE_LAB_TRAININGS_PER_MACHINE", raising=False)
+    yield
+    queue = sys.modules.get("vae_core.jobs.queue")
+    if queue is not None:
+        queue.stop_local_workers()
+
+
 @pytest.fixture
 def tiny_images() -> tuple[torch.Tensor, torch.Tensor]:
     """64 synthetic 'digits': a bright bar whose position depends on the label (learnable)."""

@@ -155,8 +155,9 @@ def test_app_training_job_offline_is_scored_on_digits_it_did_not_train_on(
 ) -> None:
     import vae_core.evaluation.scoring as scoring
     import vae_core.training.pipeline as pipeline
-    from ui.training_jobs import JobSpec, start_job
+    from ui.training_jobs import JobSpec, create_job
     from vae_core.config import ModelConfig
+    from vae_core.jobs.runner import run_job
     from vae_core.training.trainer import TrainConfig
 
     trained, scored = [], []
@@ -169,8 +170,8 @@ def test_app_training_job_offline_is_scored_on_digits_it_did_not_train_on(
         test_images=200,
         iw_samples=2,
     )
-    job = start_job(spec, offline / "runs")
-    job.join(120)
+    job = create_job(spec, offline / "runs")
+    run_job(job.store, job.id)  # the worker's task, in this process, so that the spies see it
     snap = job.snapshot()
     assert snap.state == "done", snap.error
     assert len(scored[0]) == 200

@@ -79,6 +79,24 @@ def test_bad_sizes_give_an_error_and_start_nothing(runs: Path) -> None:
     assert not list(runs.glob("*.safetensors"))
 
 
+def test_a_bad_queue_setting_gives_an_error_and_queues_nothing(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VAE_LAB_QUEUE", "amqp://nowhere")
+    at = _page()
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Cannot queue the training" in e.value and "redis://" in e.value for e in at.error)
+    assert "train_job_ids" not in at.session_state
+    assert not training_jobs.JobStore().ids()  # nothing stored that would wait for ever
+
+
+def test_without_a_local_worker_the_page_says_where_it_trains(runs: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VAE_LAB_LOCAL_WORKER", "0")
+    at = _page()
+    captions = [c.value for c in at.caption]
+    assert any("Trains in the background on a worker machine" in c for c in captions), captions
+    assert not any("core left to the other pages" in c for c in captions)
+
+
 def test_tiny_run_finishes_and_becomes_the_chosen_model(runs: Path) -> None:
     at = _page()
     _by_label(at.text_input, "Hidden layer sizes").set_value("16")
@@ -138,19 +156,25 @@ def test_settings_survive_a_visit_to_another_page(runs: Path) -> None:
     assert _by_label(at.number_input, "β (KL weight)").value == 2.5
 
 
-def test_the_device_line_shows_the_threads_the_training_uses(runs: Path, monkeypatch) -> None:
+def test_the_device_line_shows_the_threads_the_training_uses(runs: Path) -> None:
     """The training sets its own CPU thread count: the line above the form must say that one,
-    the same as the finished run's message (not the app's current setting)."""
-    import os
-
+    the same as the finished run's message (not the app's current setting). The training runs
+    in a worker process on this machine, so the app's own setting is made to differ here."""
     import torch
+
+    from vae_core.device import device_label
+    from vae_core.jobs.runner import cpu_threads
 
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("trains on a GPU here")
     threads = torch.get_num_threads()
-    monkeypatch.setattr(os, "cpu_count", lambda: threads + 2)  # the training uses threads + 1
-    want = f"CPU ({threads + 1} threads)"
-    at = _page()
+    torch.set_num_threads(cpu_threads() + 2)
+    try:
+        want = device_label(torch.device("cpu"), cpu_threads())
+        assert want != device_label(torch.device("cpu"), torch.get_num_threads())
+        at = _page()
+    finally:
+        torch.set_num_threads(threads)
     captions = [c.value for c in at.caption]
     assert any(f"Trains in the background on {want}" in c for c in captions), captions
     _by_label(at.text_input, "Hidden layer sizes").set_value("16")

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from tests.test_cli import write_dataset
-from ui.training_jobs import JobSpec, start_job
+from ui.training_jobs import JobSpec, create_job
 from vae_core.cli import main
 from vae_core.config import ModelConfig
 from vae_core.io.checkpoint_file import load_checkpoint
+from vae_core.jobs.runner import run_job
 from vae_core.training.trainer import TrainConfig
 
 # Per-run facts, not results: when and where it ran, and how long it took.
@@ -48,8 +49,8 @@ def test_cli_and_app_train_and_score_alike(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the job trains on cpu_threads() = 1 here too (2 cores)
     try:
-        job = start_job(spec, tmp_path / "runs")
-        job.join(120)
+        job = create_job(spec, tmp_path / "runs")
+        run_job(job.store, job.id)  # the worker's task, in this process
     finally:
         torch.set_num_threads(threads)
     snap = job.snapshot()

@@ -23,6 +23,8 @@ from bench.app_process import (
     stop_process,
     streamlit_command,
 )
+from vae_core.jobs.queue import stop_spawned_workers
+from vae_core.jobs.store import JobStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -34,7 +36,8 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[
     Its trained models go to a temp folder; ``env`` adds or overrides environment variables.
     """
     port = free_port()
-    env = {**os.environ, "VAE_LAB_RUNS": str(tmp_path_factory.mktemp("runs")), **env}
+    runs, jobs = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("jobs")
+    env = {**os.environ, "VAE_LAB_RUNS": str(runs), "VAE_LAB_JOBS": str(jobs), **env}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
         streamlit_command(port),
@@ -61,6 +64,7 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[
     finally:
         stop_process(proc)
         log.close()
+        stop_spawned_workers(JobStore(jobs))  # the worker the app started for its trainings
 
 
 @pytest.fixture(scope="session")

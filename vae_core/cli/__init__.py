@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
-from vae_core.cli import evaluate, export, imports, inspect, lab, train
+from vae_core.cli import evaluate, export, imports, inspect, lab, train, worker
 from vae_core.cli.common import CliError, check_dataset
 from vae_core.training.trainer import TrainingDiverged
 
 EXIT_USAGE = 2
-COMMAND_GROUPS = (train, evaluate, inspect, export, lab, imports)  # the order of ``--help``
+COMMAND_GROUPS = (train, evaluate, inspect, export, lab, imports, worker)  # the order of ``--help``
 
 
 def build_parser() -> argparse.ArgumentParser:
