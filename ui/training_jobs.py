@@ -14,6 +14,7 @@ sidebar line that follows a job is drawn by ``ui.picker.sidebar_training_status`
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
 import time
@@ -32,7 +33,9 @@ from vae_core.jobs.store import ACTIVE_STATES, JobStore
 from vae_core.training.run_metadata import TrainingExtent, training_extent
 from vae_core.training.trainer import TrainConfig
 
-HEARTBEAT_TIMEOUT_S = 30.0  # no poll for this long: the tab is gone, stop training
+# No poll for this long: the tab is gone, stop training. VAE_LAB_HEARTBEAT_TIMEOUT_S sets it (the
+# browser tests use a short one, so that they can wait it out).
+HEARTBEAT_TIMEOUT_S = float(os.environ.get("VAE_LAB_HEARTBEAT_TIMEOUT_S", "30"))
 JOIN_POLL_S = 0.05
 
 

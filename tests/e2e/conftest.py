@@ -70,7 +70,8 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start the app once per test session, on the data of ``$VAE_LAB_DATA``."""
-    yield from serve_app(tmp_path_factory)
+    # a short heartbeat timeout, so test_home can wait longer than it with a training running
+    yield from serve_app(tmp_path_factory, VAE_LAB_HEARTBEAT_TIMEOUT_S="8")
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def test_training_survives_a_visit_to_another_page(page, app_url) -> None:
     page.get_by_text("Test metrics", exact=True).wait_for()
     status = page.locator('[data-testid="stSidebar"]').get_by_text("Training MNIST VAE")
     status.first.wait_for()
-    time.sleep(15)  # longer than the heartbeat timeout: only the sidebar poll keeps it alive
+    time.sleep(11)  # longer than the app's 8 s heartbeat timeout: only the sidebar poll beats
     text = status.first.inner_text()
     screenshot(page, "home-while-training")
     page.locator('[data-testid="stSidebarNav"] a', has_text="Train").first.click()

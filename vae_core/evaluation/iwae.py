@@ -35,7 +35,7 @@ from torch import nn
 from vae_core.evaluation.units import bits_per_dim
 from vae_core.models.model import LatentVariableModel
 from vae_core.models.objectives import LOG_2PI, iwae_log_likelihood
-from vae_core.models.priors import kl_divergence
+from vae_core.models.priors import GaussianMixturePrior, kl_divergence
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -136,29 +136,41 @@ def _neg_log_px_bf16(
     return linear + factors.prod(-1).log().sum(-1)
 
 
+def _mixture_log_prob(
+    z: torch.Tensor, log_w: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """log sum_k w_k N(z; mu_k, diag e^logvar_k) (...,) for z (..., D), components (K, D): the
+    arithmetic of ``GaussianMixturePrior.log_prob``, compiled here so that the (..., K, D)
+    terms are never stored (10 M samples x 50 VampPrior components would be 1 G of them)."""
+    per = -0.5 * (LOG_2PI + logvar + (z.unsqueeze(-2) - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+    return torch.logsumexp(per + log_w, -1)
+
+
 _KERNEL_LOCK = threading.Lock()
-_kernel: Callable[..., torch.Tensor] | None = None
+_kernels: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {}
 
 
-def _bf16_kernel() -> Callable[..., torch.Tensor]:
-    """``_neg_log_px_bf16`` through torch.compile, or eager where compiling fails (no C++
-    compiler on the machine): the same arithmetic, about 1.6x slower."""
-    global _kernel
+def _compiled(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``fn`` through torch.compile, or ``fn`` itself where compiling fails (no C++ compiler
+    on the machine): the same arithmetic, slower (the bf16 kernel about 1.6x)."""
     with _KERNEL_LOCK:
-        if _kernel is None:
-            compiled = torch.compile(_neg_log_px_bf16, dynamic=None)
+        if fn not in _kernels:
+            compiled = torch.compile(fn, dynamic=None)
 
             def run(*args: Any) -> torch.Tensor:
-                global _kernel
                 try:
                     return compiled(*args)
                 except Exception as err:  # noqa: BLE001 - any compiler failure: same math, eager
-                    log.warning("IWAE bf16 kernel runs eager: torch.compile failed (%s)", err)
-                    _kernel = _neg_log_px_bf16
-                    return _neg_log_px_bf16(*args)
+                    log.warning("IWAE kernel %s runs eager: torch.compile failed (%s)", fn, err)
+                    _kernels[fn] = fn
+                    return fn(*args)
 
-            _kernel = run
-        return _kernel
+            _kernels[fn] = run
+        return _kernels[fn]
+
+
+def _bf16_kernel() -> Callable[..., torch.Tensor]:
+    return _compiled(_neg_log_px_bf16)
 
 
 def _pixel_group(pixels: int) -> int:
@@ -180,6 +192,7 @@ class _ImageBatch:
     log_q_const: torch.Tensor  # (B,)
     logits_buf: torch.Tensor  # (rows, P), reused by every chunk
     _reference: tuple[torch.Tensor, torch.Tensor] | None = None  # see reference()
+    _components: tuple[torch.Tensor, ...] | None = None  # a mixture prior's, once per batch
 
     def decoder_inputs(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z (B, kk, D), the decoder's input rows (B*kk, D_in)) for noise eps (B, kk, D)."""
@@ -190,9 +203,18 @@ class _ImageBatch:
         return z, inp.reshape(b * kk, -1)
 
     def prior_minus_posterior(self, z: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """log p(z) - log q(z|x) (B, kk); log q at z = mu + std eps needs no division."""
+        """log p(z) - log q(z|x) (B, kk); log q at z = mu + std eps needs no division.
+
+        A mixture prior's components are taken once per batch (a VampPrior encodes its
+        pseudo-inputs to get them) and its density goes through ``_mixture_log_prob``.
+        """
         log_q = self.log_q_const[:, None] - 0.5 * eps.pow(2).sum(-1)
-        return self.model.prior.log_prob(z) - log_q
+        prior = self.model.prior
+        if not isinstance(prior, GaussianMixturePrior):
+            return prior.log_prob(z) - log_q
+        if self._components is None:
+            self._components = tuple(t.to(z.dtype) for t in prior.components())
+        return _compiled(_mixture_log_prob)(z, *self._components) - log_q
 
     def log_weights(self, eps: torch.Tensor) -> torch.Tensor:
         """log w (B, kk) in float32: the data term as h.(W^T x), the logits in one buffer."""
