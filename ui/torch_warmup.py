@@ -23,6 +23,9 @@ _device_text: str | None = None
 def _warm() -> None:
     global _device_text
     try:
+        from ui import preload
+
+        preload.wait()  # a fresh server's preload imports PyTorch: one thread imports it, not two
         from vae_core.device import device_label, pick_device  # imports torch
 
         _device_text = device_label(pick_device())
