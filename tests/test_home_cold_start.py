@@ -92,3 +92,24 @@ def test_server_start_warm_up_fills_the_home_caches_without_pytorch() -> None:
     assert seen["emojis"]
     assert seen["summaries"] == seen["pages"] > 0
     assert seen["entries"] > 0  # the shipped checkpoints' headers were read
+
+
+def test_preload_imports_the_heavy_modules_in_one_thread_only_when_a_page_waits() -> None:
+    """``ui.preload.start`` (server start) does the Home page's work and imports no PyTorch;
+    the first ``wait`` (any other page, or the Home page's device warm-up) imports the heavy
+    modules in one thread and returns once they are in."""
+    code = (
+        "import sys, json, time\n"
+        "from ui import preload\n"
+        "preload.start(); time.sleep(3)\n"
+        "before = 'torch' in sys.modules or 'pandas' in sys.modules\n"
+        "preload.wait()\n"
+        "print(json.dumps({'before': before, 'after': all(m in sys.modules for m in "
+        "preload.HEAVY_MODULES), 'home': 'ui.home' in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"before": False, "after": True, "home": True}
