@@ -71,6 +71,15 @@ def test_first_run_needs_no_pytorch_and_the_rerun_completes_the_card() -> None:
     assert any(device in c for c in third["sidebar"]), third["sidebar"]
 
 
+def _fresh_interpreter(code: str) -> dict:
+    """Run ``code`` in a new Python in the repository; the JSON its last line prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_server_start_warm_up_fills_the_home_caches_without_pytorch() -> None:
     """``ui.home.warm_caches`` (run by app.py when the server starts) does the first run's
     session-free work, and like that run it imports no PyTorch."""
@@ -83,11 +92,7 @@ def test_server_start_warm_up_fills_the_home_caches_without_pytorch() -> None:
         "sys.modules, 'summaries': page_index._summary.cache_info().currsize, "
         "'pages': len(page_index.page_files()), 'entries': _entry.cache_info().currsize}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = _fresh_interpreter(code)
     assert not seen["torch"]
     assert seen["emojis"]
     assert seen["summaries"] == seen["pages"] > 0
@@ -107,9 +112,5 @@ def test_preload_imports_the_heavy_modules_in_one_thread_only_when_a_page_waits(
         "print(json.dumps({'before': before, 'after': all(m in sys.modules for m in "
         "preload.HEAVY_MODULES), 'home': 'ui.home' in sys.modules}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = _fresh_interpreter(code)
     assert seen == {"before": False, "after": True, "home": True}

@@ -123,6 +123,18 @@ def open_page(pg, app_url: str, path: str = "") -> None:
     )
 
 
+def start_training(pg, app_url: str, **fields: object) -> None:
+    """Open the Train page, set its form fields (``Hidden_layer_sizes="16"``: the label with
+    underscores for spaces) and press Start training."""
+    open_page(pg, app_url, "Train")
+    main = pg.locator('[data-testid="stMain"]')
+    for name, value in fields.items():
+        field = main.get_by_label(name.replace("_", " "))
+        field.fill(str(value))
+        field.press("Enter")
+    pg.get_by_role("button", name="Start training").click()
+
+
 def shipped_title(*wanted: str) -> str:
     """The title of the first shipped model starting with one of ``wanted`` (in that order)."""
     from ui.model_list import list_models

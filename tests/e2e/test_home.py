@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ROOT, open_page, screenshot
+from tests.e2e.conftest import ROOT, open_page, screenshot, start_training
 from vae_core.io.checkpoint_file import load_checkpoint
 
 pytestmark = pytest.mark.browser
@@ -41,13 +41,7 @@ def test_home_shows_the_card_of_a_shipped_model(page, app_url) -> None:
 @pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs VAE_LAB_DATA (real MNIST)")
 def test_train_page_shows_live_progress_and_curves(page, app_url) -> None:
     page.set_viewport_size({"width": 1400, "height": 1800})
-    open_page(page, app_url, "Train")
-    main = page.locator('[data-testid="stMain"]')
-    main.get_by_label("Hidden layer sizes").fill("128")
-    main.get_by_label("Hidden layer sizes").press("Enter")
-    main.get_by_label("Epochs").fill("1")
-    main.get_by_label("Epochs").press("Enter")
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, app_url, Hidden_layer_sizes=128, Epochs=1)
     page.get_by_text("Step ", exact=False).first.wait_for(timeout=300_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)  # live batch curve
     screenshot(page, "train-live")
@@ -63,13 +57,7 @@ def test_train_page_shows_live_progress_and_curves(page, app_url) -> None:
 @pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs VAE_LAB_DATA (real MNIST)")
 def test_training_survives_a_visit_to_another_page(page, app_url) -> None:
     """The sidebar's status fragment keeps the heartbeat going on every page."""
-    open_page(page, app_url, "Train")
-    main = page.locator('[data-testid="stMain"]')
-    main.get_by_label("Hidden layer sizes").fill("128")
-    main.get_by_label("Hidden layer sizes").press("Enter")
-    main.get_by_label("Epochs").fill("200")
-    main.get_by_label("Epochs").press("Enter")
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, app_url, Hidden_layer_sizes=128, Epochs=200)
     page.get_by_text("Step ", exact=False).first.wait_for(timeout=300_000)
     page.locator('[data-testid="stSidebarNav"] a').first.click()  # Home, same session
     page.get_by_text("Test metrics", exact=True).wait_for()

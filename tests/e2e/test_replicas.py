@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from deploy.class_server import COOKIE, class_server
-from tests.e2e.conftest import open_page
+from tests.e2e.conftest import open_page, start_training
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("haproxy") is None, reason="no haproxy (apt-get install)"),
@@ -48,14 +48,8 @@ def test_a_model_trained_through_one_replica_is_in_the_others_picker(browser, tm
             pytest.fail(f"every browser went to replica {first}")
         second = _replica(b)
 
-        open_page(page_a, served.url, "Train")
+        start_training(page_a, served.url, Hidden_layer_sizes=64, Epochs=1)
         assert _replica(a) == first  # sticky: the same replica for every request
-        main = page_a.locator('[data-testid="stMain"]')
-        main.get_by_label("Hidden layer sizes").fill("64")
-        main.get_by_label("Hidden layer sizes").press("Enter")
-        main.get_by_label("Epochs").fill("1")
-        main.get_by_label("Epochs").press("Enter")
-        page_a.get_by_role("button", name="Start training").click()
         page_a.get_by_text("It is now the chosen model", exact=False).wait_for(timeout=300_000)
         trained = page_a.locator(f"{PICKER} input").input_value()
         assert " · trained " in trained

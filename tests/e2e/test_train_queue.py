@@ -7,17 +7,11 @@ import os
 
 import pytest
 
-from tests.e2e.conftest import open_page, screenshot
+from tests.e2e.conftest import open_page, screenshot, start_training
 
 
 def _start(pg, app_url: str, latent: int, epochs: int) -> None:
-    open_page(pg, app_url, "Train")
-    main = pg.locator('[data-testid="stMain"]')
-    for label, value in (("Hidden layer sizes", "16"), ("Latent dimensions", str(latent)),
-                         ("Epochs", str(epochs))):  # fmt: skip
-        main.get_by_label(label).fill(value)
-        main.get_by_label(label).press("Enter")
-    pg.get_by_role("button", name="Start training").click()
+    start_training(pg, app_url, Hidden_layer_sizes=16, Latent_dimensions=latent, Epochs=epochs)
 
 
 @pytest.mark.skipif(not os.environ.get("VAE_LAB_DATA"), reason="needs VAE_LAB_DATA (real MNIST)")
