@@ -31,5 +31,5 @@ else:
     from ui import preload
     from ui.decode_route import ROUTES
 
-    preload.start()  # the Home page's work and the heavy imports, off the request path
+    preload.start()  # the Home page's session-free work, off the request path
     app = st.App(__file__, routes=ROUTES)

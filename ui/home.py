@@ -115,7 +115,7 @@ def _chosen_model(entry: ModelEntry) -> tuple[ModelInfo, str | None]:
 
 
 def warm_caches() -> None:
-    """Do, at server start (``app.py``), the work of the Home page's first run that does not need
+    """Do, at server start (``ui.preload``), the work of the Home page's first run that does not need
     a session: the first browser then waits only for its own page (measured in-process: the
     first run 0.54 s, a warm one 0.01 s).
 

@@ -45,6 +45,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     value = int(text) if text.lstrip("-").isdigit() else -1
     if value < 0:

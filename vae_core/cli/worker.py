@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
-    return value
+from vae_core.cli.common import positive_float
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +17,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="run training jobs from the queue (VAE_LAB_QUEUE, VAE_LAB_JOBS; see the README)",
     )
     p.add_argument(
-        "--idle-exit", type=_seconds, default=None, metavar="SECONDS",
+        "--idle-exit", type=positive_float, default=None, metavar="SECONDS",
         help="end after this long without a job (default: run until Ctrl-C or SIGTERM)",
     )  # fmt: skip
     p.set_defaults(run=run_worker)
