@@ -4,15 +4,19 @@ It measures what a class's GPU machine is for, and prints each figure as it goes
 
 1. Training speed: the default 16-D model (``ModelConfig(latent_dim=16)``, its default MLP and
    Bernoulli decoder, grey pixels as ``default_binarization`` gives Fashion-MNIST) on the full
-   Fashion-MNIST training set, in seconds per 60,000-image epoch, eagerly, with bf16 autocast
-   (``--amp``) and with ``torch.compile`` (``--compile``). Two epochs each; the figure is the
-   second, so compilation and CUDA warm-up are not counted as training (they are printed too).
+   Fashion-MNIST training set, in seconds per 60,000-image epoch, eagerly (``--no-cuda-graphs``),
+   with bf16 autocast (``--amp``), with ``torch.compile`` (``--compile``) and as the trainer
+   runs by default on CUDA, replaying each step as one CUDA graph; with the graphed run's loss
+   against the eager one's (same seed, same draws). Two epochs each; the figure is the second,
+   so compilation, capture and CUDA warm-up are not counted as training (they are printed too).
 2. The IWAE NLL with K = 1000 on the 10,000 MNIST test images (binarized once with seed 0, the
    lab's protocol) for the shipped ``mnist-vae-16d``: wall time and the estimate.
 3. The app's pages through Streamlit's AppTest with PyTorch on the GPU: each page's run time and
    whether it raised.
 
-On a machine without CUDA it says so and exits 0. ``--device cpu --smoke`` runs every part on
+``--parts`` runs some of the three (``--parts pages`` on a machine that holds the app's
+packages, ``--parts train,iwae`` on one that holds only PyTorch and the data). On a machine
+without CUDA it says so and exits 0. ``--device cpu --smoke`` runs every part on
 small sizes (a few hundred images, K = 10, two pages): the test suite uses it to keep this script
 working on machines that have no GPU; its figures are not benchmarks.
 
@@ -47,6 +51,15 @@ from vae_core.training.trainer import TrainConfig, train  # noqa: E402
 SHIPPED_IWAE_MODEL = ROOT / "checkpoints" / "mnist-vae-16d.safetensors"
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
 SMOKE_PAGES = ["app.py", "pages/4_Generate.py"]
+PARTS = ("train", "iwae", "pages")
+
+
+def parts_list(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {PARTS}")
+    return parts
 
 
 def say(report: dict[str, Any], key: str, value: Any, text: str) -> None:
@@ -62,10 +75,12 @@ def training_speed(device: torch.device, n_images: int | None, report: dict[str,
         x, y = x[:n_images], y[:n_images]
     model_config = ModelConfig(latent_dim=16)
     binarize = default_binarization(model_config.likelihood, "fashion-mnist")
+    losses: dict[str, float] = {}
     for mode, flags in (
-        ("eager", {}),
+        ("eager", {"cuda_graphs": False}),
         ("amp", {"amp": True}),
         ("compile", {"compile": True}),
+        ("graph", {}),
     ):
         config = TrainConfig(
             dataset="fashion-mnist",
@@ -84,9 +99,18 @@ def training_speed(device: torch.device, n_images: int | None, report: dict[str,
             result.history[0].elapsed,
             result.history[1].elapsed - result.history[0].elapsed,
         )
+        losses[mode] = result.history[1].train["loss"]
         extra = ""
         if mode == "compile" and not result.compiled:
             extra = f" (did not compile: {result.compile_error}; eager steps)"
+        if mode == "graph":
+            report["train_graph_captured"] = result.cuda_graph
+            report["train_graph_loss_minus_eager"] = losses["graph"] - losses["eager"]
+            extra = (
+                f"; loss minus eager's {losses['graph'] - losses['eager']:+.2e}"
+                if result.cuda_graph
+                else f" (no CUDA graph: {result.cuda_graph_error or 'CUDA only'}; eager steps)"
+            )
         say(
             report,
             f"train_{mode}_s_per_epoch",
@@ -146,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="small sizes, to test the script")
     parser.add_argument("--data-dir", default=None, help="sets VAE_LAB_DATA for this run")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        type=parts_list,
+        help=f"comma-separated, of {', '.join(PARTS)} (default: all three)",
+    )
     args = parser.parse_args(argv)
     if args.data_dir:
         os.environ["VAE_LAB_DATA"] = args.data_dir
@@ -159,14 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     report["torch"] = torch.__version__
     print(f"gpu_check on {report['device']} (torch {torch.__version__})", file=sys.stderr)
     start = time.perf_counter()
-    training_speed(device, 256 if args.smoke else None, report)
-    iwae_speed(device, 200 if args.smoke else None, 10 if args.smoke else 1000, report)
-    pages_on_device(SMOKE_PAGES if args.smoke else PAGES, report)
+    if "train" in args.parts:
+        training_speed(device, 256 if args.smoke else None, report)
+    if "iwae" in args.parts:
+        iwae_speed(device, 200 if args.smoke else None, 10 if args.smoke else 1000, report)
+    if "pages" in args.parts:
+        pages_on_device(SMOKE_PAGES if args.smoke else PAGES, report)
     report["total_seconds"] = round(time.perf_counter() - start, 1)
     print(f"total {report['total_seconds']:.1f} s", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
-    return 1 if report["pages_failed"] else 0
+    return 1 if report.get("pages_failed") else 0
 
 
 if __name__ == "__main__":

@@ -133,6 +133,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--compile", action="store_true", help="torch.compile the model (eager if it fails)"
     )
+    d.add_argument(
+        "--no-cuda-graphs",
+        dest="cuda_graphs",
+        action="store_false",
+        help="on CUDA, launch each step's kernels one by one instead of replaying a CUDA graph",
+    )
     d.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     o = p.add_argument_group("output")
     o.add_argument(
@@ -184,6 +190,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
         amp=args.amp,
         compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
         train_noise=args.train_noise,
         objective=args.objective,
         iw_train_samples=args.iw_train_samples,
@@ -328,11 +335,17 @@ def _train(args: argparse.Namespace, rank: Rank) -> int:
             f"--compile: could not compile, trained eagerly ({result.compile_error})",
             file=sys.stderr,
         )
+    if result.cuda_graph_error:
+        print(
+            f"CUDA graph: could not capture the step, trained eagerly ({result.cuda_graph_error})",
+            file=sys.stderr,
+        )
     summary = {
         "event": "test",
         "checkpoint": str(out),
         "training_seconds": round(result.seconds, 2),
         "device": label,
+        "cuda_graph": result.cuda_graph,
         "dataset_note": dataset_note(train_set, config.val_fraction),
         **metrics,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -40,6 +40,11 @@ class ElboTerms:
     recon: torch.Tensor  # E_q log p(x|z)
     kl: torch.Tensor  # KL(q(z|x) || p(z)), summed over latent dims
     kl_per_dim: torch.Tensor  # (D,); for a mixture prior, to its 1-D marginals (see kl_divergence)
+
+    def detach(self) -> ElboTerms:
+        """The same numbers cut from the autograd graph, so that keeping them (for the epoch's
+        sums) does not keep the step's graph alive into the next step."""
+        return ElboTerms(*(getattr(self, f.name).detach() for f in fields(self)))
 
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
@@ -165,9 +170,10 @@ class LatentVariableModel(nn.Module):
         log_pz = self.prior.log_prob(z)
         yk = y
         if y is not None and torch.as_tensor(y).dim() > 0:  # one label per image: one per sample
-            yk = torch.as_tensor(y, device=mu.device).repeat_interleave(k, 0)
+            yk = torch.as_tensor(y, device=mu.device).repeat_interleave(k, 0, output_size=b * k)
         out = self.decoder_output(z.reshape(b * k, d), yk)
-        log_px = self.log_prob(out, target.repeat_interleave(k, 0)).view(b, k)
+        # output_size: without it CUDA waits for the host to learn the size (no graph capture)
+        log_px = self.log_prob(out, target.repeat_interleave(k, 0, output_size=b * k)).view(b, k)
         bound = torch.logsumexp(log_px + log_pz - log_q, 1) - math.log(k)
         kl_img, kl_dims = kl_divergence(self.prior, mu, logvar, z[:, 0])
         recon, kl = log_px.mean(), kl_img.mean()
@@ -191,7 +197,10 @@ class LatentVariableModel(nn.Module):
             y = y.expand(batch)
         if y.dtype.is_floating_point and y.dim() == 2:  # already soft/one-hot (class morphs)
             return y.to(self.device, torch.float32)
-        if int(y.min()) < 0 or int(y.max()) >= k:
+        # the check waits for the GPU, which a CUDA graph's capture cannot do; a replayed training
+        # step still stops on a bad label (one_hot's device-side assert on CUDA)
+        capturing = y.is_cuda and torch.cuda.is_current_stream_capturing()
+        if not capturing and (int(y.min()) < 0 or int(y.max()) >= k):
             raise ValueError(f"labels must be in 0..{k - 1}")
         return nn.functional.one_hot(y.long(), k).float()
 
