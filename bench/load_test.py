@@ -10,7 +10,7 @@ all of them, memory as the sum of the replicas' RSS, runs from one shared timing
 
 Starts the app on a free 127.0.0.1 port with ``VAE_LAB_TIMING_LOG`` set (``ui/run_timing.py``
 then logs every script and fragment run on the server), warms it up with one browser session
-(each page with each model, not counted), then drives ``--sessions`` browser contexts of ONE
+(each page with each model, not counted; each replica through its own port), then drives ``--sessions`` browser contexts of ONE
 Chromium process (contexts are isolated like separate users; one process is much lighter than
 N on a small machine; ``--tabs``: tabs of one context, each still its own Streamlit session)
 from one asyncio loop: slider moves, point selections on the latent map, class-k generation
@@ -251,6 +251,7 @@ def machine(load_before: tuple[float, ...]) -> dict[str, Any]:
 
 async def drive(
     url: str,
+    warm_urls: list[str],
     pids: list[int],
     sessions: int,
     seconds: float,
@@ -260,7 +261,11 @@ async def drive(
     nice: int,
     grace: float = GRACE_S,
 ) -> dict[str, Any]:
-    """Warm up, then run the sessions for ``seconds`` while sampling the server's RSS.
+    """Warm up each server in ``warm_urls``, then run the sessions for ``seconds`` against
+    ``url`` while sampling the servers' RSS.
+
+    Each replica is warmed through its own port: through the balancer the one warm-up session
+    would stick to one replica, and the other would load its models inside the window.
 
     Session i starts ``i * ramp / sessions`` s into the window (users arrive, not all in one ms).
     """
@@ -274,9 +279,9 @@ async def drive(
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         t_warm = time.monotonic()
         shared = await browser.new_context(**CONTEXT) if tabs else None
-        if warm:
+        for warm_url in warm_urls if warm else ():
             context = shared or await browser.new_context(**CONTEXT)
-            await warm_up(context, url)
+            await warm_up(context, warm_url)
             if context is not shared:
                 await context.close()
         warmup_s = time.monotonic() - t_warm
@@ -357,14 +362,16 @@ def main() -> int:
                 args.replicas, env=server_env(timing_log), log_dir=Path(tmp) / "class"
             ) as served:
                 pids = [*served.replica_pids, served.balancer_pid]
-                out = asyncio.run(drive(served.url, pids, *drive_args))
+                warm_urls = list(served.replica_urls)
+                out = asyncio.run(drive(served.url, warm_urls, pids, *drive_args))
             logs_text = [p.read_text(errors="replace") for p in served.log_dir.glob("*.log")]
             server_log.write_text("\n".join(logs_text))
         else:
             port = free_port()
             proc = start_server(port, timing_log, server_log)
             try:
-                out = asyncio.run(drive(f"http://127.0.0.1:{port}", [proc.pid], *drive_args))
+                url = f"http://127.0.0.1:{port}"
+                out = asyncio.run(drive(url, [url], [proc.pid], *drive_args))
             finally:
                 stop_process(proc)
         start, end = out["window"]

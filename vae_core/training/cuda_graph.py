@@ -85,14 +85,15 @@ class GraphedStep:
         target: torch.Tensor | None,
         scale: float,
     ) -> ElboTerms:
+        batch = (x_in, y, eps, target)
         if self.error is not None or len(x_in) != self._batch_size:
-            return self._step(x_in, y, eps, target, scale)
+            return self._step(*batch, scale)
         if self._warm_steps < self.WARMUP_STEPS:
             self._warm_steps += 1
-            return self._on_side_stream(x_in, y, eps, target, scale)
-        if self._graph is None and not self._capture(x_in, y, eps, target, scale):
-            return self._step(x_in, y, eps, target, scale)
-        for static, value in zip(self._inputs, (x_in, y, eps, target), strict=True):
+            return self._on_side_stream(*batch, scale)
+        if self._graph is None and not self._capture(batch, scale):
+            return self._step(*batch, scale)
+        for static, value in zip(self._inputs, batch, strict=True):
             if static is not None:
                 static.copy_(value)
         assert self._graph is not None and self._outputs is not None
@@ -107,16 +108,9 @@ class GraphedStep:
         torch.cuda.current_stream().wait_stream(side)
         return terms
 
-    def _capture(
-        self,
-        x_in: torch.Tensor,
-        y: torch.Tensor | None,
-        eps: torch.Tensor | None,
-        target: torch.Tensor | None,
-        scale: float,
-    ) -> bool:
+    def _capture(self, batch: tuple[torch.Tensor | None, ...], scale: float) -> bool:
         """Record one step on static copies of this batch (recording runs nothing)."""
-        inputs = tuple(None if t is None else t.clone() for t in (x_in, y, eps, target))
+        inputs = tuple(None if t is None else t.clone() for t in batch)
         graph = torch.cuda.CUDAGraph()
         try:
             with torch.cuda.graph(graph):
