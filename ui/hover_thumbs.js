@@ -94,7 +94,11 @@ function buildIndex(gd) {
 
 // The point nearest the page pixel (cx, cy) within RADIUS px, among visible traces, or -1.
 function nearest(gd, index, cx, cy) {
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  // A rerun or a page change can purge the chart between the mouse move and this frame
+  // (plotly empties _fullLayout): then there is no point under the cursor.
+  const layout = gd.isConnected ? gd._fullLayout : null;
+  const xa = layout && layout.xaxis, ya = layout && layout.yaxis;
+  if (!xa || !ya || !xa.p2l || !ya.p2l) return -1;
   const box = gd.getBoundingClientRect();
   const px = cx - box.left - xa._offset, py = cy - box.top - ya._offset;
   if (px < 0 || py < 0 || px > xa._length || py > ya._length) return -1;

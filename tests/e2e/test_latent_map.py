@@ -251,3 +251,35 @@ def test_hovering_a_point_shows_its_image_and_panning_still_works(page, app_url,
         arg=[before],
         timeout=10_000,
     )
+
+
+def test_a_mouse_move_just_before_the_chart_is_purged_raises_nothing(page, app_url) -> None:
+    """A rerun or a page change can purge the chart between a mouse move and the thumbnail's
+    animation frame (the class load test caught "reading 'xaxis'" page errors): no error then,
+    and no thumbnail."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_page(page, app_url, "Latent_map")
+    plot = page.locator(PLOT).first
+    plot.wait_for(timeout=90_000)
+    page.wait_for_function(
+        "() => window.__vaeLabHover && window.__vaeLabHover.sprite && window.__vaeLabHover.index",
+        timeout=60_000,
+    )
+    x, y, _ = plot.evaluate(POINT_XY)
+    # the mouse move queues the lookup for the next frame; then the chart loses its layout, as
+    # Plotly.purge leaves it; two frames later it gets it back
+    plot.evaluate(
+        """(gd, [x, y]) => new Promise((done) => {
+          const layout = gd._fullLayout;
+          gd.dispatchEvent(new MouseEvent('mousemove', {clientX: x, clientY: y, bubbles: true}));
+          delete gd._fullLayout;
+          requestAnimationFrame(() => requestAnimationFrame(() => {
+            gd._fullLayout = layout;
+            done();
+          }));
+        })""",
+        [x, y],
+    )
+    assert errors == []
+    assert not page.locator('[data-testid="hover-thumb"]').is_visible()
