@@ -103,6 +103,25 @@ def verdict(latency: dict[str, Any], errors: Sequence[str], memory: dict[str, An
     return {"pass": all(checks.values()), "checks": checks}
 
 
+def collection_stats(collections: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Full garbage collections in the window: how many, and the GIL time they took."""
+    ms = [c["duration_ms"] for c in collections]
+    return {
+        "n": len(ms),
+        "total_ms": round(sum(ms), 1),
+        "max_ms": round(max(ms), 1) if ms else 0.0,
+    }
+
+
+def gc_line(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "Full garbage collections: not recorded"
+    return (
+        f"Full garbage collections in the servers (each holds its process's GIL): {stats['n']}, "
+        f"{stats['total_ms']:.0f} ms in all, longest {stats['max_ms']:.0f} ms"
+    )
+
+
 def format_report(result: dict[str, Any]) -> str:
     """The human-readable report (what the README quotes)."""
     lat, mem, v = result["latency"], result["memory"], result["verdict"]
@@ -133,6 +152,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"Server RSS, MB: at ready {mem.get('at_ready_mb')}, window start {mem.get('start_mb')}, "
         f"peak {mem.get('peak_mb')}, end {mem.get('end_mb')}; slope over the last 30 s "
         f"{mem.get('slope_last_30s_mb_per_min')} MB/min",
+        gc_line(result.get("full_collections")),
         f"Errors: {len(result['errors'])}",
         *[f"  - {e}" for e in result["errors"][:50]],
     ]

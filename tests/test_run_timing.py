@@ -114,3 +114,19 @@ def test_concurrent_records_stay_whole_lines(tmp_path) -> None:
     lines = _lines(log)
     assert len(lines) == 1600
     assert {(x["thread"], x["j"]) for x in lines} == {(i, j) for i in range(8) for j in range(200)}
+
+
+def test_full_collections_are_logged_beside_the_runs(monkeypatch, tmp_path) -> None:
+    import gc
+
+    log = tmp_path / "runs.jsonl"
+    monkeypatch.setenv(run_timing.ENV_VAR, str(log))
+    assert run_timing.install() is True
+    gc.collect(0)  # a young collection: not a full one, not logged
+    gc.collect()  # a full one, timed by the callback
+    AppTest.from_function(_app).run()  # a run's line takes the collections with it
+    collections = _lines(run_timing.gc_log_path(log))
+    assert len(collections) >= 1
+    assert all(c["duration_ms"] >= 0 and c["start"] > 0 for c in collections)
+    run_timing.uninstall()
+    assert run_timing._time_full_collections not in gc.callbacks

@@ -4,7 +4,9 @@ Set ``VAE_LAB_TIMING_LOG=<path>`` and each run that Streamlit finishes appends o
 ``{"page", "kind", "outcome", "start", "duration_ms", "cpu_ms", "session"}`` (``cpu_ms``: CPU
 time of the script thread in that interval; far below ``duration_ms`` means the run waited for
 the CPU or the GIL, not for its own work). Unset (the default), nothing is patched and nothing
-costs anything.
+costs anything. Beside it, ``<path>.gc`` gets one line per full garbage collection
+(``{"start", "duration_ms"}``): a full collection holds the GIL, so it stalls every session's run
+in the process, and the load test reports them.
 
 Why at the ScriptRunner and not in each page: a fragment rerun (the Latent sliders' release)
 executes only the fragment function, never the page's first lines, so a page-level timer would
@@ -16,6 +18,8 @@ the script's own execution (start event to stop event), excluding Streamlit's po
 
 from __future__ import annotations
 
+import collections
+import gc
 import hashlib
 import json
 import os
@@ -35,6 +39,10 @@ STOP_OUTCOMES = {
 
 _lock = threading.Lock()
 _original: Callable[..., None] | None = None  # ScriptRunner._run_script before install()
+# Full collections (generation 2) seen by the gc callback, written out with the next run's line:
+# the callback runs inside the collector, where taking _lock or writing a file could deadlock.
+_full_collections: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+_gc_started: dict[int, tuple[float, float]] = {}  # thread id -> (perf_counter, time) at start
 
 
 def log_path() -> Path | None:
@@ -47,6 +55,33 @@ def record(path: Path, entry: dict[str, Any]) -> None:
     line = json.dumps(entry, separators=(",", ":")) + "\n"
     with _lock, open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
+
+
+def gc_log_path(path: Path) -> Path:
+    """Where the full garbage collections go, beside the runs' log: ``runs.jsonl.gc``."""
+    return path.with_name(path.name + ".gc")
+
+
+def _time_full_collections(phase: str, info: dict[str, Any]) -> None:
+    """gc callback: the duration of each full collection, which holds the GIL for all sessions."""
+    if info.get("generation") != 2:
+        return
+    thread = threading.get_ident()
+    if phase == "start":
+        _gc_started[thread] = (time.perf_counter(), time.time())
+    elif thread in _gc_started:
+        t0, wall0 = _gc_started.pop(thread)
+        ms = (time.perf_counter() - t0) * 1000.0
+        _full_collections.append({"start": round(wall0, 4), "duration_ms": round(ms, 3)})
+
+
+def _flush_collections(path: Path) -> None:
+    lines = []
+    while _full_collections:
+        lines.append(json.dumps(_full_collections.popleft(), separators=(",", ":")) + "\n")
+    if lines:
+        with _lock, open(gc_log_path(path), "a", encoding="utf-8") as fh:
+            fh.write("".join(lines))
 
 
 def session_tag(session_id: str) -> str:
@@ -108,6 +143,7 @@ class _RunListener:
                 },
             )
             self.t0 = None  # an st.rerun() loops inside the same call: the next start re-arms
+            _flush_collections(self.path)
 
 
 def install() -> bool:
@@ -137,6 +173,7 @@ def install() -> bool:
 
         _original = original
         ScriptRunner._run_script = _timed_run_script  # type: ignore[method-assign]
+        gc.callbacks.append(_time_full_collections)
     return True
 
 
@@ -149,3 +186,5 @@ def uninstall() -> None:
         if _original is not None:
             ScriptRunner._run_script = _original  # type: ignore[method-assign]
             _original = None
+        if _time_full_collections in gc.callbacks:
+            gc.callbacks.remove(_time_full_collections)
