@@ -75,6 +75,9 @@ def memory_stats(samples: Sequence[tuple[float, float]], window_start: float) ->
     start = float(m[in_window][0]) if in_window.any() else float(m[0])
     tail = t >= t[-1] - SLOPE_WINDOW_S
     slope = float(np.polyfit(t[tail], m[tail], 1)[0] * 60.0) if tail.sum() >= 3 else float("nan")
+    # the RSS every 30 s from the window's start: whether growth levels off shows only over time
+    marks = np.arange(window_start, t[-1] + 1e-9, SLOPE_WINDOW_S)
+    trace = [round(float(m[min(np.searchsorted(t, mark), m.size - 1)]), 1) for mark in marks]
     return {
         "at_ready_mb": round(float(m[0]), 1),
         "start_mb": round(start, 1),
@@ -82,6 +85,7 @@ def memory_stats(samples: Sequence[tuple[float, float]], window_start: float) ->
         "end_mb": round(float(m[-1]), 1),
         "slope_last_30s_mb_per_min": round(slope, 2),
         "samples": int(m.size),
+        "every_30s_mb": trace,
     }
 
 
@@ -151,7 +155,8 @@ def format_report(result: dict[str, Any]) -> str:
     lines += [
         f"Server RSS, MB: at ready {mem.get('at_ready_mb')}, window start {mem.get('start_mb')}, "
         f"peak {mem.get('peak_mb')}, end {mem.get('end_mb')}; slope over the last 30 s "
-        f"{mem.get('slope_last_30s_mb_per_min')} MB/min",
+        f"{mem.get('slope_last_30s_mb_per_min')} MB/min; every 30 s from the window's start: "
+        f"{', '.join(f'{v:.0f}' for v in mem.get('every_30s_mb', []))}",
         gc_line(result.get("full_collections")),
         f"Errors: {len(result['errors'])}",
         *[f"  - {e}" for e in result["errors"][:50]],
