@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import BrowserContext, Page
@@ -350,5 +352,12 @@ async def warm_up(context: BrowserContext, url: str) -> None:
             for path in PAGES:
                 await go_to(page, path)
                 await READY[path](page)
+    except Exception:
+        # what the page showed when it got stuck, for the report's reader
+        shot = Path(tempfile.gettempdir()) / f"load-warm-up-stuck-{int(time.time())}.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        text = await page.locator("body").inner_text()
+        print(f"warm-up stuck on {page.url}; screenshot {shot}; page text:\n{text[-1500:]}")
+        raise
     finally:
         await page.close()

@@ -102,15 +102,19 @@ def test_server_start_warm_up_fills_the_home_caches_without_pytorch() -> None:
 def test_preload_imports_the_heavy_modules_in_one_thread_only_when_a_page_waits() -> None:
     """``ui.preload.start`` (server start) does the Home page's work and imports no PyTorch;
     the first ``wait`` (any other page, or the Home page's device warm-up) imports the heavy
-    modules in one thread and returns once they are in."""
+    modules in one thread and returns once they are in, with what is loaded frozen out of the
+    garbage collector's full walks."""
     code = (
         "import sys, json, time\n"
         "from ui import preload\n"
         "preload.start(); time.sleep(3)\n"
         "before = 'torch' in sys.modules or 'pandas' in sys.modules\n"
+        "import gc; frozen_before = gc.get_freeze_count()\n"
         "preload.wait()\n"
         "print(json.dumps({'before': before, 'after': all(m in sys.modules for m in "
-        "preload.HEAVY_MODULES), 'home': 'ui.home' in sys.modules}))\n"
+        "preload.HEAVY_MODULES), 'home': 'ui.home' in sys.modules,\n"
+        "'frozen': gc.get_freeze_count() > 100_000 > frozen_before}))\n"
     )
     seen = _fresh_interpreter(code)
-    assert seen == {"before": False, "after": True, "home": True}
+    # the loaded modules are frozen out of the garbage collector's full walks
+    assert seen == {"before": False, "after": True, "home": True, "frozen": True}
