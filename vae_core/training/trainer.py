@@ -305,15 +305,17 @@ def train(
         init_output_bias(model, x_tr)
     n_steps = steps_per_epoch(len(x), config)
     total = n_steps * config.epochs
-    graph_note = graph_unavailable(
-        wanted=config.cuda_graphs,
-        device=device,
-        compile=config.compile,
-        amp=config.amp,
-        world_size=rank.world_size,
-        scheduled=config.lr_schedule == "onecycle",
+    graphs = (
+        graph_unavailable(
+            wanted=config.cuda_graphs,
+            device=device,
+            compile=config.compile,
+            amp=config.amp,
+            world_size=rank.world_size,
+            scheduled=config.lr_schedule == "onecycle",
+        )
+        is None
     )
-    graphs = graph_note is None
     # fused: one kernel per parameter instead of ~10 (3-4x cheaper steps on the CPU too);
     # capturable: the step count on the GPU, so that a CUDA graph can replay Adam's update
     opt = torch.optim.Adam(
