@@ -10,9 +10,10 @@ all of them, memory as the sum of the replicas' RSS, runs from one shared timing
 
 Starts the app on a free 127.0.0.1 port with ``VAE_LAB_TIMING_LOG`` set (``ui/run_timing.py``
 then logs every script and fragment run on the server), warms it up with one browser session
-(each page with each model, not counted; each replica through its own port), then drives ``--sessions`` browser contexts of ONE
-Chromium process (contexts are isolated like separate users; one process is much lighter than
-N on a small machine; ``--tabs``: tabs of one context, each still its own Streamlit session)
+(each page with each model, not counted; each replica through its own port), then drives
+``--sessions`` browser contexts of ONE Chromium process (contexts are isolated like separate
+users; one process is much lighter than N on a small machine; ``--tabs``: tabs of one context,
+each still its own Streamlit session)
 from one asyncio loop: slider moves, point selections on the latent map, class-k generation
 (``bench/load_actions.py``). The server's RSS is sampled every second.
 
@@ -211,7 +212,8 @@ def renice_browser(server_pids: list[int], nice: int) -> int:
     """
     server = set(server_tree(server_pids))
     changed = 0
-    own_group = _autogroup(os.getpid())
+    own = _autogroup(os.getpid())
+    own_group = own[0] if own else None
     for pid in tree_pids(os.getpid()):
         if pid in server or pid == os.getpid():
             continue
@@ -227,11 +229,12 @@ def renice_browser(server_pids: list[int], nice: int) -> int:
     return changed
 
 
-def _autogroup(pid: int) -> str | None:
-    """``/autogroup-N`` of a process, where the kernel groups by session (else None)."""
+def _autogroup(pid: int) -> tuple[str, int] | None:
+    """(``/autogroup-N``, its niceness) of a process, where the kernel groups by session."""
     try:
-        return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
-    except (OSError, IndexError):
+        name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+        return name, int(nice)
+    except (OSError, ValueError):
         return None
 
 
@@ -243,14 +246,11 @@ def _renice_autogroup(pid: int, own_group: str | None, nice: int) -> int:
     alone still took half the CPU from the servers whenever both were busy.
     """
     group = _autogroup(pid)
-    if group is None or group == own_group:
+    if group is None or group[0] == own_group or group[1] >= nice:
         return 0
-    path = Path(f"/proc/{pid}/autogroup")
     try:
-        if int(path.read_text().split()[-1]) >= nice:
-            return 0
-        path.write_text(str(nice))
-    except (OSError, ValueError, IndexError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError:
         return 0
     return 1
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 
 from vae_core.models.model import ElboTerms
+from vae_core.training.fallback import fallback_reason
 
 #: (encoder input, labels or None, noise or None, clean target or None, loss scale) -> terms;
 #: the step zeroes the gradients, runs forward and backward, and steps the optimizer.
@@ -116,7 +117,7 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 outputs = self._step(*inputs, scale)  # type: ignore[arg-type]
         except RuntimeError as exc:  # an op that cannot be captured: train on, eagerly
-            self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            self.error = fallback_reason(exc)
             torch.cuda.synchronize()
             return False
         self._graph, self._inputs, self._outputs = graph, inputs, outputs

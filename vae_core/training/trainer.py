@@ -32,6 +32,7 @@ from vae_core.models.model import ElboTerms, LatentVariableModel
 from vae_core.models.output_bias import init_output_bias
 from vae_core.training.cuda_graph import GraphedStep, StepFn, graph_unavailable
 from vae_core.training.distributed import Rank, current_rank, sum_over_ranks
+from vae_core.training.fallback import fallback_reason
 
 OBJECTIVES = ("elbo", "iwae")
 
@@ -252,7 +253,7 @@ def _compiled_step(
     try:
         terms = step_fn(xb, yb, eps=eps, target=target)
     except Exception as exc:  # inductor raises many kinds (BackendCompilerFailed, OSError...)
-        result.compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+        result.compile_error = fallback_reason(exc)
         model.zero_grad(set_to_none=True)
         return model(xb, yb, eps=eps, target=target), model
     result.compiled = True
